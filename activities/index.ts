@@ -1,0 +1,3 @@
+export * from './datasets';
+export * from './evaluation';
+export * from './training';

@@ -1,0 +1,89 @@
+import { fork } from 'node:child_process';
+import { recordChildUsage } from './resource-usage';
+
+/**
+ * Heavy, synchronous tensor work runs in a child process so the worker's event loop stays free for heartbeats,
+ * cancellation and workflow tasks. The child module calls `serveChildTask`; the parent calls `runChildTask`.
+ */
+
+type ParentMessage<I> = { type: 'start'; input: I };
+type ChildMessage<P, R> =
+  | { type: 'progress'; progress: P }
+  | { type: 'result'; result: R; usage: NodeJS.ResourceUsage }
+  | { type: 'error'; name: string; message: string; stack?: string; usage: NodeJS.ResourceUsage };
+
+/** An error thrown inside the child, rebuilt in the parent with its original name. */
+export class ChildTaskError extends Error {
+  constructor(
+    override readonly name: string,
+    message: string,
+    readonly childStack?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunChildTaskOptions<P> {
+  onProgress?: (progress: P) => void;
+  /** Aborting kills the child (SIGKILL after a short grace period) and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function runChildTask<I, P, R>(modulePath: string, input: I, options: RunChildTaskOptions<P> = {}): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(options.signal.reason);
+      return;
+    }
+    const child = fork(modulePath, [], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = () => {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      killer.unref();
+      settle(() => reject(options.signal?.reason));
+    };
+    options.signal?.addEventListener('abort', onAbort);
+    child.on('message', (message: ChildMessage<P, R>) => {
+      if (message.type === 'progress') options.onProgress?.(message.progress);
+      else if (message.type === 'result') {
+        recordChildUsage(message.usage);
+        settle(() => resolve(message.result));
+      } else {
+        recordChildUsage(message.usage);
+        settle(() => reject(new ChildTaskError(message.name, message.message, message.stack)));
+      }
+    });
+    child.on('error', (err) => settle(() => reject(err)));
+    child.on('exit', (code, signal) =>
+      settle(() => reject(new ChildTaskError('ChildExited', `child process ${modulePath} exited (code ${code}, signal ${signal}) before returning a result`))),
+    );
+    child.send({ type: 'start', input } satisfies ParentMessage<I>);
+  });
+}
+
+/** Child side: runs `task` on the input the parent sends, streams its progress, returns its result, then exits. */
+export function serveChildTask<I, P, R>(task: (input: I, reportProgress: (progress: P) => void) => Promise<R>): void {
+  if (!process.send) throw new Error('serveChildTask must run in a process started by runChildTask');
+  const send = (message: ChildMessage<P, R>) =>
+    new Promise<void>((resolve) => process.send!(message, undefined, undefined, () => resolve()));
+  process.once('message', (message: ParentMessage<I>) => {
+    task(message.input, (progress) => void send({ type: 'progress', progress }))
+      .then(
+        (result) => send({ type: 'result', result, usage: process.resourceUsage() }),
+        (err: Error) => send({ type: 'error', name: err.name, message: err.message, stack: err.stack, usage: process.resourceUsage() }),
+      )
+      .finally(() => process.exit(0));
+  });
+}

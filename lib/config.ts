@@ -1,0 +1,67 @@
+import { resolve } from 'node:path';
+
+/** Project settings, read once from the environment. Connection settings are Temporal's own (see workers/connection.ts). */
+export interface Settings {
+  /** Root of everything the project writes locally (artifacts, built-in datasets, the dev server's database). */
+  dataDir: string;
+  /** Root of the local artifact store. */
+  artifactRoot: string;
+  /** Folder datasets named by relative path are read from; nothing outside it is read. */
+  datasetsRoot: string;
+  /** Task queues this worker process serves. */
+  taskQueues: TaskQueue[];
+  metricsHost: string;
+  metricsPort: number;
+  /** Port of the Temporal SDK's own Prometheus exporter; 0 turns it off. */
+  sdkMetricsPort: number;
+  /** `auto`: native TensorFlow when it loads, else the JS CPU backend; `native`: fail without it; `cpu`: force the JS backend. */
+  tfjsBackend: 'auto' | 'native' | 'cpu';
+}
+
+export const TASK_QUEUES = ['ml-pipeline', 'ml-cpu', 'ml-train'] as const;
+export type TaskQueue = (typeof TASK_QUEUES)[number];
+
+function integer(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}=${raw} is not a valid port number.`);
+  return value;
+}
+
+function taskQueues(): TaskQueue[] {
+  const raw = process.env.TASK_QUEUES;
+  if (!raw) return [...TASK_QUEUES];
+  const queues = raw.split(',').map((q) => q.trim()).filter(Boolean);
+  const unknown = queues.filter((q) => !(TASK_QUEUES as readonly string[]).includes(q));
+  if (unknown.length || queues.length === 0) {
+    throw new Error(`TASK_QUEUES=${raw}: each entry must be one of ${TASK_QUEUES.join(', ')}.`);
+  }
+  return queues as TaskQueue[];
+}
+
+function backend(): Settings['tfjsBackend'] {
+  const raw = process.env.TFJS_BACKEND ?? 'auto';
+  if (raw !== 'auto' && raw !== 'native' && raw !== 'cpu') throw new Error(`TFJS_BACKEND=${raw}: use auto, native or cpu.`);
+  return raw;
+}
+
+export function loadSettings(): Settings {
+  const dataDir = resolve(process.env.TEMPORAL_ML_DATA_DIR ?? '.data');
+  return {
+    dataDir,
+    artifactRoot: resolve(process.env.TEMPORAL_ML_ARTIFACT_ROOT ?? resolve(dataDir, 'artifacts')),
+    datasetsRoot: resolve(process.env.TEMPORAL_ML_DATASETS_ROOT ?? resolve(dataDir, 'datasets')),
+    taskQueues: taskQueues(),
+    metricsHost: process.env.METRICS_HOST ?? '0.0.0.0',
+    metricsPort: integer('METRICS_PORT', 9464),
+    sdkMetricsPort: integer('SDK_METRICS_PORT', 9465),
+    tfjsBackend: backend(),
+  };
+}
+
+let cached: Settings | undefined;
+export function settings(): Settings {
+  cached ??= loadSettings();
+  return cached;
+}

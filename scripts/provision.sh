@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs and builds what is missing: npm packages, the compiled project, the Temporal CLI, native TensorFlow.
+# Idempotent: on a machine that already has everything it only checks.
+#   scripts/provision.sh             everything
+#   scripts/provision.sh --temporal  packages, build and the Temporal CLI only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build
+node dist/scripts/temporal-cli.js
+if [ "${1:-}" != "--temporal" ]; then
+  node dist/scripts/provision-tensorflow.js
+fi

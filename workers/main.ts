@@ -1,0 +1,78 @@
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as activities from '../activities';
+import { TASK_QUEUES, settings, type TaskQueue } from '../lib/config';
+import { tensorflowBackend } from '../lib/metrics';
+import { tensorflow } from '../lib/tf';
+import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
+import { temporalConnectConfig } from './connection';
+import { startMetricsServer } from './metrics-server';
+
+/** `--queues ml-cpu,ml-train` overrides TASK_QUEUES. */
+function queuesFromArgs(): TaskQueue[] {
+  const index = process.argv.indexOf('--queues');
+  if (index === -1) return settings().taskQueues;
+  process.env.TASK_QUEUES = process.argv[index + 1] ?? '';
+  const queues = process.env.TASK_QUEUES.split(',').map((q) => q.trim());
+  const unknown = queues.filter((q) => !(TASK_QUEUES as readonly string[]).includes(q));
+  if (unknown.length || !queues.length) throw new Error(`--queues: each entry must be one of ${TASK_QUEUES.join(', ')}`);
+  return queues as TaskQueue[];
+}
+
+function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = join(__dirname, '..', 'workflow-bundle.js');
+  return existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') };
+}
+
+const QUEUE_OPTIONS: Record<TaskQueue, () => Partial<WorkerOptions>> = {
+  'ml-pipeline': () => ({ ...workflowSource() }),
+  'ml-cpu': () => ({ activities, maxConcurrentActivityTaskExecutions: Number(process.env.CPU_ACTIVITY_SLOTS ?? 4) }),
+  // One training job per process, so it owns the cores.
+  'ml-train': () => ({ activities, maxConcurrentActivityTaskExecutions: 1 }),
+};
+
+async function main(): Promise<void> {
+  const config = settings();
+  const queues = queuesFromArgs();
+  if (config.sdkMetricsPort > 0) {
+    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } } } });
+  }
+  if (queues.some((q) => q !== 'ml-pipeline')) {
+    const { backend } = tensorflow();
+    tensorflowBackend.set({ backend }, 1);
+    console.log(`TensorFlow.js backend: ${backend}`);
+  }
+  const metricsServer = await startMetricsServer(config.metricsHost, config.metricsPort);
+  console.log(`Metrics on http://${config.metricsHost}:${config.metricsPort}/metrics` +
+    (config.sdkMetricsPort > 0 ? `, Temporal SDK metrics on :${config.sdkMetricsPort}/metrics` : ''));
+
+  const { connectionOptions, namespace } = temporalConnectConfig();
+  const connection = await NativeConnection.connect(connectionOptions);
+  try {
+    const workers = await Promise.all(
+      queues.map((taskQueue) =>
+        Worker.create({
+          connection,
+          namespace,
+          taskQueue,
+          interceptors: { activity: [(ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
+          ...QUEUE_OPTIONS[taskQueue](),
+        }),
+      ),
+    );
+    console.log(`Worker connected to ${connectionOptions.address} (namespace ${namespace}), serving ${queues.join(', ')}`);
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await connection.close();
+    metricsServer.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

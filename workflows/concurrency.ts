@@ -1,0 +1,20 @@
+/** Splits `total` items into consecutive batches of at most `size`. */
+export function inBatches(total: number, size: number): { offset: number; count: number }[] {
+  const batches = [];
+  for (let offset = 0; offset < total; offset += size) batches.push({ offset, count: Math.min(size, total - offset) });
+  return batches;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping results in input order. Deterministic in workflows. */
+export async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
