@@ -155,7 +155,7 @@ function bindingPathInPackage(): string {
 }
 
 /** Builds the binding from source against the runtime, or reuses the one built earlier for the same versions. */
-function ensureBinding(runtimeDir: string): void {
+function ensureBinding(): void {
   const key = `${tfjsNodeVersion()}-tf${TENSORFLOW_WHEEL_VERSION}-napi${Math.min(8, Number(process.versions.napi))}`;
   const cached = join(userCacheDir(), 'tfjs-node', key, 'tfjs_binding.node');
   const installed = bindingPathInPackage();
@@ -196,7 +196,7 @@ export function provisionTensorFlow(): void {
   restorePackage();
   const runtime = ensureRuntime();
   linkRuntimeIntoPackage(runtime);
-  ensureBinding(runtime);
+  ensureBinding();
   if (!nativeBackendLoads()) {
     throw new Error('@tensorflow/tfjs-node still does not load after provisioning; run `ldd ' + bindingPathInPackage() + '` to see what is missing.');
   }

@@ -1,0 +1,81 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { LocalArtifactStore } from '../lib/artifacts';
+import type { DatasetManifest } from '../lib/datasets/manifest';
+import { decodeNpy } from '../lib/npy';
+import { tf } from '../lib/tf';
+import type { EvaluationReport } from '../activities/evaluation';
+import { join } from 'node:path';
+import { mlPipeline, progressQuery } from '../workflows';
+import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+
+describe('mlPipeline end to end (real Temporal server, real worker process)', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: WorkerProcess;
+  let dataDir: string;
+
+  before(async () => {
+    env = await startTemporal();
+    dataDir = temporaryDataDir();
+    worker = await startWorkerProcess(env.address, dataDir);
+  });
+
+  after(async () => {
+    const exitCode = await worker?.stop();
+    await env?.teardown();
+    assert.equal(exitCode, 0, `worker should shut down cleanly on SIGTERM:\n${worker?.output()}`);
+  });
+
+  it('preprocesses real digits, trains, evaluates well above chance and exposes per-activity metrics', async () => {
+    const handle = await env.client.workflow.start(mlPipeline, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `ml-pipeline-e2e-${Date.now()}`,
+      args: [{ dataset: { maxImages: 2000 }, training: { epochs: 3 }, preprocess: { shardSize: 500 } }],
+    });
+    const result = await handle.result();
+
+    assert.equal(result.backend, 'tensorflow');
+    assert.ok(result.testAccuracy > 0.8, `test accuracy ${result.testAccuracy} should be well above chance (0.1)`);
+    assert.equal(result.counts.train + result.counts.validation + result.counts.test, 2000);
+    assert.equal(result.quarantined, 0);
+    assert.deepEqual(await handle.query(progressQuery), { stage: 'done', batchesDone: 4, batchesTotal: 4 });
+
+    const store = new LocalArtifactStore(join(dataDir, 'artifacts'));
+    const manifest = await store.readJson<DatasetManifest>(result.manifestUri);
+    assert.deepEqual(manifest.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    assert.deepEqual(manifest.shape, [28, 28, 1]);
+    const shard = manifest.shards[0]!;
+    const images = decodeNpy(await store.read(shard.imagesUri));
+    assert.deepEqual(images.shape, [shard.count, 28, 28, 1]);
+    assert.ok(images.data.every((v) => v >= 0 && v <= 1));
+
+    // The stock loader reads the stored model as it is.
+    const model = await tf().loadLayersModel(`${result.modelUri}/model.json`);
+    assert.equal(model.countParams(), result.parameterCount);
+    const prediction = model.predict(tf().tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as import('@tensorflow/tfjs').Tensor;
+    assert.deepEqual(prediction.shape, [1, 10]);
+
+    const report = await store.readJson<EvaluationReport>(result.reportUri);
+    assert.equal(report.accuracy, result.testAccuracy);
+    assert.equal(report.confusion.flat().reduce((a, b) => a + b, 0), result.counts.test);
+    assert.ok(fileURLToPath(result.modelUri).startsWith(join(dataDir, 'artifacts')));
+
+    const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+    for (const activity of ['listDataset', 'preprocessBatch', 'writeManifest', 'trainModel', 'evaluateModel']) {
+      const queue = activity === 'trainModel' ? 'ml-train' : 'ml-cpu';
+      const labels = `activity_type="${activity}",task_queue="${queue}"`;
+      assert.match(metrics, new RegExp(`temporal_ml_activity_duration_seconds_count\\{${labels},outcome="completed"\\} [1-9]`));
+      assert.match(metrics, new RegExp(`temporal_ml_activity_cpu_seconds_total\\{${labels}\\} [0-9.e-]+`));
+      assert.match(metrics, new RegExp(`temporal_ml_activity_peak_rss_bytes\\{${labels}\\} [1-9]`));
+      assert.match(metrics, new RegExp(`temporal_ml_activity_executions_total\\{${labels},outcome="completed"\\} [1-9]`));
+    }
+    assert.match(metrics, /temporal_ml_tensorflow_backend_info\{backend="tensorflow"\} 1/);
+    assert.match(metrics, /temporal_ml_model_test_accuracy\{model="mnist-digits"\} 0\.[89]/);
+    assert.match(metrics, /process_cpu_seconds_total/);
+
+    const sdkMetrics = await (await fetch(`http://127.0.0.1:${worker.sdkMetricsPort}/metrics`)).text();
+    assert.match(sdkMetrics, /temporal_activity_execution_latency/);
+  });
+});
