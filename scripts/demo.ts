@@ -1,0 +1,121 @@
+import { Client, Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { mlPipeline, progressQuery, type MlPipelineResult } from '../workflows';
+import { devServerOptions, startDevServer, waitForPort } from './dev-server';
+
+/**
+ * `npm run demo`: starts a Temporal dev server (unless one already listens) and a worker, runs `mlPipeline`,
+ * prints the result and where to see it, then stops what it started. Optional argument: the input JSON.
+ */
+async function isListening(host: string, port: number): Promise<boolean> {
+  return waitForPort(host, port, 0).then(
+    () => true,
+    () => false,
+  );
+}
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** One line per activity type: executions, seconds, CPU seconds and peak RSS, read back from the worker's /metrics. */
+async function activityMetricsSummary(port: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const rows = new Map<string, Record<string, number>>();
+  const pattern = /^temporal_ml_activity_(duration_seconds_sum|duration_seconds_count|cpu_seconds_total|peak_rss_bytes)\{activity_type="([^"]+)"[^}]*\} (\S+)$/gm;
+  for (const [, metric, activity, value] of text.matchAll(pattern)) {
+    const row = rows.get(activity!) ?? {};
+    row[metric!] = (row[metric!] ?? 0) + Number(value);
+    rows.set(activity!, row);
+  }
+  return [...rows]
+    .map(([activity, m]) =>
+      `  ${activity.padEnd(16)} ${String(m.duration_seconds_count ?? 0).padStart(3)} run(s)  ${(m.duration_seconds_sum ?? 0).toFixed(2).padStart(7)} s  ` +
+      `cpu ${(m.cpu_seconds_total ?? 0).toFixed(2).padStart(7)} s  peak rss ${((m.peak_rss_bytes ?? 0) / 2 ** 20).toFixed(0).padStart(5)} MiB`,
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const input = JSON.parse(process.argv[2] ?? '{}');
+  const server = devServerOptions();
+  const address = `${server.ip}:${server.port}`;
+  let serverProcess: ChildProcess | undefined;
+  let worker: ChildProcess | undefined;
+  try {
+    if (await isListening(server.ip, server.port)) {
+      console.log(`Using the Temporal server already listening on ${address}.`);
+    } else {
+      console.log(`Starting the Temporal dev server on ${address} (data in ${server.dbFilename})…`);
+      serverProcess = startDevServer(server, 'ignore');
+      await waitForPort(server.ip, server.port, 60_000);
+    }
+    console.log('Starting a worker on ml-pipeline, ml-cpu and ml-train…');
+    worker = spawn(process.execPath, [join(__dirname, '..', 'workers', 'main.js')], {
+      env: { ...process.env, TEMPORAL_ADDRESS: address },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let workerLog = '';
+    worker.stderr!.on('data', (chunk: Buffer) => (workerLog += chunk.toString()));
+    worker.once('exit', (code) => code && console.error(`the worker exited with code ${code}:\n${workerLog}`));
+    await new Promise<void>((resolve, reject) => {
+      worker!.stdout!.on('data', (chunk: Buffer) => {
+        const text = chunk.toString();
+        for (const line of text.split('\n')) if (/backend|Metrics on|Worker connected/.test(line)) console.log(`  worker: ${line}`);
+        if (text.includes('Worker connected')) resolve();
+      });
+      worker!.once('exit', (code) => reject(new Error(`the worker exited with code ${code}`)));
+    });
+
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection });
+    const workflowId = `ml-pipeline-demo-${Date.now()}`;
+    const started = Date.now();
+    const handle = await client.workflow.start(mlPipeline, { taskQueue: 'ml-pipeline', workflowId, args: [input] });
+    console.log(`Started mlPipeline ${workflowId} with input ${JSON.stringify(input)}`);
+    let lastStage = '';
+    const watcher = setInterval(() => {
+      handle.query(progressQuery).then(
+        (p) => {
+          const line = p.stage === 'preprocessing' ? `${p.stage} (${p.batchesDone}/${p.batchesTotal} batches)` : p.stage;
+          if (line !== lastStage) console.log(`  ${((Date.now() - started) / 1000).toFixed(1)}s  ${line}`);
+          lastStage = line;
+        },
+        () => undefined,
+      );
+    }, 500);
+    let result: MlPipelineResult;
+    try {
+      result = await handle.result();
+    } finally {
+      clearInterval(watcher);
+    }
+    await connection.close();
+    console.log('\nResult:');
+    console.log(`  test accuracy   ${(result.testAccuracy * 100).toFixed(2)}% on ${result.counts.test} held-out images (loss ${result.testLoss.toFixed(4)})`);
+    console.log(`  backend         ${result.backend}, ${result.parameterCount} parameters, ${result.epochs} epochs, ${Math.round(result.trainingSamplesPerSecond)} samples/s`);
+    console.log(`  images          ${result.counts.train} train / ${result.counts.validation} validation / ${result.counts.test} test, ${result.quarantined} quarantined`);
+    console.log(`  stage seconds   ${Object.entries(result.stageSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+    console.log(`  total           ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    console.log(`  model           ${result.modelUri}/model.json`);
+    console.log(`  dataset         ${result.manifestUri}`);
+    console.log(`  report          ${result.reportUri}`);
+    console.log('\nPer-activity figures from the worker\'s /metrics:');
+    console.log(await activityMetricsSummary(Number(process.env.METRICS_PORT ?? 9464)));
+    console.log(`\nWeb UI: http://localhost:${server.uiPort}/namespaces/default/workflows/${workflowId}`);
+    if (serverProcess) console.log('(The demo stops its server now; `npm run server` brings it back with this run in its history.)');
+  } finally {
+    await stop(worker);
+    await stop(serverProcess);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
