@@ -24,6 +24,22 @@ function loadCpu(): TensorFlow {
 }
 
 /**
+ * tfjs-core differentiates Relu as `dy * step(x)`, and tfjs-node's Step kernel builds a tensor of ones in JavaScript
+ * and uploads it on every call: for conv nets about a fifth of a training step. `dy * (x > 0)` is the same gradient
+ * (0 at x = 0, as Step gives) in three native ops.
+ */
+function useLeanReluGradient(tf: TensorFlow): void {
+  tf.registerGradient({
+    kernelName: 'Relu',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved;
+      return { x: () => tf.mul(dy as tfjs.Tensor, tf.cast(tf.greater(x!, 0), 'float32')) };
+    },
+  });
+}
+
+/**
  * The one TensorFlow.js entry point for models and training: native TensorFlow (`@tensorflow/tfjs-node`) when it
  * loads, otherwise the pure-JS CPU backend with one warning. `TFJS_BACKEND=native` makes a missing native runtime an
  * error; `TFJS_BACKEND=cpu` forces the JS backend.
@@ -35,6 +51,7 @@ export function tensorflow(): Loaded {
     try {
       const tf = loadNative();
       if (tf.getBackend() !== 'tensorflow') throw new Error(`tfjs-node loaded but the active backend is ${tf.getBackend()}`);
+      useLeanReluGradient(tf);
       loaded = { tf, backend: 'tensorflow' };
       return loaded;
     } catch (err) {

@@ -67,3 +67,13 @@ describe('TensorFlow backend selection', () => {
     assert.match(run.stderr, /TFJS_BACKEND=native but @tensorflow\/tfjs-node does not load/);
   });
 });
+
+describe('native Relu gradient', () => {
+  it('equals the step function tfjs-core defines, zero at zero', () => {
+    const { tf } = tensorflow();
+    const x = tf.tensor1d([-2, -0.5, 0, 0.25, 3]);
+    const dy = tf.tensor1d([1, 2, 3, 4, 5]);
+    const [gradient] = tf.grads((input: import('@tensorflow/tfjs').Tensor) => tf.relu(input))([x], dy);
+    assert.deepEqual(Array.from(gradient!.dataSync()), [0, 0, 0, 4, 5]);
+  });
+});
