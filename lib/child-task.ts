@@ -25,8 +25,9 @@ export class ChildTaskError extends Error {
 
 export interface RunChildTaskOptions<P> {
   onProgress?: (progress: P) => void;
-  /** Aborting kills the child (SIGKILL after a short grace period) and rejects with the signal's reason. */
+  /** Aborting sends the child SIGTERM, then SIGKILL after `stopGraceMs`, and rejects with the signal's reason. */
   signal?: AbortSignal;
+  stopGraceMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -50,9 +51,11 @@ export function runChildTask<I, P, R>(modulePath: string, input: I, options: Run
     };
     const onAbort = () => {
       child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 2000);
-      killer.unref();
-      settle(() => reject(options.signal?.reason));
+      const killer = setTimeout(() => child.kill('SIGKILL'), options.stopGraceMs ?? 2000);
+      child.once('exit', () => {
+        clearTimeout(killer);
+        settle(() => reject(options.signal?.reason));
+      });
     };
     options.signal?.addEventListener('abort', onAbort);
     child.on('message', (message: ChildMessage<P, R>) => {

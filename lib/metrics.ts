@@ -62,6 +62,35 @@ export const trainingSamplesPerSecond = new Gauge({
   registers: [registry],
 });
 
+export const epochDuration = new Histogram({
+  name: 'temporal_ml_training_epoch_seconds',
+  help: 'Duration of each training epoch, per model name.',
+  labelNames: ['model'],
+  buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+  registers: [registry],
+});
+
+export const latestTrainingLoss = new Gauge({
+  name: 'temporal_ml_training_loss',
+  help: 'Latest running training loss, per model name.',
+  labelNames: ['model'],
+  registers: [registry],
+});
+
+export const latestTrainingAccuracy = new Gauge({
+  name: 'temporal_ml_training_accuracy',
+  help: 'Latest running training accuracy, per model name.',
+  labelNames: ['model'],
+  registers: [registry],
+});
+
+export const checkpointBytesWritten = new Counter({
+  name: 'temporal_ml_checkpoint_bytes_total',
+  help: 'Bytes of training checkpoints written, per model name.',
+  labelNames: ['model'],
+  registers: [registry],
+});
+
 export const modelTestAccuracy = new Gauge({
   name: 'temporal_ml_model_test_accuracy',
   help: 'Test-split accuracy of the latest evaluated model, per model name.',

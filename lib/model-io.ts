@@ -9,6 +9,11 @@ const WEIGHTS_FILE = 'weights.bin';
  * directory artifact that `tf.loadLayersModel('file://…/model.json')` loads as it is.
  */
 export async function saveModel(tf: TensorFlow, store: LocalArtifactStore, model: LayersModel): Promise<StoredArtifact> {
+  return store.putDirectory(await modelFiles(tf, model));
+}
+
+/** The files of the TensorFlow.js layers format for `model`: `model.json` and its weights. */
+export async function modelFiles(tf: TensorFlow, model: LayersModel): Promise<Record<string, Uint8Array>> {
   let files: Record<string, Uint8Array> | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts: io.ModelArtifacts) => {
@@ -26,13 +31,16 @@ export async function saveModel(tf: TensorFlow, store: LocalArtifactStore, model
     }),
   );
   if (!files) throw new Error('the model produced no artifacts to save');
-  return store.putDirectory(files);
+  return files;
 }
 
 /** Loads a model saved by `saveModel` on any backend (the JS backend has no file:// loader). */
 export async function loadModel(tf: TensorFlow, store: LocalArtifactStore, uri: string): Promise<LayersModel> {
-  const files = await store.readDirectory(uri);
-  const modelJson = JSON.parse(files['model.json']!.toString('utf8')) as io.ModelJSON;
+  return modelFromFiles(tf, await store.readDirectory(uri));
+}
+
+export async function modelFromFiles(tf: TensorFlow, files: Record<string, Uint8Array>): Promise<LayersModel> {
+  const modelJson = JSON.parse(Buffer.from(files['model.json']!).toString('utf8')) as io.ModelJSON;
   const weightSpecs = modelJson.weightsManifest.flatMap((group) => group.weights);
   const weightData = Buffer.concat(modelJson.weightsManifest.flatMap((group) => group.paths.map((p) => files[p]!)));
   return tf.loadLayersModel(

@@ -1,4 +1,5 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Tensor } from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -54,17 +55,22 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     // The stock loader reads the stored model as it is.
     const model = await tf().loadLayersModel(`${result.modelUri}/model.json`);
     assert.equal(model.countParams(), result.parameterCount);
-    const prediction = model.predict(tf().tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as import('@tensorflow/tfjs').Tensor;
+    const prediction = model.predict(tf().tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as Tensor;
     assert.deepEqual(prediction.shape, [1, 10]);
 
     const report = await store.readJson<EvaluationReport>(result.reportUri);
     assert.equal(report.accuracy, result.testAccuracy);
+    assert.equal(report.parameterCount, result.parameterCount);
+    assert.ok(report.modelBytes > result.parameterCount * 4);
+    assert.ok(report.latencyMs.single > 0 && report.latencyMs.batch > 0 && report.latencyMs.batchSize === 256);
+    assert.equal(report.perClass.length, 10);
+    assert.ok(report.perClass.every((c) => c.f1 > 0.5), JSON.stringify(report.perClass));
     assert.equal(report.confusion.flat().reduce((a, b) => a + b, 0), result.counts.test);
     assert.ok(fileURLToPath(result.modelUri).startsWith(join(dataDir, 'artifacts')));
 
     const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
-    for (const activity of ['listDataset', 'preprocessBatch', 'writeManifest', 'trainModel', 'evaluateModel']) {
-      const queue = activity === 'trainModel' ? 'ml-train' : 'ml-cpu';
+    for (const activity of ['listDataset', 'preprocessBatch', 'writeManifest', 'runTraining', 'evaluateModel']) {
+      const queue = activity === 'runTraining' ? 'ml-train' : 'ml-cpu';
       const labels = `activity_type="${activity}",task_queue="${queue}"`;
       assert.match(metrics, new RegExp(`temporal_ml_activity_duration_seconds_count\\{${labels},outcome="completed"\\} [1-9]`));
       assert.match(metrics, new RegExp(`temporal_ml_activity_cpu_seconds_total\\{${labels}\\} [0-9.e-]+`));
@@ -74,6 +80,9 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.match(metrics, /temporal_ml_tensorflow_backend_info\{backend="tensorflow"\} 1/);
     assert.match(metrics, /temporal_ml_model_test_accuracy\{model="mnist-digits"\} 0\.[89]/);
     assert.match(metrics, /process_cpu_seconds_total/);
+    assert.match(metrics, /temporal_ml_training_epoch_seconds_count\{model="mnist-digits"\} 3/);
+    assert.match(metrics, /temporal_ml_checkpoint_bytes_total\{model="mnist-digits"\} [1-9]/);
+    assert.match(metrics, /temporal_ml_training_samples_per_second\{model="mnist-digits",backend="tensorflow"\} [1-9]/);
 
     const sdkMetrics = await (await fetch(`http://127.0.0.1:${worker.sdkMetricsPort}/metrics`)).text();
     assert.match(sdkMetrics, /temporal_activity_execution_latency/);

@@ -1,1 +1,2 @@
 export * from './ml-pipeline';
+export * from './train-model';

@@ -1,10 +1,11 @@
-import { defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { defineQuery, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { mlPipelineInputSchema, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
 import { inBatches, mapWithConcurrency } from './concurrency';
+import { trainModel } from './train-model';
 
 const cpu = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -13,14 +14,7 @@ const cpu = proxyActivities<typeof activities>({
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
 
-const training = proxyActivities<typeof activities>({
-  taskQueue: 'ml-train',
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '5 seconds', maximumAttempts: 5 },
-});
-
-export type PipelineStage = 'validating' | 'preprocessing' | 'training' | 'evaluating' | 'done';
+export type PipelineStage = 'validating' | 'preprocessing' | 'training' | 'done';
 
 export interface PipelineProgress {
   stage: PipelineStage;
@@ -41,7 +35,7 @@ export interface MlPipelineResult {
   manifestUri: string;
   modelUri: string;
   reportUri: string;
-  stageSeconds: Record<'preprocessing' | 'training' | 'evaluating', number>;
+  stageSeconds: Record<'preprocessing' | 'training', number>;
 }
 
 export const progressQuery = defineQuery<PipelineProgress>('progress');
@@ -49,7 +43,7 @@ export const progressQuery = defineQuery<PipelineProgress>('progress');
 /** Maximum preprocessing batches in flight at once. */
 const PREPROCESS_PARALLELISM = 8;
 
-/** The end-to-end run: preprocess a dataset, train a model on it, evaluate it on the held-out test split. */
+/** The end-to-end run: preprocess a dataset, then train and evaluate a model on it (the `trainModel` child workflow). */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const progress: PipelineProgress = { stage: 'validating', batchesDone: 0, batchesTotal: 0 };
   setHandler(progressQuery, () => progress);
@@ -76,32 +70,26 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   const preprocessingSeconds = (Date.now() - started) / 1000;
 
   started = enterStage('training');
-  const trained = await training.trainModel({
-    modelName: config.modelName,
-    manifestUri: dataset.manifestUri,
-    model: config.model,
-    training: config.training,
+  const trained = await executeChild(trainModel, {
+    workflowId: `${workflowInfo().workflowId}-train`,
+    args: [{ modelName: config.modelName, manifestUri: dataset.manifestUri, model: config.model, training: config.training }],
   });
   const trainingSeconds = (Date.now() - started) / 1000;
-
-  started = enterStage('evaluating');
-  const evaluation = await cpu.evaluateModel({ modelName: config.modelName, modelUri: trained.modelUri, manifestUri: dataset.manifestUri });
-  const evaluatingSeconds = (Date.now() - started) / 1000;
   enterStage('done');
 
   return {
     modelName: config.modelName,
-    testAccuracy: evaluation.accuracy,
-    testLoss: evaluation.loss,
+    testAccuracy: trained.evaluation.accuracy,
+    testLoss: trained.evaluation.loss,
     backend: trained.backend,
     counts: dataset.counts,
     quarantined: dataset.quarantined,
     parameterCount: trained.parameterCount,
     epochs: trained.history.length,
-    trainingSamplesPerSecond: trained.samplesPerSecond,
+    trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
     manifestUri: dataset.manifestUri,
     modelUri: trained.modelUri,
-    reportUri: evaluation.reportUri,
-    stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds, evaluating: evaluatingSeconds },
+    reportUri: trained.evaluation.reportUri,
+    stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds },
   };
 }

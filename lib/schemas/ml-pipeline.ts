@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { modelSpecSchema, trainingSpecSchema } from './model';
+import { modelNameSchema } from './train-model';
 import { datasetSourceSchema, preprocessSpecSchema } from './preprocess';
 
 /** Input of the `mlPipeline` workflow: every field has a default, so `{}` runs the whole pipeline. */
 export const mlPipelineInputSchema = z.strictObject({
   /** Name the trained model is known by in metrics and search attributes. */
-  modelName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'use 1-63 letters, digits, "_", "." or "-"').default('mnist-digits'),
+  modelName: modelNameSchema.default('mnist-digits'),
   dataset: datasetSourceSchema.prefault({}),
   preprocess: preprocessSpecSchema.prefault({}),
   model: modelSpecSchema.prefault({}),

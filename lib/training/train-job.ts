@@ -1,3 +1,4 @@
+import type { LayersModel, Optimizer, Scalar } from '@tensorflow/tfjs';
 import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import type { DatasetManifest } from '../datasets/manifest';
@@ -6,31 +7,38 @@ import { saveModel } from '../model-io';
 import { buildModel } from '../models';
 import { seededPermutation } from '../random';
 import type { ModelSpec, TrainingSpec } from '../schemas/model';
-import { tensorflow, type BackendName } from '../tf';
+import { tensorflow, type BackendName, type TensorFlow } from '../tf';
+import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
+import { learningRateAt } from './schedule';
 
 export interface TrainJobInput {
   artifactRoot: string;
   manifestUri: string;
   model: ModelSpec;
   training: TrainingSpec;
+  /** Checkpoint to continue from (a retried attempt passes the last one it heartbeated). */
+  resumeFrom?: string;
+  /** Least time between progress reports within an epoch (default 500 ms). */
+  progressIntervalMs?: number;
 }
 
 export interface TrainProgress {
+  /** 1-based epoch in progress, and batches done in it. */
   epoch: number;
   epochs: number;
   batch: number;
   batchesPerEpoch: number;
   loss: number;
-  samplesPerSecond: number;
-}
-
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
   accuracy: number;
-  validationLoss?: number;
-  validationAccuracy?: number;
-  seconds: number;
+  samplesPerSecond: number;
+  learningRate: number;
+  /** Latest checkpoint written; a retry resumes from it. */
+  checkpointUri?: string;
+  checkpointBytes?: number;
+  /** Set when an epoch has just finished. */
+  finishedEpoch?: EpochRecord;
+  /** Where this attempt resumed from, when it did. */
+  resumedFrom?: { epoch: number; batch: number };
 }
 
 export interface TrainJobResult {
@@ -40,6 +48,8 @@ export interface TrainJobResult {
   parameterCount: number;
   trainSamples: number;
   history: EpochRecord[];
+  stoppedEarly: boolean;
+  resumes: { epoch: number; batch: number }[];
   samplesPerSecond: number;
   trainingSeconds: number;
 }
@@ -49,72 +59,184 @@ export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
 }
 
+/** Training stopped on request (cancellation) after checkpointing. */
+export class TrainingStoppedError extends Error {
+  override name = 'TrainingStoppedError';
+}
+
 const PROGRESS_INTERVAL_MS = 500;
 
+function compile(tf: TensorFlow, model: LayersModel, learningRate: number): Optimizer {
+  const optimizer = tf.train.adam(learningRate);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  return optimizer;
+}
+
+/** Trains as the input says; SIGTERM stops it after the current batch, with a checkpoint. */
 export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainProgress) => void): Promise<TrainJobResult> {
+  let stopRequested = false;
+  const requestStop = () => (stopRequested = true);
+  process.on('SIGTERM', requestStop);
+  try {
+    return await train(input, reportProgress, () => stopRequested);
+  } finally {
+    process.off('SIGTERM', requestStop);
+  }
+}
+
+async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) => void, stopRequested: () => boolean): Promise<TrainJobResult> {
   const { tf, backend } = tensorflow();
   const store = new LocalArtifactStore(input.artifactRoot);
   const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
   const train = await loadSplit(tf, store, manifest, 'train');
   const validation = manifest.counts.validation > 0 ? await loadSplit(tf, store, manifest, 'validation') : undefined;
   const [height, width, channels] = manifest.shape;
-  const { epochs, batchSize, learningRate, seed } = input.training;
-  const model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, seed);
-  model.compile({ optimizer: tf.train.adam(learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const { epochs, batchSize, seed } = input.training;
+
+  let model: LayersModel;
+  let optimizer: Optimizer;
+  let state: TrainingState;
+  let resumedFrom: TrainProgress['resumedFrom'];
+  if (input.resumeFrom) {
+    const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom);
+    model = checkpoint.model;
+    state = checkpoint.state;
+    optimizer = compile(tf, model, input.training.learningRate);
+    await optimizer.setWeights(checkpoint.optimizerWeights);
+    resumedFrom = { epoch: state.epoch + 1, batch: state.batch };
+    state.resumes.push(resumedFrom);
+  } else {
+    model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, seed);
+    optimizer = compile(tf, model, input.training.learningRate);
+    state = initialTrainingState();
+  }
 
   const batchesPerEpoch = Math.ceil(train.count / batchSize);
-  const history: EpochRecord[] = [];
-  let trainingSeconds = 0;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const order = tf.tensor1d(seededPermutation(train.count, seed * 1000 + epoch), 'int32');
-    const xs = tf.gather(train.images, order);
-    const ys = tf.gather(train.labels, order);
-    order.dispose();
-    const started = performance.now();
-    let lastReport = 0;
-    const fit = await model.fit(xs, ys, {
-      batchSize,
-      epochs: 1,
-      shuffle: false,
-      verbose: 0,
-      validationData: validation ? [validation.images, validation.labels] : undefined,
-      callbacks: {
-        onBatchEnd: async (batch, logs) => {
-          const loss = logs?.loss ?? NaN;
-          if (!Number.isFinite(loss)) {
-            throw new TrainingDivergedError(`Training diverged: loss became ${loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower training.learningRate.`);
-          }
-          const now = performance.now();
-          if (now - lastReport >= PROGRESS_INTERVAL_MS) {
-            lastReport = now;
-            const seen = Math.min((batch + 1) * batchSize, train.count);
-            reportProgress({ epoch: epoch + 1, epochs, batch: batch + 1, batchesPerEpoch, loss, samplesPerSecond: seen / ((now - started) / 1000) });
-          }
-        },
-      },
+  let checkpoint: { uri: string; bytes: number } | undefined = input.resumeFrom ? { uri: input.resumeFrom, bytes: 0 } : undefined;
+  let lastCheckpointAt = performance.now();
+  let lastReportAt = 0;
+  let samplesThisAttempt = 0;
+  let secondsThisAttempt = 0;
+  const writeCheckpoint = async () => {
+    checkpoint = await saveCheckpoint(tf, store, model, optimizer, state);
+    lastCheckpointAt = performance.now();
+  };
+
+  while (state.epoch < epochs && !state.stoppedEarly) {
+    const epoch = state.epoch;
+    const learningRate = learningRateAt(input.training.learningRateSchedule, input.training.learningRate, epoch, epochs);
+    (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+    const order = seededPermutation(train.count, seed * 1000 + epoch);
+    const epochStarted = performance.now();
+    const progress = (extra: Partial<TrainProgress> = {}): TrainProgress => ({
+      epoch: epoch + 1,
+      epochs,
+      batch: state.batch,
+      batchesPerEpoch,
+      loss: state.batch ? state.epochLossSum / state.batch : NaN,
+      accuracy: state.batch ? state.epochAccuracySum / state.batch : NaN,
+      samplesPerSecond: secondsThisAttempt > 0 ? samplesThisAttempt / secondsThisAttempt : 0,
+      learningRate,
+      checkpointUri: checkpoint?.uri,
+      checkpointBytes: checkpoint?.bytes,
+      resumedFrom,
+      ...extra,
     });
-    xs.dispose();
-    ys.dispose();
-    const seconds = (performance.now() - started) / 1000;
-    trainingSeconds += seconds;
-    const last = (key: string) => (fit.history[key] as number[] | undefined)?.at(-1);
-    const record: EpochRecord = { epoch: epoch + 1, loss: last('loss')!, accuracy: last('acc')!, seconds };
-    if (validation) Object.assign(record, { validationLoss: last('val_loss'), validationAccuracy: last('val_acc') });
-    if (!Number.isFinite(record.loss)) throw new TrainingDivergedError(`Training diverged: epoch ${epoch + 1} ended with loss ${record.loss}; lower training.learningRate.`);
-    history.push(record);
-    reportProgress({ epoch: epoch + 1, epochs, batch: batchesPerEpoch, batchesPerEpoch, loss: record.loss, samplesPerSecond: train.count / seconds });
+
+    while (state.batch < batchesPerEpoch) {
+      const indices = order.subarray(state.batch * batchSize, Math.min((state.batch + 1) * batchSize, train.count));
+      const batchStarted = performance.now();
+      const [xs, ys] = tf.tidy(() => {
+        const idx = tf.tensor1d(indices, 'int32');
+        return [tf.gather(train.images, idx), tf.gather(train.labels, idx)];
+      });
+      const [lossValue, accuracyValue] = (await model.trainOnBatch(xs!, ys!)) as number[];
+      tf.dispose([xs!, ys!]);
+      if (!Number.isFinite(lossValue)) {
+        throw new TrainingDivergedError(
+          `Training diverged: loss became ${lossValue} at epoch ${epoch + 1}, batch ${state.batch + 1}; lower training.learningRate (now ${learningRate}).`,
+        );
+      }
+      secondsThisAttempt += (performance.now() - batchStarted) / 1000;
+      samplesThisAttempt += indices.length;
+      state.batch++;
+      state.epochLossSum += lossValue!;
+      state.epochAccuracySum += accuracyValue!;
+      const now = performance.now();
+      if (stopRequested()) {
+        await writeCheckpoint();
+        reportProgress(progress());
+        throw new TrainingStoppedError(`Training stopped on request at epoch ${epoch + 1}, batch ${state.batch}; checkpoint ${checkpoint!.uri}`);
+      }
+      if (now - lastCheckpointAt >= input.training.checkpointEverySeconds * 1000 && state.batch < batchesPerEpoch) {
+        await writeCheckpoint();
+        reportProgress(progress());
+        lastReportAt = now;
+      } else if (now - lastReportAt >= (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
+        reportProgress(progress());
+        lastReportAt = now;
+      }
+    }
+
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      learningRate,
+      loss: state.epochLossSum / batchesPerEpoch,
+      accuracy: state.epochAccuracySum / batchesPerEpoch,
+      seconds: (performance.now() - epochStarted) / 1000,
+    };
+    if (validation) {
+      const [valLoss, valAccuracy] = model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[];
+      record.validationLoss = (await valLoss!.data())[0];
+      record.validationAccuracy = (await valAccuracy!.data())[0];
+      tf.dispose([valLoss!, valAccuracy!]);
+      trackBestModel(record.validationLoss!, input.training.earlyStopping, state, await saveModel(tf, store, model));
+    }
+    state.history.push(record);
+    state.epoch++;
+    state.batch = 0;
+    state.epochLossSum = 0;
+    state.epochAccuracySum = 0;
+    await writeCheckpoint();
+    reportProgress({ ...progress(), epoch: epoch + 1, batch: batchesPerEpoch, finishedEpoch: record });
   }
-  const saved = await saveModel(tf, store, model);
+
+  // With early stopping the best epoch's weights are the result, as Keras' restore_best_weights gives.
+  const final = input.training.earlyStopping && state.bestModelUri ? { uri: state.bestModelUri, bytes: await directoryBytes(store, state.bestModelUri) } : await saveModel(tf, store, model);
   return {
-    modelUri: saved.uri,
-    modelBytes: saved.bytes,
+    modelUri: final.uri,
+    modelBytes: final.bytes,
     backend,
     parameterCount: model.countParams(),
     trainSamples: train.count,
-    history,
-    samplesPerSecond: (train.count * epochs) / trainingSeconds,
-    trainingSeconds,
+    history: state.history,
+    stoppedEarly: state.stoppedEarly,
+    resumes: state.resumes,
+    samplesPerSecond: secondsThisAttempt > 0 ? samplesThisAttempt / secondsThisAttempt : 0,
+    trainingSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
   };
+}
+
+function trackBestModel(
+  validationLoss: number,
+  earlyStopping: TrainingSpec['earlyStopping'],
+  state: TrainingState,
+  current: { uri: string },
+): void {
+  const minDelta = earlyStopping?.minDelta ?? 0;
+  if (state.bestValidationLoss === null || validationLoss < state.bestValidationLoss - minDelta) {
+    state.bestValidationLoss = validationLoss;
+    state.bestModelUri = current.uri;
+    state.epochsWithoutImprovement = 0;
+    return;
+  }
+  state.epochsWithoutImprovement++;
+  if (earlyStopping && state.epochsWithoutImprovement >= earlyStopping.patience) state.stoppedEarly = true;
+}
+
+async function directoryBytes(store: LocalArtifactStore, uri: string): Promise<number> {
+  const files = await store.readDirectory(uri);
+  return Object.values(files).reduce((n, f) => n + f.byteLength, 0);
 }
 
 if (require.main === module) serveChildTask(trainJob);

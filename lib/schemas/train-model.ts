@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { modelSpecSchema, trainingSpecSchema } from './model';
+
+export const modelNameSchema = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'use 1-63 letters, digits, "_", "." or "-"');
+
+/** Input of the `trainModel` workflow: a dataset manifest (from preprocessing) and what to train on it. */
+export const trainModelInputSchema = z.strictObject({
+  modelName: modelNameSchema.default('model'),
+  /** URI of a dataset manifest written by preprocessing (`manifestUri` in mlPipeline's result). */
+  manifestUri: z.string().startsWith('file://', 'must be a file:// URI of a dataset manifest'),
+  model: modelSpecSchema.prefault({}),
+  training: trainingSpecSchema.prefault({}),
+});
+
+export type TrainModelInput = z.input<typeof trainModelInputSchema>;
+export type TrainModelConfig = z.output<typeof trainModelInputSchema>;

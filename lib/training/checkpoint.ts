@@ -1,0 +1,85 @@
+import type { LayersModel, Optimizer, io } from '@tensorflow/tfjs';
+
+type NamedTensor = Awaited<ReturnType<Optimizer['getWeights']>>[number];
+import type { LocalArtifactStore } from '../artifacts';
+import { modelFiles, modelFromFiles } from '../model-io';
+import type { TensorFlow } from '../tf';
+
+/** Where training stands: enough to continue from the next batch as if never interrupted. */
+export interface TrainingState {
+  /** 0-based epoch in progress. */
+  epoch: number;
+  /** Next batch of that epoch. */
+  batch: number;
+  epochLossSum: number;
+  epochAccuracySum: number;
+  history: EpochRecord[];
+  bestValidationLoss: number | null;
+  bestModelUri: string | null;
+  epochsWithoutImprovement: number;
+  stoppedEarly: boolean;
+  /** Positions training was resumed from, one per interrupted attempt. */
+  resumes: { epoch: number; batch: number }[];
+}
+
+export interface EpochRecord {
+  epoch: number;
+  learningRate: number;
+  loss: number;
+  accuracy: number;
+  validationLoss?: number;
+  validationAccuracy?: number;
+  seconds: number;
+}
+
+export function initialTrainingState(): TrainingState {
+  return {
+    epoch: 0,
+    batch: 0,
+    epochLossSum: 0,
+    epochAccuracySum: 0,
+    history: [],
+    bestValidationLoss: null,
+    bestModelUri: null,
+    epochsWithoutImprovement: 0,
+    stoppedEarly: false,
+    resumes: [],
+  };
+}
+
+/** A checkpoint is one directory artifact: the model in layers format, the optimizer's slots and the state. */
+export async function saveCheckpoint(
+  tf: TensorFlow,
+  store: LocalArtifactStore,
+  model: LayersModel,
+  optimizer: Optimizer,
+  state: TrainingState,
+): Promise<{ uri: string; bytes: number }> {
+  const optimizerWeights = await tf.io.encodeWeights(await optimizer.getWeights());
+  const files = {
+    ...(await modelFiles(tf, model)),
+    'optimizer.json': Buffer.from(JSON.stringify(optimizerWeights.specs)),
+    'optimizer.bin': new Uint8Array(tf.io.CompositeArrayBuffer.join(optimizerWeights.data)),
+    'state.json': Buffer.from(JSON.stringify(state)),
+  };
+  const stored = await store.putDirectory(files);
+  return { uri: stored.uri, bytes: stored.bytes };
+}
+
+export interface RestoredCheckpoint {
+  model: LayersModel;
+  optimizerWeights: NamedTensor[];
+  state: TrainingState;
+}
+
+export async function loadCheckpoint(tf: TensorFlow, store: LocalArtifactStore, uri: string): Promise<RestoredCheckpoint> {
+  const files = await store.readDirectory(uri);
+  const specs = JSON.parse(files['optimizer.json']!.toString('utf8')) as io.WeightsManifestEntry[];
+  const decoded = tf.io.decodeWeights(new Uint8Array(files['optimizer.bin']!).buffer, specs);
+  return {
+    model: await modelFromFiles(tf, files),
+    // encodeWeights/decodeWeights keep the order getWeights gave, which setWeights expects.
+    optimizerWeights: specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name]! })),
+    state: JSON.parse(files['state.json']!.toString('utf8')) as TrainingState,
+  };
+}

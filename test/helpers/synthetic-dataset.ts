@@ -1,0 +1,48 @@
+import type { LocalArtifactStore } from '../../lib/artifacts';
+import type { DatasetManifest } from '../../lib/datasets/manifest';
+import { encodeNpy } from '../../lib/npy';
+import { seededRandom } from '../../lib/random';
+import { preprocessSpecSchema } from '../../lib/schemas/preprocess';
+
+/**
+ * A small learnable dataset written straight to the store: class c images are bright in row band c.
+ * `poison` puts NaN in every pixel, to make training diverge.
+ */
+export async function writeSyntheticDataset(store: LocalArtifactStore, count: number, options: { poison?: boolean } = {}): Promise<string> {
+  const side = 8;
+  const classes = 4;
+  const random = seededRandom(3);
+  const shards = [];
+  const counts = { train: 0, validation: 0, test: 0 };
+  for (const [split, n] of [['train', count], ['validation', Math.ceil(count / 4)]] as const) {
+    const images = new Float32Array(n * side * side);
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const label = i % classes;
+      labels[i] = label;
+      for (let p = 0; p < side * side; p++) {
+        const row = Math.floor(p / side);
+        images[i * side * side + p] = options.poison ? NaN : (Math.floor(row / 2) === label ? 0.8 : 0.1) + random() * 0.2;
+      }
+    }
+    const imagesUri = (await store.putBlob(encodeNpy({ dtype: 'float32', shape: [n, side, side, 1], data: images }), '.npy')).uri;
+    const labelsUri = (await store.putBlob(encodeNpy({ dtype: 'int32', shape: [n], data: labels }), '.npy')).uri;
+    shards.push({ split, imagesUri, labelsUri, count: n });
+    counts[split] = n;
+  }
+  const spec = preprocessSpecSchema.parse({ width: side, height: side });
+  const manifest: DatasetManifest = {
+    version: 1,
+    source: 'synthetic',
+    classes: ['0', '1', '2', '3'],
+    shape: [side, side, 1],
+    dtype: 'float32',
+    spec,
+    counts,
+    countsPerClass: { train: [], validation: [], test: [] },
+    shards,
+    quarantined: [],
+    fingerprint: 'synthetic',
+  };
+  return (await store.putBlob(Buffer.from(JSON.stringify(manifest)), '.json')).uri;
+}
