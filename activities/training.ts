@@ -34,15 +34,15 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
   const previous = context.info.heartbeatDetails as TrainProgress | undefined;
   let latest = previous;
   let lastSignalAt = 0;
-  let lastCheckpoint = previous?.checkpointUri;
+  let lastCheckpoint = previous?.checkpoint?.uri;
   const execution = context.info.workflowExecution;
   const workflow = execution ? context.client.workflow.getHandle(execution.workflowId, execution.runId) : undefined;
   const keepAlive = setInterval(() => context.heartbeat(latest), HEARTBEAT_INTERVAL_MS);
   const onProgress = (progress: TrainProgress) => {
     latest = progress;
     context.heartbeat(progress);
-    recordProgressMetrics(input.modelName, progress, progress.checkpointUri !== lastCheckpoint);
-    lastCheckpoint = progress.checkpointUri;
+    recordProgressMetrics(input.modelName, progress, progress.checkpoint?.uri !== lastCheckpoint);
+    lastCheckpoint = progress.checkpoint?.uri;
     const now = Date.now();
     if (progress.finishedEpoch || now - lastSignalAt >= SIGNAL_INTERVAL_MS) {
       lastSignalAt = now;
@@ -58,7 +58,7 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
         manifestUri: input.manifestUri,
         model: input.model,
         training: input.training,
-        resumeFrom: previous?.checkpointUri,
+        resumeFrom: previous?.checkpoint?.uri,
       },
       { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000 },
     );
@@ -81,5 +81,5 @@ function recordProgressMetrics(modelName: string, progress: TrainProgress, newCh
   if (Number.isFinite(progress.loss)) latestTrainingLoss.set(labels, progress.loss);
   if (Number.isFinite(progress.accuracy)) latestTrainingAccuracy.set(labels, progress.accuracy);
   if (progress.finishedEpoch) epochDuration.observe(labels, progress.finishedEpoch.seconds);
-  if (newCheckpoint && progress.checkpointBytes) checkpointBytesWritten.inc(labels, progress.checkpointBytes);
+  if (newCheckpoint && progress.checkpoint?.bytes) checkpointBytesWritten.inc(labels, progress.checkpoint.bytes);
 }

@@ -79,6 +79,8 @@ export function runChildTask<I, P, R>(modulePath: string, input: I, options: Run
 /** Child side: runs `task` on the input the parent sends, streams its progress, returns its result, then exits. */
 export function serveChildTask<I, P, R>(task: (input: I, reportProgress: (progress: P) => void) => Promise<R>): void {
   if (!process.send) throw new Error('serveChildTask must run in a process started by runChildTask');
+  // The parent died (a worker killed with SIGKILL, say): nobody wants the result, stop now.
+  process.on('disconnect', () => process.exit(1));
   const send = (message: ChildMessage<P, R>) =>
     new Promise<void>((resolve) => process.send!(message, undefined, undefined, () => resolve()));
   process.once('message', (message: ParentMessage<I>) => {

@@ -39,7 +39,7 @@ describe('training job', () => {
     assert.deepEqual(result.resumes, []);
     const finished = progress.filter((p) => p.finishedEpoch).map((p) => p.finishedEpoch!.epoch);
     assert.deepEqual(finished, [1, 2, 3]);
-    assert.ok(progress.every((p) => p.checkpointUri === undefined || p.checkpointUri.startsWith('file://')));
+    assert.ok(progress.every((p) => p.checkpoint === undefined || p.checkpoint.uri.startsWith('file://')));
   });
 
   it('stops after the current batch on SIGTERM with a checkpoint, and resuming ends where an uninterrupted run does', async () => {
@@ -56,7 +56,8 @@ describe('training job', () => {
     );
     assert.equal(last!.epoch, 2);
     assert.ok(last!.batch === 5 || last!.batch === 6, `stopped at batch ${last!.batch}, within one batch of the request`);
-    const resumed = await trainJob({ ...job, resumeFrom: last!.checkpointUri }, () => undefined);
+    assert.deepEqual([last!.checkpoint!.epoch, last!.checkpoint!.batch], [2, last!.batch]);
+    const resumed = await trainJob({ ...job, resumeFrom: last!.checkpoint!.uri }, () => undefined);
     assert.deepEqual(resumed.resumes, [{ epoch: 2, batch: last!.batch }]);
     assert.equal(resumed.history.length, 3);
     assertClose(await weightsOf(store, resumed.modelUri), await weightsOf(store, uninterrupted.modelUri));

@@ -4,7 +4,7 @@ import type { EvaluationSummary } from '../activities/evaluation';
 import { trainModelInputSchema, type TrainModelInput } from '../lib/schemas/train-model';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { EpochRecord } from '../lib/training/checkpoint';
-import type { TrainProgress } from '../lib/training/train-job';
+import type { CheckpointRef, TrainProgress } from '../lib/training/train-job';
 import { parseWorkflowInput } from '../lib/validate';
 
 const { runTraining } = proxyActivities<typeof activities>({
@@ -31,7 +31,7 @@ export interface TrainModelProgress {
   accuracy: number | null;
   samplesPerSecond: number;
   etaSeconds: number | null;
-  checkpointUri: string | null;
+  checkpoint: CheckpointRef | null;
   /** Positions attempts resumed from after a worker died or the activity was retried. */
   resumedFrom: { epoch: number; batch: number }[];
   history: EpochRecord[];
@@ -66,7 +66,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     accuracy: null,
     samplesPerSecond: 0,
     etaSeconds: null,
-    checkpointUri: null,
+    checkpoint: null,
     resumedFrom: [],
     history: [],
   };
@@ -81,7 +81,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
       loss: Number.isFinite(update.loss) ? update.loss : progress.loss,
       accuracy: Number.isFinite(update.accuracy) ? update.accuracy : progress.accuracy,
       samplesPerSecond: update.samplesPerSecond,
-      checkpointUri: update.checkpointUri ?? progress.checkpointUri,
+      checkpoint: update.checkpoint ?? progress.checkpoint,
     });
     const remainingBatches = (update.epochs - update.epoch) * update.batchesPerEpoch + (update.batchesPerEpoch - update.batch);
     progress.etaSeconds = update.samplesPerSecond > 0 ? (remainingBatches * config.training.batchSize) / update.samplesPerSecond : null;

@@ -32,13 +32,19 @@ export interface TrainProgress {
   accuracy: number;
   samplesPerSecond: number;
   learningRate: number;
-  /** Latest checkpoint written; a retry resumes from it. */
-  checkpointUri?: string;
-  checkpointBytes?: number;
+  /** Latest checkpoint written and where it continues from (1-based epoch, batches done in it); a retry resumes from it. */
+  checkpoint?: CheckpointRef;
   /** Set when an epoch has just finished. */
   finishedEpoch?: EpochRecord;
   /** Where this attempt resumed from, when it did. */
   resumedFrom?: { epoch: number; batch: number };
+}
+
+export interface CheckpointRef {
+  uri: string;
+  bytes: number;
+  epoch: number;
+  batch: number;
 }
 
 export interface TrainJobResult {
@@ -112,13 +118,14 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
   }
 
   const batchesPerEpoch = Math.ceil(train.count / batchSize);
-  let checkpoint: { uri: string; bytes: number } | undefined = input.resumeFrom ? { uri: input.resumeFrom, bytes: 0 } : undefined;
+  let checkpoint: CheckpointRef | undefined = resumedFrom && { uri: input.resumeFrom!, bytes: 0, ...resumedFrom };
   let lastCheckpointAt = performance.now();
   let lastReportAt = 0;
   let samplesThisAttempt = 0;
   let secondsThisAttempt = 0;
   const writeCheckpoint = async () => {
-    checkpoint = await saveCheckpoint(tf, store, model, optimizer, state);
+    const saved = await saveCheckpoint(tf, store, model, optimizer, state);
+    checkpoint = { ...saved, epoch: state.epoch + 1, batch: state.batch };
     lastCheckpointAt = performance.now();
   };
 
@@ -137,8 +144,7 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
       accuracy: state.batch ? state.epochAccuracySum / state.batch : NaN,
       samplesPerSecond: secondsThisAttempt > 0 ? samplesThisAttempt / secondsThisAttempt : 0,
       learningRate,
-      checkpointUri: checkpoint?.uri,
-      checkpointBytes: checkpoint?.bytes,
+      checkpoint,
       resumedFrom,
       ...extra,
     });

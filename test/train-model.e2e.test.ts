@@ -1,0 +1,104 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as activities from '../activities';
+import { trainingProgressQuery, trainModel } from '../workflows';
+import { preprocessDigits } from './helpers/digits';
+import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+
+async function waitFor<T>(what: string, timeoutMs: number, poll: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await poll();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('trainModel survives a killed worker (real Temporal server, real worker processes)', () => {
+  let env: TestWorkflowEnvironment;
+  let dataDir: string;
+  let manifestUri: string;
+  let workflowWorkers: Worker[];
+  let running: Promise<unknown>;
+  const trainWorkers: WorkerProcess[] = [];
+
+  before(async () => {
+    dataDir = temporaryDataDir();
+    process.env.TEMPORAL_ML_DATA_DIR = dataDir;
+    env = await startTemporal();
+    manifestUri = await preprocessDigits(6000);
+    // Workflows and evaluation stay up in this process; only the training worker is killed.
+    workflowWorkers = [
+      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } }),
+      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
+    ];
+    running = Promise.all(workflowWorkers.map((w) => w.run()));
+  });
+
+  after(async () => {
+    await Promise.all(trainWorkers.map((w) => w.stop()));
+    workflowWorkers.forEach((w) => w.shutdown());
+    await running;
+    await env.teardown();
+  });
+
+  const trainingInput = () => ({
+    modelName: 'digits-fault-test',
+    manifestUri,
+    model: { architecture: 'cnn' as const },
+    training: { epochs: 3, batchSize: 16, checkpointEverySeconds: 1, earlyStopping: null },
+  });
+
+  it('resumes from the last checkpoint after SIGKILL mid-epoch, redoing less than an epoch, and ends as good as an uninterrupted run', async () => {
+    const first = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
+    trainWorkers.push(first);
+    const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `fault-${Date.now()}`, args: [trainingInput()] });
+
+    // Kill in the middle of the second epoch, once a checkpoint from within it has had time to reach the server
+    // in a heartbeat (training workers flush heartbeats every 2 s).
+    const midEpochCheckpoint = await waitFor('a checkpoint within epoch 2', 120_000, async () => {
+      const p = await handle.query(trainingProgressQuery);
+      return p.checkpoint && p.checkpoint.epoch === 2 && p.checkpoint.batch > 0 ? p.checkpoint : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    const atKill = await handle.query(trainingProgressQuery);
+    assert.equal(atKill.epoch, 2, `epoch 2 should still be running 3 s after its first checkpoint (${JSON.stringify(midEpochCheckpoint)})`);
+    first.process.kill('SIGKILL');
+    await first.stop();
+    const second = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
+    trainWorkers.push(second);
+
+    const result = await handle.result();
+    console.log(`killed at epoch ${atKill.epoch} batch ${atKill.batch}/${atKill.batchesPerEpoch}; resumed from ${JSON.stringify(result.resumedFrom)}; accuracy ${result.evaluation.accuracy}`);
+    assert.equal(result.resumedFrom.length, 1, 'exactly one resume');
+    const resumed = result.resumedFrom[0]!;
+    const redone = (atKill.epoch - resumed.epoch) * atKill.batchesPerEpoch + (atKill.batch - resumed.batch);
+    assert.equal(resumed.epoch, 2, 'resumed in the epoch it was killed in');
+    assert.ok(resumed.batch > 0, 'resumed from a mid-epoch checkpoint, not the epoch start');
+    assert.ok(redone >= 0 && redone < atKill.batchesPerEpoch, `redid ${redone} batches, less than one epoch`);
+    assert.equal(result.history.length, 3);
+    assert.deepEqual((await handle.query(trainingProgressQuery)).resumedFrom, result.resumedFrom);
+
+    const baseline = await env.client.workflow.execute(trainModel, { taskQueue: 'ml-pipeline', workflowId: `baseline-${Date.now()}`, args: [trainingInput()] });
+    console.log(`uninterrupted accuracy ${baseline.evaluation.accuracy}`);
+    assert.deepEqual(baseline.resumedFrom, []);
+    assert.ok(result.evaluation.accuracy > 0.9, `accuracy ${result.evaluation.accuracy}`);
+    assert.ok(Math.abs(result.evaluation.accuracy - baseline.evaluation.accuracy) < 0.03, `${result.evaluation.accuracy} vs ${baseline.evaluation.accuracy}`);
+  });
+
+  it('stops training within a batch when the workflow is cancelled', async () => {
+    const worker = trainWorkers.at(-1)!;
+    const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `cancel-${Date.now()}`, args: [trainingInput()] });
+    await waitFor('training to start', 60_000, async () => ((await handle.query(trainingProgressQuery)).batch > 5 ? true : undefined));
+    await handle.cancel();
+    const metric = await waitFor('the cancelled training activity', 30_000, async () => {
+      const text = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+      return /temporal_ml_activity_executions_total\{activity_type="runTraining",task_queue="ml-train",outcome="cancelled"\} 1/.exec(text)?.[0];
+    });
+    assert.ok(metric);
+  });
+});
