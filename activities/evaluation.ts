@@ -6,6 +6,7 @@ import { modelTestAccuracy } from '../lib/metrics';
 import { loadModel } from '../lib/model-io';
 import type { Split } from '../lib/split';
 import { tensorflow } from '../lib/tf';
+import { invalidInput } from '../lib/validate';
 
 export interface EvaluateModelInput {
   modelName: string;
@@ -41,6 +42,7 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluati
   const { tf } = tensorflow();
   const store = artifactStore();
   const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
+  if (manifest.counts[split] === 0) throw invalidInput('manifestUri', `the dataset has no ${split} images to evaluate on`);
   const model = await loadModel(tf, store, input.modelUri);
   const data = await loadSplit(tf, store, manifest, split);
   try {

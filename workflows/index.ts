@@ -1,2 +1,3 @@
+export * from './hyperparameter-sweep';
 export * from './ml-pipeline';
 export * from './train-model';

@@ -14,7 +14,7 @@ export async function writeSyntheticDataset(store: LocalArtifactStore, count: nu
   const random = seededRandom(3);
   const shards = [];
   const counts = { train: 0, validation: 0, test: 0 };
-  for (const [split, n] of [['train', count], ['validation', Math.ceil(count / 4)]] as const) {
+  for (const [split, n] of [['train', count], ['validation', Math.ceil(count / 4)], ['test', Math.ceil(count / 4)]] as const) {
     const images = new Float32Array(n * side * side);
     const labels = new Int32Array(n);
     for (let i = 0; i < n; i++) {
