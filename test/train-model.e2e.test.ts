@@ -1,6 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as activities from '../activities';
@@ -45,6 +46,15 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     await running;
     await env.teardown();
   });
+
+  /** The live training worker, started if the tests before left none. */
+  async function trainWorker(): Promise<WorkerProcess> {
+    const live = trainWorkers.filter((w) => w.process.exitCode === null && w.process.signalCode === null).at(-1);
+    if (live) return live;
+    const started = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
+    trainWorkers.push(started);
+    return started;
+  }
 
   const trainingInput = () => ({
     modelName: 'digits-fault-test',
@@ -91,7 +101,7 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
   });
 
   it('stops training within a batch when the workflow is cancelled', async () => {
-    const worker = trainWorkers.at(-1)!;
+    const worker = await trainWorker();
     const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `cancel-${Date.now()}`, args: [trainingInput()] });
     await waitFor('training to start', 60_000, async () => ((await handle.query(trainingProgressQuery)).batch > 5 ? true : undefined));
     await handle.cancel();
@@ -100,5 +110,24 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
       return /temporal_ml_activity_executions_total\{activity_type="runTraining",task_queue="ml-train",outcome="cancelled"\} 1/.exec(text)?.[0];
     });
     assert.ok(metric);
+  });
+
+  it('cli train starts a run and follows it with a progress bar until the result', async () => {
+    await trainWorker();
+    const input = { ...trainingInput(), training: { ...trainingInput().training, epochs: 2 } };
+    // Not spawnSync: this process also runs the workflow worker, which must keep answering.
+    const child = spawn(process.execPath, [join(__dirname, '..', 'cli', 'main.js'), 'train', JSON.stringify(input), '--id', `cli-${Date.now()}`], {
+      env: { ...process.env, TEMPORAL_ADDRESS: env.address },
+    });
+    const cli = { stdout: '', stderr: '', status: null as number | null };
+    child.stdout.on('data', (d) => (cli.stdout += d));
+    child.stderr.on('data', (d) => (cli.stderr += d));
+    cli.status = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, /Following trainModel cli-/);
+    assert.match(cli.stdout, /\] +\d+%  epoch 1\/2  batch \d+\/264  loss \d\.\d{4}  acc \d\.\d{3}  \d+ samples\/s  ETA \d+:\d\d/);
+    assert.match(cli.stdout, /100%  epoch 2\/2  batch 264\/264/);
+    const result = JSON.parse(cli.stdout.slice(cli.stdout.indexOf('\n{') + 1));
+    assert.ok(result.evaluation.accuracy > 0.9);
   });
 });
