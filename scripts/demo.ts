@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { mlPipeline, progressQuery, type MlPipelineResult } from '../workflows';
+import { followRun } from '../cli/follow';
+import { mlPipeline, type MlPipelineResult } from '../workflows';
 import { devServerOptions, startDevServer, waitForPort } from './dev-server';
 
 /**
@@ -76,25 +77,9 @@ async function main(): Promise<void> {
     const client = new Client({ connection });
     const workflowId = `ml-pipeline-demo-${Date.now()}`;
     const started = Date.now();
-    const handle = await client.workflow.start(mlPipeline, { taskQueue: 'ml-pipeline', workflowId, args: [input] });
+    await client.workflow.start(mlPipeline, { taskQueue: 'ml-pipeline', workflowId, args: [input] });
     console.log(`Started mlPipeline ${workflowId} with input ${JSON.stringify(input)}`);
-    let lastStage = '';
-    const watcher = setInterval(() => {
-      handle.query(progressQuery).then(
-        (p) => {
-          const line = p.stage === 'preprocessing' ? `${p.stage} (${p.batchesDone}/${p.batchesTotal} batches)` : p.stage;
-          if (line !== lastStage) console.log(`  ${((Date.now() - started) / 1000).toFixed(1)}s  ${line}`);
-          lastStage = line;
-        },
-        () => undefined,
-      );
-    }, 500);
-    let result: MlPipelineResult;
-    try {
-      result = await handle.result();
-    } finally {
-      clearInterval(watcher);
-    }
+    const result = (await followRun(client, workflowId)) as MlPipelineResult;
     await connection.close();
     console.log('\nResult:');
     console.log(`  test accuracy   ${(result.testAccuracy * 100).toFixed(2)}% on ${result.counts.test} held-out images (loss ${result.testLoss.toFixed(4)})`);

@@ -1,0 +1,64 @@
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { progressQuery, trainingProgressQuery } from '../workflows';
+import { renderTrainingProgress } from './progress-bar';
+
+const POLL_MS = 500;
+const interactive = process.stdout.isTTY;
+let lastLine = '';
+
+/** Redraws the line in a terminal; elsewhere (logs, CI) prints each new state once. */
+function show(line: string): void {
+  if (line === lastLine) return;
+  lastLine = line;
+  if (interactive) process.stdout.write(`\r\x1b[2K${line}`);
+  else console.log(line);
+}
+
+export function endLine(): void {
+  if (interactive && lastLine) process.stdout.write('\n');
+  lastLine = '';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Shows a run's progress until it ends (for mlPipeline, its preprocessing, then its training child); returns its result. */
+export async function followRun(client: Client, workflowId: string): Promise<unknown> {
+  const handle = client.workflow.getHandle(workflowId);
+  const { type } = await handle.describe();
+  const result = handle.result();
+  let finished = false;
+  void result.finally(() => (finished = true)).catch(() => undefined);
+  if (type === 'mlPipeline') {
+    console.log(`Following mlPipeline ${workflowId}`);
+    while (!finished) {
+      const p = await handle.query(progressQuery).catch(() => undefined);
+      if (p?.stage === 'training') break;
+      if (p) show(p.stage === 'preprocessing' ? `preprocessing: ${p.batchesDone}/${p.batchesTotal} batches` : p.stage);
+      await sleep(POLL_MS);
+    }
+    endLine();
+    if (!finished) await followTraining(client.workflow.getHandle(`${workflowId}-train`));
+  } else if (type === 'trainModel') {
+    console.log(`Following trainModel ${workflowId}`);
+    await followTraining(handle);
+  } else {
+    console.log(`Waiting for ${type} ${workflowId}…`);
+  }
+  return result;
+}
+
+async function followTraining(handle: WorkflowHandle): Promise<void> {
+  for (;;) {
+    const progress = await handle.query(trainingProgressQuery).catch((err) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
+    if (progress) show(renderTrainingProgress(progress));
+    if (progress?.stage === 'done') break;
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') break;
+    await sleep(POLL_MS);
+  }
+  endLine();
+}
+
