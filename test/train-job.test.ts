@@ -64,7 +64,7 @@ describe('training job', () => {
   });
 
   it('stops early when validation loss stops improving, keeping the best epoch', async () => {
-    const result = await trainJob(await input({ epochs: 30, learningRate: 0.05, earlyStopping: { patience: 1, minDelta: 0.5 } }), () => undefined);
+    const result = await trainJob(await input({ epochs: 30, learningRate: 0.05, earlyStopping: { monitor: 'validationLoss', patience: 1, minDelta: 0.5 } }), () => undefined);
     assert.equal(result.stoppedEarly, true);
     assert.ok(result.history.length < 30);
   });

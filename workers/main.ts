@@ -33,6 +33,20 @@ const QUEUE_OPTIONS: Record<TaskQueue, () => Partial<WorkerOptions>> = {
   'ml-train': () => ({ activities, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '2 seconds' }),
 };
 
+/** Waits for the server (up to TEMPORAL_CONNECT_TIMEOUT_SECONDS, default 60), so starting the worker first is fine. */
+async function connectWithRetry(options: Parameters<typeof NativeConnection.connect>[0]): Promise<NativeConnection> {
+  const deadline = Date.now() + Number(process.env.TEMPORAL_CONNECT_TIMEOUT_SECONDS ?? 60) * 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await NativeConnection.connect(options);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      if (attempt === 1) console.log(`Waiting for Temporal at ${options?.address} (${(err as Error).message.split('\n')[0]})…`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const config = settings();
   const queues = queuesFromArgs();
@@ -49,7 +63,7 @@ async function main(): Promise<void> {
     (config.sdkMetricsPort > 0 ? `, Temporal SDK metrics on :${config.sdkMetricsPort}/metrics` : ''));
 
   const { connectionOptions, namespace } = temporalConnectConfig();
-  const connection = await NativeConnection.connect(connectionOptions);
+  const connection = await connectWithRetry(connectionOptions);
   try {
     const workers = await Promise.all(
       queues.map((taskQueue) =>

@@ -31,9 +31,13 @@ export const trainingSpecSchema = z.strictObject({
   batchSize: z.int().min(1).max(8192).default(64),
   learningRate: z.number().positive().max(10).default(0.001),
   learningRateSchedule: learningRateScheduleSchema.prefault({ type: 'constant' }),
-  /** Stop when validation loss has not improved by `minDelta` for `patience` epochs, keeping the best weights. */
+  /** Stop when the monitored validation figure has not improved by `minDelta` for `patience` epochs, keeping the best weights. */
   earlyStopping: z
-    .strictObject({ patience: z.int().min(1).max(100).default(3), minDelta: z.number().min(0).default(0.001) })
+    .strictObject({
+      monitor: z.enum(['validationLoss', 'validationAccuracy']).default('validationLoss'),
+      patience: z.int().min(1).max(100).default(3),
+      minDelta: z.number().min(0).default(0.001),
+    })
     .nullable()
     .prefault({}),
   /** Seed of weight initialisation and per-epoch shuffling. */

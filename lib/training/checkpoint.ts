@@ -14,7 +14,8 @@ export interface TrainingState {
   epochLossSum: number;
   epochAccuracySum: number;
   history: EpochRecord[];
-  bestValidationLoss: number | null;
+  /** Best value so far of the monitored validation figure (loss by default). */
+  bestScore: number | null;
   bestModelUri: string | null;
   epochsWithoutImprovement: number;
   stoppedEarly: boolean;
@@ -39,7 +40,7 @@ export function initialTrainingState(): TrainingState {
     epochLossSum: 0,
     epochAccuracySum: 0,
     history: [],
-    bestValidationLoss: null,
+    bestScore: null,
     bestModelUri: null,
     epochsWithoutImprovement: 0,
     stoppedEarly: false,

@@ -196,7 +196,7 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
       record.validationLoss = (await valLoss!.data())[0];
       record.validationAccuracy = (await valAccuracy!.data())[0];
       tf.dispose([valLoss!, valAccuracy!]);
-      trackBestModel(record.validationLoss!, input.training.earlyStopping, state, await saveModel(tf, store, model));
+      trackBestModel(record, input.training.earlyStopping, state, await saveModel(tf, store, model));
     }
     state.history.push(record);
     state.epoch++;
@@ -223,15 +223,12 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
   };
 }
 
-function trackBestModel(
-  validationLoss: number,
-  earlyStopping: TrainingSpec['earlyStopping'],
-  state: TrainingState,
-  current: { uri: string },
-): void {
+function trackBestModel(record: EpochRecord, earlyStopping: TrainingSpec['earlyStopping'], state: TrainingState, current: { uri: string }): void {
   const minDelta = earlyStopping?.minDelta ?? 0;
-  if (state.bestValidationLoss === null || validationLoss < state.bestValidationLoss - minDelta) {
-    state.bestValidationLoss = validationLoss;
+  // Scores are "lower is better": accuracy enters negated.
+  const score = earlyStopping?.monitor === 'validationAccuracy' ? -record.validationAccuracy! : record.validationLoss!;
+  if (state.bestScore === null || score < state.bestScore - minDelta) {
+    state.bestScore = score;
     state.bestModelUri = current.uri;
     state.epochsWithoutImprovement = 0;
     return;
