@@ -204,7 +204,7 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
     state.epochLossSum = 0;
     state.epochAccuracySum = 0;
     await writeCheckpoint();
-    reportProgress({ ...progress(), epoch: epoch + 1, batch: batchesPerEpoch, finishedEpoch: record });
+    reportProgress({ ...progress(), batch: batchesPerEpoch, loss: record.loss, accuracy: record.accuracy, finishedEpoch: record });
   }
 
   // With early stopping the best epoch's weights are the result, as Keras' restore_best_weights gives.
