@@ -87,10 +87,11 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     console.log(`killed at epoch ${atKill.epoch} batch ${atKill.batch}/${atKill.batchesPerEpoch}; resumed from ${JSON.stringify(result.resumedFrom)}; accuracy ${result.evaluation.accuracy}`);
     assert.equal(result.resumedFrom.length, 1, 'exactly one resume');
     const resumed = result.resumedFrom[0]!;
-    const redone = (atKill.epoch - resumed.epoch) * atKill.batchesPerEpoch + (atKill.batch - resumed.batch);
+    // The query's position lags the training by up to one progress signal, and the heartbeated checkpoint can be
+    // newer than that position: compare the resume point with the checkpoint seen before the kill.
     assert.equal(resumed.epoch, 2, 'resumed in the epoch it was killed in');
-    assert.ok(resumed.batch > 0, 'resumed from a mid-epoch checkpoint, not the epoch start');
-    assert.ok(redone >= 0 && redone < atKill.batchesPerEpoch, `redid ${redone} batches, less than one epoch`);
+    assert.ok(resumed.batch >= midEpochCheckpoint.batch && resumed.batch > 0, `resumed from batch ${resumed.batch}, a mid-epoch checkpoint at or after ${midEpochCheckpoint.batch}`);
+    assert.ok(atKill.batch - resumed.batch < atKill.batchesPerEpoch, 'less than one epoch redone');
     assert.equal(result.history.length, 3);
     assert.deepEqual((await handle.query(trainingProgressQuery)).resumedFrom, result.resumedFrom);
 
