@@ -7,6 +7,7 @@ import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTr
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import type { TrainJobInput, TrainJobResult, TrainProgress } from '../lib/training/train-job';
 import { invalidInput } from '../lib/validate';
+import { trainingProgressSignal } from '../workflows/train-model';
 
 export interface RunTrainingInput {
   modelName: string;
@@ -14,9 +15,6 @@ export interface RunTrainingInput {
   model: ModelSpec;
   training: TrainingSpec;
 }
-
-/** Signal the training activity sends its workflow, so the workflow's `progress` query can answer. */
-export const TRAINING_PROGRESS_SIGNAL = 'trainingProgress';
 
 const HEARTBEAT_INTERVAL_MS = 5_000;
 const SIGNAL_INTERVAL_MS = 2_000;
@@ -47,7 +45,7 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
     if (progress.finishedEpoch || now - lastSignalAt >= SIGNAL_INTERVAL_MS) {
       lastSignalAt = now;
       // Progress is informative: a lost signal must never fail the training.
-      workflow?.signal(TRAINING_PROGRESS_SIGNAL, progress).catch(() => undefined);
+      workflow?.signal(trainingProgressSignal, progress).catch(() => undefined);
     }
   };
   try {
