@@ -3,7 +3,7 @@ import { artifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { loadSplit } from '../lib/datasets/shards';
 import { modelTestAccuracy } from '../lib/metrics';
-import { loadModel } from '../lib/model-io';
+import { modelFromFiles } from '../lib/model-io';
 import type { Split } from '../lib/split';
 import { tensorflow } from '../lib/tf';
 import { invalidInput } from '../lib/validate';
@@ -43,7 +43,8 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluati
   const store = artifactStore();
   const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
   if (manifest.counts[split] === 0) throw invalidInput('manifestUri', `the dataset has no ${split} images to evaluate on`);
-  const model = await loadModel(tf, store, input.modelUri);
+  const modelFiles = await store.readDirectory(input.modelUri);
+  const model = await modelFromFiles(tf, modelFiles);
   const data = await loadSplit(tf, store, manifest, split);
   try {
     const probabilities = model.predict(data.images) as Tensor;
@@ -63,7 +64,6 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluati
       const recall = actualC ? truePositives / actualC : 0;
       return { precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0 };
     });
-    const modelFiles = await store.readDirectory(input.modelUri);
     const summary: Omit<EvaluationSummary, 'reportUri'> = {
       accuracy: data.count ? correct / data.count : 0,
       loss,

@@ -29,15 +29,19 @@ function integer(name: string, fallback: number): number {
   return value;
 }
 
-function taskQueues(): TaskQueue[] {
-  const raw = process.env.TASK_QUEUES;
-  if (!raw) return [...TASK_QUEUES];
+/** Parses a comma-separated list of task queues; `source` names where it came from in the error. */
+export function parseTaskQueues(raw: string, source: string): TaskQueue[] {
   const queues = raw.split(',').map((q) => q.trim()).filter(Boolean);
   const unknown = queues.filter((q) => !(TASK_QUEUES as readonly string[]).includes(q));
   if (unknown.length || queues.length === 0) {
-    throw new Error(`TASK_QUEUES=${raw}: each entry must be one of ${TASK_QUEUES.join(', ')}.`);
+    throw new Error(`${source}=${raw}: each entry must be one of ${TASK_QUEUES.join(', ')}.`);
   }
   return queues as TaskQueue[];
+}
+
+function taskQueues(): TaskQueue[] {
+  const raw = process.env.TASK_QUEUES;
+  return raw ? parseTaskQueues(raw, 'TASK_QUEUES') : [...TASK_QUEUES];
 }
 
 function backend(): Settings['tfjsBackend'] {

@@ -2,7 +2,7 @@ import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporal
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as activities from '../activities';
-import { TASK_QUEUES, settings, type TaskQueue } from '../lib/config';
+import { parseTaskQueues, settings, type TaskQueue } from '../lib/config';
 import { tensorflowBackend } from '../lib/metrics';
 import { tensorflow } from '../lib/tf';
 import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
@@ -13,11 +13,7 @@ import { startMetricsServer } from './metrics-server';
 function queuesFromArgs(): TaskQueue[] {
   const index = process.argv.indexOf('--queues');
   if (index === -1) return settings().taskQueues;
-  process.env.TASK_QUEUES = process.argv[index + 1] ?? '';
-  const queues = process.env.TASK_QUEUES.split(',').map((q) => q.trim());
-  const unknown = queues.filter((q) => !(TASK_QUEUES as readonly string[]).includes(q));
-  if (unknown.length || !queues.length) throw new Error(`--queues: each entry must be one of ${TASK_QUEUES.join(', ')}`);
-  return queues as TaskQueue[];
+  return parseTaskQueues(process.argv[index + 1] ?? '', '--queues');
 }
 
 function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {

@@ -16,7 +16,7 @@ export interface TrainingState {
   history: EpochRecord[];
   /** Best value so far of the monitored validation figure (loss by default). */
   bestScore: number | null;
-  bestModelUri: string | null;
+  bestModel: { uri: string; bytes: number } | null;
   epochsWithoutImprovement: number;
   stoppedEarly: boolean;
   /** Positions training was resumed from, one per interrupted attempt. */
@@ -41,7 +41,7 @@ export function initialTrainingState(): TrainingState {
     epochAccuracySum: 0,
     history: [],
     bestScore: null,
-    bestModelUri: null,
+    bestModel: null,
     epochsWithoutImprovement: 0,
     stoppedEarly: false,
     resumes: [],

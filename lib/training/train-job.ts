@@ -208,7 +208,7 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
   }
 
   // With early stopping the best epoch's weights are the result, as Keras' restore_best_weights gives.
-  const final = input.training.earlyStopping && state.bestModelUri ? { uri: state.bestModelUri, bytes: await directoryBytes(store, state.bestModelUri) } : await saveModel(tf, store, model);
+  const final = input.training.earlyStopping && state.bestModel ? state.bestModel : await saveModel(tf, store, model);
   return {
     modelUri: final.uri,
     modelBytes: final.bytes,
@@ -223,23 +223,18 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
   };
 }
 
-function trackBestModel(record: EpochRecord, earlyStopping: TrainingSpec['earlyStopping'], state: TrainingState, current: { uri: string }): void {
+function trackBestModel(record: EpochRecord, earlyStopping: TrainingSpec['earlyStopping'], state: TrainingState, current: { uri: string; bytes: number }): void {
   const minDelta = earlyStopping?.minDelta ?? 0;
   // Scores are "lower is better": accuracy enters negated.
   const score = earlyStopping?.monitor === 'validationAccuracy' ? -record.validationAccuracy! : record.validationLoss!;
   if (state.bestScore === null || score < state.bestScore - minDelta) {
     state.bestScore = score;
-    state.bestModelUri = current.uri;
+    state.bestModel = { uri: current.uri, bytes: current.bytes };
     state.epochsWithoutImprovement = 0;
     return;
   }
   state.epochsWithoutImprovement++;
   if (earlyStopping && state.epochsWithoutImprovement >= earlyStopping.patience) state.stoppedEarly = true;
-}
-
-async function directoryBytes(store: LocalArtifactStore, uri: string): Promise<number> {
-  const files = await store.readDirectory(uri);
-  return Object.values(files).reduce((n, f) => n + f.byteLength, 0);
 }
 
 if (require.main === module) serveChildTask(trainJob);
