@@ -1,3 +1,3 @@
-export * from './datasets';
+export * from './preprocessing';
 export * from './evaluation';
 export * from './training';

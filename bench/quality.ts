@@ -83,7 +83,7 @@ async function fashionMnistManifest(dir: string): Promise<string> {
     }
   }
   const manifest: DatasetManifest = {
-    version: 1,
+    version: 2,
     source: `idx:${dir}`,
     classes: CLASSES,
     shape: [28, 28, 1],
@@ -91,8 +91,10 @@ async function fashionMnistManifest(dir: string): Promise<string> {
     spec: preprocessSpecSchema.parse({ validationFraction: 0.1, testFraction: 10_000 / 70_000 }),
     counts,
     countsPerClass,
+    images: { listed: 70_000, kept: 70_000, leftOut: 0, augmentedCopies: 0 },
     shards,
-    quarantined: [],
+    leftOut: [],
+    leftOutByReason: {},
     fingerprint: createHash('sha256').update(shards.map((s) => s.imagesUri).join()).digest('hex'),
   };
   return (await store.putBlob(Buffer.from(JSON.stringify(manifest, null, 2)), '.json')).uri;

@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { progressQuery, trainingProgressQuery } from '../workflows';
+import { preprocessProgressQuery, progressQuery, trainingProgressQuery, type PreprocessProgress } from '../workflows';
 import { renderTrainingProgress } from './progress-bar';
 
 const POLL_MS = 500;
@@ -33,11 +33,22 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
     while (!finished) {
       const p = await handle.query(progressQuery).catch(() => undefined);
       if (p?.stage === 'training') break;
-      if (p) show(p.stage === 'preprocessing' ? `preprocessing: ${p.batchesDone}/${p.batchesTotal} batches` : p.stage);
+      if (p?.stage === 'preprocessing') {
+        const pre = await client.workflow.getHandle(p.preprocessWorkflowId).query(preprocessProgressQuery).catch(() => undefined);
+        show(pre ? describePreprocessing(pre) : 'preprocessing');
+      } else if (p) show(p.stage);
       await sleep(POLL_MS);
     }
     endLine();
     if (!finished) await followTraining(client.workflow.getHandle(`${workflowId}-train`));
+  } else if (type === 'preprocessDataset') {
+    console.log(`Following preprocessDataset ${workflowId}`);
+    while (!finished) {
+      const p = await handle.query(preprocessProgressQuery).catch(() => undefined);
+      if (p) show(describePreprocessing(p));
+      await sleep(POLL_MS);
+    }
+    endLine();
   } else if (type === 'trainModel') {
     console.log(`Following trainModel ${workflowId}`);
     await followTraining(handle);
@@ -45,6 +56,12 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
     console.log(`Waiting for ${type} ${workflowId}…`);
   }
   return result;
+}
+
+function describePreprocessing(p: PreprocessProgress): string {
+  if (p.stage !== 'preprocessing') return p.stage;
+  const cached = p.cacheHits ? `, ${p.cacheHits} reused from the cache` : '';
+  return `preprocessing: ${p.batchesDone}/${p.batchesTotal} batches, ${p.imagesDone}/${p.imagesTotal} images, ${p.leftOut} left out${cached}`;
 }
 
 async function followTraining(handle: WorkflowHandle): Promise<void> {

@@ -3,11 +3,12 @@
  *
  *   npm run cli -- train '<trainModel input JSON>' [--id <workflow id>]
  *   npm run cli -- pipeline '<mlPipeline input JSON>' [--id <workflow id>]
+ *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
-import { mlPipeline, trainModel } from '../workflows';
+import { mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
 
 function option(name: string): string | undefined {
@@ -22,16 +23,17 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace });
   try {
     let workflowId: string;
-    if (command === 'train' || command === 'pipeline') {
+    const workflows = { train: trainModel, pipeline: mlPipeline, preprocess: preprocessDataset } as const;
+    if (command && command in workflows) {
       const input = JSON.parse(argument ?? '{}');
       workflowId = option('--id') ?? `${command}-${Date.now()}`;
-      const workflow = command === 'train' ? trainModel : mlPipeline;
-      await client.workflow.start(workflow, { taskQueue: 'ml-pipeline', workflowId, args: [input] });
+      const workflow = workflows[command as keyof typeof workflows];
+      await client.workflow.start(workflow as typeof mlPipeline, { taskQueue: 'ml-pipeline', workflowId, args: [input] });
       console.log(`Started ${workflow.name} ${workflowId}`);
     } else if (command === 'watch' && argument) {
       workflowId = argument;
     } else {
-      console.error("usage: cli train '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli watch <workflow id>");
+      console.error("usage: cli train '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli watch <workflow id>");
       process.exitCode = 2;
       return;
     }

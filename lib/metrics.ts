@@ -44,7 +44,28 @@ export const tensorflowBackend = new Gauge({
 
 export const imagesPreprocessed = new Counter({
   name: 'temporal_ml_images_preprocessed_total',
-  help: 'Images decoded and written to shards.',
+  help: 'Distinct images written to shards; cache="hit" counts those of batches reused from an earlier run.',
+  labelNames: ['cache'],
+  registers: [registry],
+});
+
+export const preprocessBytesRead = new Counter({
+  name: 'temporal_ml_preprocess_bytes_read_total',
+  help: 'Bytes of image files (or IDX records) read by preprocessing batches.',
+  registers: [registry],
+});
+
+export const preprocessBatchDuration = new Histogram({
+  name: 'temporal_ml_preprocess_batch_seconds',
+  help: 'Wall time of one preprocessing batch, by whether its shards were reused from the cache.',
+  labelNames: ['cache'],
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+  registers: [registry],
+});
+
+export const preprocessImagesPerSecond = new Gauge({
+  name: 'temporal_ml_preprocess_images_per_second',
+  help: 'Images per second of the latest preprocessing batch that decoded (cache miss).',
   registers: [registry],
 });
 

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     console.log('\nResult:');
     console.log(`  test accuracy   ${(result.testAccuracy * 100).toFixed(2)}% on ${result.counts.test} held-out images (loss ${result.testLoss.toFixed(4)})`);
     console.log(`  backend         ${result.backend}, ${result.parameterCount} parameters, ${result.epochs} epochs, ${Math.round(result.trainingSamplesPerSecond)} samples/s`);
-    console.log(`  images          ${result.counts.train} train / ${result.counts.validation} validation / ${result.counts.test} test, ${result.quarantined} quarantined`);
+    console.log(`  images          ${result.counts.train} train / ${result.counts.validation} validation / ${result.counts.test} test, ${Object.values(result.leftOutByReason).reduce((a, b) => a + (b ?? 0), 0)} left out${result.preprocessCacheHit ? ' (preprocessing reused from the cache)' : ''}`);
     console.log(`  stage seconds   ${Object.entries(result.stageSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     console.log(`  total           ${((Date.now() - started) / 1000).toFixed(1)}s`);
     console.log(`  model           ${result.modelUri}/model.json`);

@@ -9,7 +9,7 @@ import { decodeNpy } from '../lib/npy';
 import { tf } from '../lib/tf';
 import type { EvaluationReport } from '../activities/evaluation';
 import { join } from 'node:path';
-import { mlPipeline, progressQuery } from '../workflows';
+import { mlPipeline, preprocessProgressQuery, progressQuery } from '../workflows';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
 
 describe('mlPipeline end to end (real Temporal server, real worker process)', () => {
@@ -33,15 +33,18 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     const handle = await env.client.workflow.start(mlPipeline, {
       taskQueue: 'ml-pipeline',
       workflowId: `ml-pipeline-e2e-${Date.now()}`,
-      args: [{ dataset: { maxImages: 2000 }, training: { epochs: 3 }, preprocess: { shardSize: 500 } }],
+      args: [{ dataset: { maxImages: 2000 }, training: { epochs: 3 }, batching: { size: 500 } }],
     });
     const result = await handle.result();
 
     assert.equal(result.backend, 'tensorflow');
     assert.ok(result.testAccuracy > 0.8, `test accuracy ${result.testAccuracy} should be well above chance (0.1)`);
     assert.equal(result.counts.train + result.counts.validation + result.counts.test, 2000);
-    assert.equal(result.quarantined, 0);
-    assert.deepEqual(await handle.query(progressQuery), { stage: 'done', batchesDone: 4, batchesTotal: 4 });
+    assert.deepEqual(result.leftOutByReason, {});
+    const progress = await handle.query(progressQuery);
+    assert.equal(progress.stage, 'done');
+    const preprocessing = await env.client.workflow.getHandle(progress.preprocessWorkflowId).query(preprocessProgressQuery);
+    assert.deepEqual({ ...preprocessing, cacheHits: 0 }, { stage: 'done', batchesDone: 4, batchesTotal: 4, imagesDone: 2000, imagesTotal: 2000, leftOut: 0, cacheHits: 0 });
 
     const store = new LocalArtifactStore(join(dataDir, 'artifacts'));
     const manifest = await store.readJson<DatasetManifest>(result.manifestUri);

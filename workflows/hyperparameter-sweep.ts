@@ -4,7 +4,7 @@ import { trainModelInputSchema, type TrainModelInput } from '../lib/schemas/trai
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import { applyAssignment, gridAssignments, randomAssignments, type Assignment } from '../lib/sweep';
 import { parseWorkflowInput } from '../lib/validate';
-import { mapWithConcurrency } from './concurrency';
+import { mapWithConcurrency } from '../lib/concurrency';
 import { trainModel, type TrainModelResult } from './train-model';
 
 export interface TrialOutcome {

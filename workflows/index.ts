@@ -1,3 +1,4 @@
 export * from './hyperparameter-sweep';
 export * from './ml-pipeline';
+export * from './preprocess-dataset';
 export * from './train-model';

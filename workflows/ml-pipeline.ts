@@ -1,25 +1,19 @@
-import { defineQuery, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type * as activities from '../activities';
+import { defineQuery, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { DatasetManifest } from '../lib/datasets/manifest';
 import { mlPipelineInputSchema, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
-import { inBatches, mapWithConcurrency } from './concurrency';
+import { preprocessDataset } from './preprocess-dataset';
 import { trainModel } from './train-model';
-
-const cpu = proxyActivities<typeof activities>({
-  taskQueue: 'ml-cpu',
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
-});
 
 export type PipelineStage = 'validating' | 'preprocessing' | 'training' | 'done';
 
 export interface PipelineProgress {
   stage: PipelineStage;
-  batchesDone: number;
-  batchesTotal: number;
+  /** IDs of the child workflows, whose own `progress` queries say more. */
+  preprocessWorkflowId: string;
+  trainWorkflowId: string;
 }
 
 export interface MlPipelineResult {
@@ -28,7 +22,9 @@ export interface MlPipelineResult {
   testLoss: number;
   backend: string;
   counts: Record<Split, number>;
-  quarantined: number;
+  /** Files of the source left out of the dataset (unreadable, corrupt, duplicate, ...), by reason. */
+  leftOutByReason: DatasetManifest['leftOutByReason'];
+  preprocessCacheHit: boolean;
   parameterCount: number;
   epochs: number;
   trainingSamplesPerSecond: number;
@@ -40,12 +36,10 @@ export interface MlPipelineResult {
 
 export const progressQuery = defineQuery<PipelineProgress>('progress');
 
-/** Maximum preprocessing batches in flight at once. */
-const PREPROCESS_PARALLELISM = 8;
-
-/** The end-to-end run: preprocess a dataset, then train and evaluate a model on it (the `trainModel` child workflow). */
+/** The end-to-end run: preprocess a dataset, then train and evaluate a model on it, each as a child workflow. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
-  const progress: PipelineProgress = { stage: 'validating', batchesDone: 0, batchesTotal: 0 };
+  const { workflowId } = workflowInfo();
+  const progress: PipelineProgress = { stage: 'validating', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train` };
   setHandler(progressQuery, () => progress);
   const config = parseWorkflowInput('mlPipeline', mlPipelineInputSchema, input);
   const enterStage = (stage: PipelineStage) => {
@@ -58,20 +52,15 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   };
 
   let started = enterStage('preprocessing');
-  const listing = await cpu.listDataset(config.dataset);
-  const batches = inBatches(listing.count, config.preprocess.shardSize);
-  progress.batchesTotal = batches.length;
-  const batchResults = await mapWithConcurrency(batches, PREPROCESS_PARALLELISM, async ({ offset, count }) => {
-    const result = await cpu.preprocessBatch({ listingUri: listing.listingUri, offset, count, spec: config.preprocess });
-    progress.batchesDone++;
-    return result;
+  const dataset = await executeChild(preprocessDataset, {
+    workflowId: progress.preprocessWorkflowId,
+    args: [{ dataset: config.dataset, preprocess: config.preprocess, batching: config.batching }],
   });
-  const dataset = await cpu.writeManifest({ source: listing.source, classes: listing.classes, spec: config.preprocess, batches: batchResults });
   const preprocessingSeconds = (Date.now() - started) / 1000;
 
   started = enterStage('training');
   const trained = await executeChild(trainModel, {
-    workflowId: `${workflowInfo().workflowId}-train`,
+    workflowId: progress.trainWorkflowId,
     args: [{ modelName: config.modelName, manifestUri: dataset.manifestUri, model: config.model, training: config.training }],
   });
   const trainingSeconds = (Date.now() - started) / 1000;
@@ -83,7 +72,8 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     testLoss: trained.evaluation.loss,
     backend: trained.backend,
     counts: dataset.counts,
-    quarantined: dataset.quarantined,
+    leftOutByReason: dataset.leftOutByReason,
+    preprocessCacheHit: dataset.cache.hit,
     parameterCount: trained.parameterCount,
     epochs: trained.history.length,
     trainingSamplesPerSecond: trained.trainingSamplesPerSecond,

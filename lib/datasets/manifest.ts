@@ -1,4 +1,5 @@
-import type { PreprocessSpec } from '../schemas/preprocess';
+import type { LeftOutFile, QuarantineReason } from '../preprocessing/quarantine';
+import type { DatasetSourceDescriptor, PreprocessSpec } from '../schemas/preprocess';
 import type { Split } from '../split';
 
 export interface ShardRef {
@@ -10,23 +11,29 @@ export interface ShardRef {
   count: number;
 }
 
-export interface QuarantinedFile {
-  path: string;
-  reason: string;
-}
-
 /** What a preprocessing run produced; stored as JSON beside the shards and passed around by URI. */
 export interface DatasetManifest {
-  version: 1;
-  source: string;
+  version: 2;
+  source: DatasetSourceDescriptor | string;
   classes: string[];
   shape: [height: number, width: number, channels: number];
   dtype: 'float32';
   spec: PreprocessSpec;
+  /** Rows per split, augmented copies included. */
   counts: Record<Split, number>;
   countsPerClass: Record<Split, number[]>;
+  images: {
+    /** Files (or IDX records) listed from the source. */
+    listed: number;
+    /** Distinct images written (each once, whatever its augmented copies). */
+    kept: number;
+    leftOut: number;
+    augmentedCopies: number;
+  };
   shards: ShardRef[];
-  quarantined: QuarantinedFile[];
-  /** sha256 over the content hashes of every image kept, in order. */
+  /** Every listed file that is not in a shard, and why. */
+  leftOut: LeftOutFile[];
+  leftOutByReason: Partial<Record<QuarantineReason, number>>;
+  /** sha256 over the sorted content hashes and class names of the images kept: the same images give the same value. */
   fingerprint: string;
 }

@@ -1,6 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { listDataset, preprocessBatch, writeManifest } from '../../activities/datasets';
-import { preprocessSpecSchema } from '../../lib/schemas/preprocess';
+import { listDataset, preprocessBatch, writeManifest } from '../../activities/preprocessing';
+import { preprocessDatasetInputSchema } from '../../lib/schemas/preprocess-dataset';
 
 /**
  * Preprocesses the built-in MNIST digits with the real activities (outside a workflow) into this process's artifact
@@ -8,13 +8,13 @@ import { preprocessSpecSchema } from '../../lib/schemas/preprocess';
  */
 export async function preprocessDigits(maxImages: number): Promise<string> {
   const environment = new MockActivityEnvironment();
-  const activity = { run: <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P) => environment.run(fn, ...args) as Promise<R> };
-  const spec = preprocessSpecSchema.parse({ shardSize: 1000 });
-  const listing = await activity.run(listDataset, { source: 'builtin:mnist-digits', maxImages });
-  const batches = [];
-  for (let offset = 0; offset < listing.count; offset += spec.shardSize) {
-    batches.push(await activity.run(preprocessBatch, { listingUri: listing.listingUri, offset, count: Math.min(spec.shardSize, listing.count - offset), spec }));
+  const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P) => environment.run(fn, ...args) as Promise<R>;
+  const { dataset, preprocess: spec, batching } = preprocessDatasetInputSchema.parse({ dataset: { maxImages }, batching: { size: 1000 } });
+  const listing = await run(listDataset, { dataset, spec, batching });
+  const outputs = [];
+  for (let batch = 0; batch < listing.batches; batch++) {
+    outputs.push((await run(preprocessBatch, { listingUri: listing.listingUri, batch, spec })).outputUri);
   }
-  const { manifestUri } = await activity.run(writeManifest, { source: listing.source, classes: listing.classes, spec, batches });
+  const { manifestUri } = await run(writeManifest, { listingUri: listing.listingUri, spec, batchOutputUris: outputs });
   return manifestUri;
 }

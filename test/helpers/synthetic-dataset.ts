@@ -32,7 +32,7 @@ export async function writeSyntheticDataset(store: LocalArtifactStore, count: nu
   }
   const spec = preprocessSpecSchema.parse({ width: side, height: side });
   const manifest: DatasetManifest = {
-    version: 1,
+    version: 2,
     source: 'synthetic',
     classes: ['0', '1', '2', '3'],
     shape: [side, side, 1],
@@ -40,8 +40,10 @@ export async function writeSyntheticDataset(store: LocalArtifactStore, count: nu
     spec,
     counts,
     countsPerClass: { train: [], validation: [], test: [] },
+    images: { listed: counts.train + counts.validation + counts.test, kept: counts.train + counts.validation + counts.test, leftOut: 0, augmentedCopies: 0 },
     shards,
-    quarantined: [],
+    leftOut: [],
+    leftOutByReason: {},
     fingerprint: 'synthetic',
   };
   return (await store.putBlob(Buffer.from(JSON.stringify(manifest)), '.json')).uri;

@@ -1,0 +1,180 @@
+import { Context, heartbeat } from '@temporalio/activity';
+import { basename } from 'node:path';
+import { artifactStore } from '../lib/artifacts';
+import { readIdxFile } from '../lib/datasets/idx';
+import { EmptyDatasetError, listImageFolder } from '../lib/datasets/folder';
+import { batchFile, LISTING_INDEX, roundRobin, type IdxImageFile, type ListedImage, type ListingIndex } from '../lib/datasets/listing';
+import type { DatasetManifest } from '../lib/datasets/manifest';
+import { resolveSource, type ResolvedSource } from '../lib/datasets/sources';
+import { imagesPreprocessed, imagesQuarantined, preprocessBatchDuration, preprocessBytesRead, preprocessImagesPerSecond } from '../lib/metrics';
+import { assembleManifest } from '../lib/preprocessing/assemble';
+import { preprocessImages } from '../lib/preprocessing/batch';
+import { folderReader, idxReader } from '../lib/preprocessing/readers';
+import { batchSizeFor, type Batching, type DatasetSource, type PreprocessSpec } from '../lib/schemas/preprocess';
+import type { Split } from '../lib/split';
+import { invalidInput } from '../lib/validate';
+
+export interface ListDatasetInput {
+  dataset: DatasetSource;
+  spec: PreprocessSpec;
+  batching: Batching;
+}
+
+export interface DatasetListing {
+  /** A directory artifact: `index.json` plus one file of listed images per batch. */
+  listingUri: string;
+  classes: string[];
+  count: number;
+  batchSize: number;
+  batches: number;
+}
+
+/** Lists a dataset source and stores the listing, one file per batch, so each batch reads only its own slice. */
+export async function listDataset(input: ListDatasetInput): Promise<DatasetListing> {
+  const resolved = await resolveSource(input.dataset.source);
+  const { classes, perClass, idxFiles } = resolved.format === 'folder' ? await listFolder(resolved.root) : await listIdx(resolved);
+  const images = roundRobin(perClass, input.dataset.maxImages);
+  const batchSize = batchSizeFor(input.spec, input.batching);
+  const batches = Math.ceil(images.length / batchSize);
+  const index: ListingIndex = { source: input.dataset.source, classes, count: images.length, batchSize, batches, idxFiles };
+  const files: Record<string, Uint8Array> = { [LISTING_INDEX]: Buffer.from(JSON.stringify(index)) };
+  for (let batch = 0; batch < batches; batch++) {
+    files[batchFile(batch)] = Buffer.from(JSON.stringify(images.slice(batch * batchSize, (batch + 1) * batchSize)));
+  }
+  const { uri } = await artifactStore().putDirectory(files);
+  return { listingUri: uri, classes, count: images.length, batchSize, batches };
+}
+
+interface SourceImages {
+  classes: string[];
+  perClass: ListedImage[][];
+  idxFiles: IdxImageFile[];
+}
+
+async function listFolder(root: string): Promise<SourceImages> {
+  try {
+    return { ...(await listImageFolder(root)), idxFiles: [] };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidInput('dataset.source', `no folder at ${root}`);
+    if (err instanceof EmptyDatasetError) throw invalidInput('dataset.source', err.message);
+    throw err;
+  }
+}
+
+async function listIdx(source: Extract<ResolvedSource, { format: 'idx' }>): Promise<SourceImages> {
+  const store = artifactStore();
+  const idxFiles: IdxImageFile[] = [];
+  const labelled: ListedImage[] = [];
+  for (const [file, imagesPath] of source.images.entries()) {
+    const labelsPath = source.labels[file]!;
+    const [images, labels] = await Promise.all([readIdxOrFail(imagesPath, 'images'), readIdxOrFail(labelsPath, 'labels')]);
+    if (images.shape.length !== 3) throw invalidInput('dataset.source.images', `${imagesPath} holds a ${images.shape.length}-d array; image files are [count, rows, columns]`);
+    if (labels.shape.length !== 1) throw invalidInput('dataset.source.labels', `${labelsPath} holds a ${labels.shape.length}-d array; label files are [count]`);
+    const [count, height, width] = images.shape as [number, number, number];
+    if (labels.shape[0] !== count) throw invalidInput('dataset.source.labels', `${labelsPath} has ${labels.shape[0]} labels for ${count} images in ${imagesPath}`);
+    const { uri } = await store.putBlob(images.data, '.u8');
+    idxFiles.push({ path: basename(imagesPath), pixelsUri: uri, count, width, height });
+    for (let i = 0; i < count; i++) labelled.push({ path: `${basename(imagesPath)}#${i}`, label: labels.data[i]!, record: [file, i] });
+    heartbeat({ listed: labelled.length });
+  }
+  const maxLabel = labelled.reduce((max, image) => Math.max(max, image.label), 0);
+  const classes = source.classes ?? Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+  if (maxLabel >= classes.length) throw invalidInput('dataset.source.classes', `labels go up to ${maxLabel} but only ${classes.length} class names are given`);
+  if (labelled.length === 0) throw invalidInput('dataset.source', 'the IDX files hold no images');
+  const perClass = classes.map(() => [] as ListedImage[]);
+  for (const image of labelled) perClass[image.label]!.push(image);
+  return { classes, perClass, idxFiles };
+}
+
+async function readIdxOrFail(path: string, what: 'images' | 'labels') {
+  try {
+    return await readIdxFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw invalidInput(`dataset.source.${what}`, code === 'ENOENT' ? `no file at ${path}` : `${path}: ${(err as Error).message}`);
+  }
+}
+
+export interface PreprocessBatchInput {
+  listingUri: string;
+  batch: number;
+  spec: PreprocessSpec;
+}
+
+export interface PreprocessBatchResult {
+  /** The batch's output (shards, kept images, files left out), stored under its cache key. */
+  outputUri: string;
+  listed: number;
+  kept: number;
+  leftOut: number;
+  cacheHit: boolean;
+  bytesRead: number;
+  seconds: number;
+}
+
+/** Reads, decodes and shards one batch of a listing with sharp; reuses an earlier identical batch's shards. */
+export async function preprocessBatch(input: PreprocessBatchInput): Promise<PreprocessBatchResult> {
+  const started = performance.now();
+  const store = artifactStore();
+  const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
+  const images = await store.readJson<ListedImage[]>(`${input.listingUri}/${batchFile(input.batch)}`);
+  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : await folderReader(await folderRoot(index), input.spec);
+  try {
+    const run = await preprocessImages(images, reader, input.spec, store, {
+      signal: Context.current().cancellationSignal,
+      onProgress: (done, phase) => heartbeat({ phase, done }),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const cache = run.cacheHit ? 'hit' : 'miss';
+    const { output } = run;
+    imagesPreprocessed.inc({ cache }, output.images.length);
+    preprocessBytesRead.inc(run.bytesRead);
+    preprocessBatchDuration.observe({ cache }, seconds);
+    if (!run.cacheHit) preprocessImagesPerSecond.set(images.length / seconds);
+    for (const file of output.leftOut) imagesQuarantined.inc({ reason: file.reason });
+    return { outputUri: run.outputUri, listed: images.length, kept: output.images.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
+  } finally {
+    await reader.close();
+  }
+}
+
+async function folderRoot(index: ListingIndex): Promise<string> {
+  const resolved = await resolveSource(index.source);
+  if (resolved.format !== 'folder') throw new Error('a folder listing names a non-folder source');
+  return resolved.root;
+}
+
+export interface WriteManifestInput {
+  listingUri: string;
+  spec: PreprocessSpec;
+  batchOutputUris: string[];
+}
+
+export interface DatasetSummary {
+  manifestUri: string;
+  classes: string[];
+  counts: Record<Split, number>;
+  images: DatasetManifest['images'];
+  leftOutByReason: DatasetManifest['leftOutByReason'];
+  fingerprint: string;
+}
+
+/** Combines the batch outputs into the dataset manifest, stored as a content-addressed JSON artifact. */
+export async function writeManifest(input: WriteManifestInput): Promise<DatasetSummary> {
+  const store = artifactStore();
+  const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
+  const manifest = await assembleManifest(store, index, input.spec, input.batchOutputUris);
+  const { uri } = await store.putBlob(Buffer.from(JSON.stringify(manifest, null, 1)), '.json');
+  if (manifest.counts.train === 0) {
+    throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri}`);
+  }
+  return {
+    manifestUri: uri,
+    classes: manifest.classes,
+    counts: manifest.counts,
+    images: manifest.images,
+    leftOutByReason: manifest.leftOutByReason,
+    fingerprint: manifest.fingerprint,
+  };
+}

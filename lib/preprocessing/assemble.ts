@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import type { LocalArtifactStore } from '../artifacts';
+import type { ListingIndex } from '../datasets/listing';
+import type { DatasetManifest, ShardRef } from '../datasets/manifest';
+import { decodeNpy, encodeNpy, type NpyArray } from '../npy';
+import type { PreprocessSpec } from '../schemas/preprocess';
+import { SPLITS, type Split } from '../split';
+import type { BatchOutput, BatchShard } from './batch';
+import type { LeftOutFile } from './quarantine';
+
+/**
+ * Combines batch outputs into the dataset manifest. An image whose exact content already appeared in an earlier
+ * batch is dropped here (batches drop their own duplicates), so every distinct image is in the dataset once; the few
+ * shards holding such images are rewritten without them.
+ */
+export async function assembleManifest(
+  store: LocalArtifactStore,
+  listing: ListingIndex,
+  spec: PreprocessSpec,
+  batchOutputUris: string[],
+): Promise<DatasetManifest> {
+  const firstPathOf = new Map<string, string>();
+  const shards: ShardRef[] = [];
+  const leftOut: LeftOutFile[] = [];
+  const kept: string[] = [];
+  const counts = { train: 0, validation: 0, test: 0 };
+  const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as Record<Split, number[]>;
+  let augmentedCopies = 0;
+
+  for (const uri of batchOutputUris) {
+    const output = await store.readJson<BatchOutput>(uri);
+    leftOut.push(...output.leftOut);
+    const dropped = new Set<number>();
+    output.images.forEach((image, i) => {
+      const first = firstPathOf.get(image.sha256);
+      if (first !== undefined) {
+        dropped.add(i);
+        leftOut.push({ path: image.path, reason: 'duplicate', detail: `same content as ${first}` });
+      } else {
+        firstPathOf.set(image.sha256, image.path);
+        kept.push(`${image.sha256} ${listing.classes[image.label]}`);
+      }
+    });
+    for (const shard of output.shards) {
+      const rows = shard.rows.filter((image) => !dropped.has(image));
+      if (rows.length === 0) continue;
+      const written = rows.length === shard.rows.length ? shard : await withoutRows(store, shard, dropped);
+      shards.push({ split: written.split, imagesUri: written.imagesUri, labelsUri: written.labelsUri, count: written.count });
+      counts[shard.split] += rows.length;
+      const seen = new Set<number>();
+      for (const image of rows) {
+        countsPerClass[shard.split][output.images[image]!.label]!++;
+        if (seen.has(image)) augmentedCopies++;
+        seen.add(image);
+      }
+    }
+  }
+
+  const leftOutByReason: DatasetManifest['leftOutByReason'] = {};
+  for (const file of leftOut) leftOutByReason[file.reason] = (leftOutByReason[file.reason] ?? 0) + 1;
+  return {
+    version: 2,
+    source: listing.source,
+    classes: listing.classes,
+    shape: [spec.height, spec.width, spec.channels],
+    dtype: 'float32',
+    spec,
+    counts,
+    countsPerClass,
+    images: { listed: listing.count, kept: kept.length, leftOut: leftOut.length, augmentedCopies },
+    shards,
+    leftOut,
+    leftOutByReason,
+    fingerprint: createHash('sha256').update(kept.sort().join('\n')).digest('hex'),
+  };
+}
+
+/** A copy of a shard without the rows of the dropped images, stored as new content-addressed arrays. */
+async function withoutRows(store: LocalArtifactStore, shard: BatchShard, dropped: Set<number>): Promise<ShardRef> {
+  const keep = shard.rows.flatMap((image, row) => (dropped.has(image) ? [] : [row]));
+  const images = decodeNpy(await store.read(shard.imagesUri));
+  const labels = decodeNpy(await store.read(shard.labelsUri));
+  const rowSize = images.data.length / shard.count;
+  const pixels = new Float32Array(keep.length * rowSize);
+  keep.forEach((row, i) => pixels.set(images.data.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize));
+  const pick: NpyArray = { dtype: 'float32', shape: [keep.length, ...images.shape.slice(1)], data: pixels };
+  const [imagesArtifact, labelsArtifact] = await Promise.all([
+    store.putBlob(encodeNpy(pick), '.npy'),
+    store.putBlob(encodeNpy({ dtype: 'int32', shape: [keep.length], data: Int32Array.from(keep, (row) => labels.data[row]!) }), '.npy'),
+  ]);
+  return { split: shard.split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: keep.length };
+}

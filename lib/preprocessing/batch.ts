@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto';
+import type { LocalArtifactStore } from '../artifacts';
+import { mapWithConcurrency } from '../concurrency';
+import type { ListedImage } from '../datasets/listing';
+import type { ShardRef } from '../datasets/manifest';
+import { encodeNpy } from '../npy';
+import type { PreprocessSpec } from '../schemas/preprocess';
+import { SPLITS, splitOf, type Split } from '../split';
+import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
+import type { ImageReader, ReadImage } from './readers';
+import { augment, augmentationSeed, normalizeInto, toPixels } from './transform';
+
+/** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
+export const PREPROCESS_FORMAT = 2;
+
+/** An image kept in a batch, in listing order. */
+export interface BatchImage {
+  path: string;
+  sha256: string;
+  label: number;
+  split: Split;
+}
+
+export interface BatchShard extends ShardRef {
+  /** For each row of the shard, the index of its source image in `images` (augmented copies repeat it). */
+  rows: number[];
+}
+
+/** What one batch produced; stored under its cache key, so it depends only on the images' content and the spec. */
+export interface BatchOutput {
+  key: string;
+  images: BatchImage[];
+  shards: BatchShard[];
+  leftOut: LeftOutFile[];
+}
+
+export interface BatchRun {
+  output: BatchOutput;
+  outputUri: string;
+  cacheHit: boolean;
+  bytesRead: number;
+}
+
+export interface BatchOptions {
+  signal?: AbortSignal;
+  onProgress?: (done: number, phase: 'read' | 'decode') => void;
+  /** Images read or decoded at once. */
+  concurrency?: number;
+  /** Encoded bytes kept in memory between reading and decoding; beyond it, files are read again to decode. */
+  retainBytes?: number;
+}
+
+/** Failures of this worker, not of the file: the batch fails and is retried instead of quarantining a good image. */
+const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ENOSPC']);
+
+type ReadOutcome = ({ ok: true } & ReadImage) | { ok: false; reason: LeftOutFile['reason']; detail: string };
+
+/** Key order-independent JSON, so the cache key does not depend on how an object was built. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const cacheEntryKey = (key: string) => `cache/preprocess/${key.slice(0, 2)}/${key}.json`;
+
+/**
+ * Turns one batch of listed images into `.npy` shards, one per split. Every image is read and hashed first: the
+ * hashes and the spec form the batch's cache key, and a batch already stored under it is reused without decoding.
+ * Otherwise duplicates within the batch are dropped, the rest decoded with sharp; whatever cannot be read or decoded
+ * is reported with its reason, never thrown.
+ */
+export async function preprocessImages(
+  images: ListedImage[],
+  reader: ImageReader,
+  spec: PreprocessSpec,
+  store: LocalArtifactStore,
+  options: BatchOptions = {},
+): Promise<BatchRun> {
+  const concurrency = options.concurrency ?? 8;
+  let retained = 0;
+  let bytesRead = 0;
+  let done = 0;
+  const progress = (phase: 'read' | 'decode') => {
+    options.signal?.throwIfAborted();
+    if (++done % 100 === 0) options.onProgress?.(done, phase);
+  };
+
+  const reads = await mapWithConcurrency(images, concurrency * 2, async (image): Promise<ReadOutcome> => {
+    progress('read');
+    try {
+      const read = await reader.read(image);
+      bytesRead += read.bytes;
+      const retain = !Buffer.isBuffer(read.input) || retained + read.bytes <= (options.retainBytes ?? 256 * 1024 * 1024);
+      if (Buffer.isBuffer(read.input) && retain) retained += read.bytes;
+      return { ok: true, ...read, input: retain ? read.input : Buffer.alloc(0) };
+    } catch (err) {
+      if (TRANSIENT.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      return { ok: false, reason: quarantineReasonOf(err), detail: (err as Error).message };
+    }
+  });
+
+  const key = batchKey(images, reads, spec);
+  const cached = await cachedOutput(store, key);
+  if (cached) return { output: cached.output, outputUri: cached.uri, cacheHit: true, bytesRead };
+
+  const leftOut: (LeftOutFile | undefined)[] = new Array(images.length);
+  const firstPathOf = new Map<string, string>();
+  const unique: number[] = [];
+  reads.forEach((read, i) => {
+    const path = images[i]!.path;
+    if (!read.ok) leftOut[i] = { path, reason: read.reason, detail: read.detail };
+    else if (firstPathOf.has(read.sha256)) leftOut[i] = { path, reason: 'duplicate', detail: `same content as ${firstPathOf.get(read.sha256)}` };
+    else {
+      firstPathOf.set(read.sha256, path);
+      unique.push(i);
+    }
+  });
+
+  done = 0;
+  const decoded = await mapWithConcurrency(unique, concurrency, async (i) => {
+    progress('decode');
+    const read = reads[i] as { ok: true } & ReadImage;
+    try {
+      const input = Buffer.isBuffer(read.input) && read.input.length === 0 ? await readAgain(reader, images[i]!, read.sha256) : read.input;
+      const pixels = await toPixels(input, spec);
+      const split = splitOf(read.sha256, spec.validationFraction, spec.testFraction);
+      const copies = [pixels];
+      if (spec.augmentation && split === 'train') {
+        for (let copy = 1; copy <= spec.augmentation.copies; copy++) {
+          copies.push(await augment(pixels, spec, spec.augmentation, augmentationSeed(spec.augmentation, read.sha256, copy)));
+        }
+      }
+      return { index: i, split, copies };
+    } catch (err) {
+      leftOut[i] = { path: images[i]!.path, reason: quarantineReasonOf(err), detail: (err as Error).message };
+      return undefined;
+    }
+  });
+
+  const kept: BatchImage[] = [];
+  const rowsBySplit: Record<Split, { image: number; pixels: Uint8Array }[]> = { train: [], validation: [], test: [] };
+  for (const item of decoded) {
+    if (!item) continue;
+    const read = reads[item.index] as { ok: true } & ReadImage;
+    const image = kept.push({ path: images[item.index]!.path, sha256: read.sha256, label: images[item.index]!.label, split: item.split }) - 1;
+    for (const pixels of item.copies) rowsBySplit[item.split].push({ image, pixels });
+  }
+  const shards: BatchShard[] = [];
+  for (const split of SPLITS) {
+    const rows = rowsBySplit[split];
+    if (rows.length > 0) shards.push(await writeShard(store, spec, split, rows, kept));
+  }
+  const output: BatchOutput = { key, images: kept, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
+  const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
+  return { output, outputUri, cacheHit: false, bytesRead };
+}
+
+function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: PreprocessSpec): string {
+  const hash = createHash('sha256').update(`format ${PREPROCESS_FORMAT}\n${canonicalJson(spec)}\n`);
+  reads.forEach((read, i) => hash.update(`${images[i]!.path}\0${images[i]!.label}\0${read.ok ? read.sha256 : `!${read.reason}`}\n`));
+  return hash.digest('hex');
+}
+
+async function cachedOutput(store: LocalArtifactStore, key: string): Promise<{ output: BatchOutput; uri: string } | undefined> {
+  const uri = store.uriOf(store.pathOf(cacheEntryKey(key)));
+  if (!(await store.exists(uri))) return undefined;
+  const output = await store.readJson<BatchOutput>(uri);
+  const present = await Promise.all(output.shards.flatMap((s) => [store.exists(s.imagesUri), store.exists(s.labelsUri)]));
+  return present.every(Boolean) ? { output, uri } : undefined;
+}
+
+async function readAgain(reader: ImageReader, image: ListedImage, sha256: string): Promise<Buffer> {
+  const read = await reader.read(image);
+  if (read.sha256 !== sha256) throw new QuarantineError('unreadable', 'changed while the batch was being read');
+  return read.input as Buffer;
+}
+
+async function writeShard(
+  store: LocalArtifactStore,
+  spec: PreprocessSpec,
+  split: Split,
+  rows: { image: number; pixels: Uint8Array }[],
+  kept: BatchImage[],
+): Promise<BatchShard> {
+  const size = spec.width * spec.height * spec.channels;
+  const pixels = new Float32Array(rows.length * size);
+  const labels = new Int32Array(rows.length);
+  rows.forEach((row, r) => {
+    normalizeInto(row.pixels, spec, pixels, r * size);
+    labels[r] = kept[row.image]!.label;
+  });
+  const [imagesArtifact, labelsArtifact] = await Promise.all([
+    store.putBlob(encodeNpy({ dtype: 'float32', shape: [rows.length, spec.height, spec.width, spec.channels], data: pixels }), '.npy'),
+    store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: labels }), '.npy'),
+  ]);
+  return { split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: rows.length, rows: rows.map((r) => r.image) };
+}
