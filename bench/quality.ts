@@ -93,6 +93,7 @@ async function fashionMnistManifest(dir: string): Promise<string> {
     countsPerClass,
     images: { listed: 70_000, kept: 70_000, leftOut: 0, augmentedCopies: 0 },
     shards,
+    imagesIndexUri: (await store.putBlob(Buffer.from('[]'), '.json')).uri,
     leftOut: [],
     leftOutByReason: {},
     fingerprint: createHash('sha256').update(shards.map((s) => s.imagesUri).join()).digest('hex'),

@@ -1,5 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, RetryState } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
@@ -49,13 +49,16 @@ describe('mlPipeline rejects bad input fast, naming the field', () => {
     assert.ok(error instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${error}`);
     let cause = error.cause;
     let retryState: RetryState | undefined;
+    // Dataset problems surface in the preprocessDataset child workflow's activities.
+    const child = cause instanceof ChildWorkflowFailure ? cause.execution!.workflowId : undefined;
+    if (cause instanceof ChildWorkflowFailure) cause = cause.cause;
     if (cause instanceof ActivityFailure) {
       retryState = cause.retryState;
       cause = cause.cause;
     }
     assert.ok(cause instanceof ApplicationFailure, `expected ApplicationFailure, got ${cause}`);
     assert.equal(cause.nonRetryable, true);
-    const history = await handle.fetchHistory();
+    const history = await (child ? env.client.workflow.getHandle(child) : handle).fetchHistory();
     const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
     return { failure: cause, attempts: Math.max(0, ...attempts), retryState };
   }

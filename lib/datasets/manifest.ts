@@ -31,6 +31,8 @@ export interface DatasetManifest {
     augmentedCopies: number;
   };
   shards: ShardRef[];
+  /** JSON array of every distinct image kept, in listing order: [path, sha256 of its content, split, label]. */
+  imagesIndexUri: string;
   /** Every listed file that is not in a shard, and why. */
   leftOut: LeftOutFile[];
   leftOutByReason: Partial<Record<QuarantineReason, number>>;

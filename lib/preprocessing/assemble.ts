@@ -23,6 +23,7 @@ export async function assembleManifest(
   const shards: ShardRef[] = [];
   const leftOut: LeftOutFile[] = [];
   const kept: string[] = [];
+  const index: [path: string, sha256: string, split: Split, label: number][] = [];
   const counts = { train: 0, validation: 0, test: 0 };
   const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as Record<Split, number[]>;
   let augmentedCopies = 0;
@@ -39,6 +40,7 @@ export async function assembleManifest(
       } else {
         firstPathOf.set(image.sha256, image.path);
         kept.push(`${image.sha256} ${listing.classes[image.label]}`);
+        index.push([image.path, image.sha256, image.split, image.label]);
       }
     });
     for (const shard of output.shards) {
@@ -69,6 +71,7 @@ export async function assembleManifest(
     countsPerClass,
     images: { listed: listing.count, kept: kept.length, leftOut: leftOut.length, augmentedCopies },
     shards,
+    imagesIndexUri: (await store.putBlob(Buffer.from(JSON.stringify(index)), '.json')).uri,
     leftOut,
     leftOutByReason,
     fingerprint: createHash('sha256').update(kept.sort().join('\n')).digest('hex'),

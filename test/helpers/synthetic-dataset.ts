@@ -42,6 +42,7 @@ export async function writeSyntheticDataset(store: LocalArtifactStore, count: nu
     countsPerClass: { train: [], validation: [], test: [] },
     images: { listed: counts.train + counts.validation + counts.test, kept: counts.train + counts.validation + counts.test, leftOut: 0, augmentedCopies: 0 },
     shards,
+    imagesIndexUri: (await store.putBlob(Buffer.from('[]'), '.json')).uri,
     leftOut: [],
     leftOutByReason: {},
     fingerprint: 'synthetic',
