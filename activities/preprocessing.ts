@@ -119,7 +119,7 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
   const store = artifactStore();
   const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
   const images = await store.readJson<ListedImage[]>(`${input.listingUri}/${batchFile(input.batch)}`);
-  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : await folderReader(await folderRoot(index), input.spec);
+  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : folderReader(await folderRoot(index), input.spec.maxFileBytes);
   try {
     const run = await preprocessImages(images, reader, input.spec, store, {
       signal: Context.current().cancellationSignal,

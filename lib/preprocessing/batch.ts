@@ -7,8 +7,8 @@ import { encodeNpy } from '../npy';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { SPLITS, splitOf, type Split } from '../split';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
-import type { ImageReader, ReadImage } from './readers';
-import { augment, augmentationSeed, normalizeInto, toPixels } from './transform';
+import type { ImageReader, ReadOutcome } from './readers';
+import { augment, augmentationSeed, normalizeInto, toPixels, type ImageInput } from './transform';
 
 /** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
 export const PREPROCESS_FORMAT = 2;
@@ -46,14 +46,13 @@ export interface BatchOptions {
   onProgress?: (done: number, phase: 'read' | 'decode') => void;
   /** Images read or decoded at once. */
   concurrency?: number;
-  /** Encoded bytes kept in memory between reading and decoding; beyond it, files are read again to decode. */
+  /** Encoded bytes kept in memory between reading and decoding (about); beyond it, files are read again to decode. */
   retainBytes?: number;
 }
 
-/** Failures of this worker, not of the file: the batch fails and is retried instead of quarantining a good image. */
-const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ENOSPC']);
-
-type ReadOutcome = ({ ok: true } & ReadImage) | { ok: false; reason: LeftOutFile['reason']; detail: string };
+/** Images per request to the reader. */
+const READ_CHUNK = 64;
+type Read = Extract<ReadOutcome, { ok: true }>;
 
 /** Key order-independent JSON, so the cache key does not depend on how an object was built. */
 export function canonicalJson(value: unknown): string {
@@ -81,27 +80,24 @@ export async function preprocessImages(
   options: BatchOptions = {},
 ): Promise<BatchRun> {
   const concurrency = options.concurrency ?? 8;
-  let retained = 0;
-  let bytesRead = 0;
   let done = 0;
-  const progress = (phase: 'read' | 'decode') => {
+  const progress = (phase: 'read' | 'decode', n = 1) => {
     options.signal?.throwIfAborted();
-    if (++done % 100 === 0) options.onProgress?.(done, phase);
+    const before = done;
+    done += n;
+    if (Math.floor(done / 100) > Math.floor(before / 100)) options.onProgress?.(done, phase);
   };
 
-  const reads = await mapWithConcurrency(images, concurrency * 2, async (image): Promise<ReadOutcome> => {
-    progress('read');
-    try {
-      const read = await reader.read(image);
-      bytesRead += read.bytes;
-      const retain = !Buffer.isBuffer(read.input) || retained + read.bytes <= (options.retainBytes ?? 256 * 1024 * 1024);
-      if (Buffer.isBuffer(read.input) && retain) retained += read.bytes;
-      return { ok: true, ...read, input: retain ? read.input : Buffer.alloc(0) };
-    } catch (err) {
-      if (TRANSIENT.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
-      return { ok: false, reason: quarantineReasonOf(err), detail: (err as Error).message };
-    }
-  });
+  const chunks = Array.from({ length: Math.ceil(images.length / READ_CHUNK) }, (_, i) => images.slice(i * READ_CHUNK, (i + 1) * READ_CHUNK));
+  const returnBytes = Math.floor((options.retainBytes ?? 256 * 1024 * 1024) / Math.max(1, chunks.length));
+  const reads = (
+    await mapWithConcurrency(chunks, 4, async (chunk) => {
+      const outcomes = await reader.read(chunk, returnBytes);
+      progress('read', chunk.length);
+      return outcomes;
+    })
+  ).flat();
+  const bytesRead = reads.reduce((sum, read) => sum + (read.ok ? read.bytes : 0), 0);
 
   const key = batchKey(images, reads, spec);
   const cached = await cachedOutput(store, key);
@@ -123,9 +119,9 @@ export async function preprocessImages(
   done = 0;
   const decoded = await mapWithConcurrency(unique, concurrency, async (i) => {
     progress('decode');
-    const read = reads[i] as { ok: true } & ReadImage;
+    const read = reads[i] as Read;
     try {
-      const input = Buffer.isBuffer(read.input) && read.input.length === 0 ? await readAgain(reader, images[i]!, read.sha256) : read.input;
+      const input = read.input ?? (await readAgain(reader, images[i]!, read.sha256));
       const pixels = await toPixels(input, spec);
       const split = splitOf(read.sha256, spec.validationFraction, spec.testFraction);
       const copies = [pixels];
@@ -145,7 +141,7 @@ export async function preprocessImages(
   const rowsBySplit: Record<Split, { image: number; pixels: Uint8Array }[]> = { train: [], validation: [], test: [] };
   for (const item of decoded) {
     if (!item) continue;
-    const read = reads[item.index] as { ok: true } & ReadImage;
+    const read = reads[item.index] as Read;
     const image = kept.push({ path: images[item.index]!.path, sha256: read.sha256, label: images[item.index]!.label, split: item.split }) - 1;
     for (const pixels of item.copies) rowsBySplit[item.split].push({ image, pixels });
   }
@@ -173,10 +169,10 @@ async function cachedOutput(store: LocalArtifactStore, key: string): Promise<{ o
   return present.every(Boolean) ? { output, uri } : undefined;
 }
 
-async function readAgain(reader: ImageReader, image: ListedImage, sha256: string): Promise<Buffer> {
-  const read = await reader.read(image);
-  if (read.sha256 !== sha256) throw new QuarantineError('unreadable', 'changed while the batch was being read');
-  return read.input as Buffer;
+async function readAgain(reader: ImageReader, image: ListedImage, sha256: string): Promise<ImageInput> {
+  const [read] = await reader.read([image], Infinity);
+  if (!read?.ok || read.sha256 !== sha256 || !read.input) throw new QuarantineError('unreadable', 'changed while the batch was being read');
+  return read.input;
 }
 
 async function writeShard(

@@ -1,63 +1,96 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
-import { relative, isAbsolute, sep } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { LocalArtifactStore } from '../artifacts';
-import { confine } from '../artifacts';
 import type { IdxImageFile, ListedImage } from '../datasets/listing';
-import type { PreprocessSpec } from '../schemas/preprocess';
-import { QuarantineError } from './quarantine';
+import type { ReadRequest, ReadResponse } from './file-reader-thread';
+import { quarantineReasonOf, type LeftOutFile } from './quarantine';
 import type { ImageInput } from './transform';
 
-export interface ReadImage {
-  input: ImageInput;
-  sha256: string;
-  bytes: number;
-}
+/** An image read and hashed; `input` is null when its bytes were not kept (read it again to decode it). */
+export type ReadOutcome = { ok: true; input: ImageInput | null; sha256: string; bytes: number } | { ok: false; reason: LeftOutFile['reason']; detail: string };
 
-/** Reads the bytes of listed images; throws `QuarantineError` (or a file-system error) for what cannot be read. */
+/** Reads listed images in chunks. What cannot be read is an outcome; a failure of this worker (not the file) throws. */
 export interface ImageReader {
-  read(image: ListedImage): Promise<ReadImage>;
+  /** Returns the content of the first images of the chunk up to `returnBytes` (at least one); the rest only hashed. */
+  read(images: ListedImage[], returnBytes: number): Promise<ReadOutcome[]>;
   close(): Promise<void>;
 }
 
-const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+/** Failures of this worker, not of the file: the batch fails and is retried instead of quarantining a good image. */
+const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ENOSPC']);
+
+function transientError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** A small pool of file-reader threads, shared by every batch in this process and started on first use. */
+class ReaderThreads {
+  private threads: Worker[] = [];
+  private next = 0;
+  private nextId = 0;
+  private pending = new Map<number, { resolve: (r: ReadResponse) => void; reject: (e: Error) => void; thread: Worker }>();
+
+  constructor(private readonly size: number) {}
+
+  request(request: Omit<ReadRequest, 'id'>): Promise<ReadResponse> {
+    const thread = this.thread();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, thread });
+      thread.ref();
+      thread.postMessage({ ...request, id } satisfies ReadRequest);
+    });
+  }
+
+  private thread(): Worker {
+    if (this.threads.length < this.size) {
+      const thread = new Worker(join(__dirname, 'file-reader-thread.js'));
+      thread.unref();
+      thread.on('message', (response: ReadResponse) => this.settle(response.id, (p) => p.resolve(response), thread));
+      thread.on('error', (err) => this.fail(thread, err));
+      thread.on('exit', (code) => this.fail(thread, new Error(`file reader thread exited with code ${code}`)));
+      this.threads.push(thread);
+      return thread;
+    }
+    return this.threads[this.next++ % this.threads.length]!;
+  }
+
+  private settle(id: number, how: (p: { resolve: (r: ReadResponse) => void; reject: (e: Error) => void }) => void, thread: Worker): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    if (![...this.pending.values()].some((p) => p.thread === thread)) thread.unref();
+    how(pending);
+  }
+
+  private fail(thread: Worker, err: Error): void {
+    this.threads = this.threads.filter((t) => t !== thread);
+    for (const [id, pending] of this.pending) if (pending.thread === thread) this.settle(id, (p) => p.reject(err), thread);
+  }
+}
+
+const readerThreads = new ReaderThreads(2);
 
 /**
- * Reads image files under a folder root. Regular files are opened without following links (a file swapped for a
- * link after listing is refused); listed links must resolve inside the root. FIFOs and devices are refused without
- * blocking on them.
+ * Reads image files under a folder root on reader threads. Regular files are opened without following links (a file
+ * swapped for a link after listing is refused); listed links must resolve inside the root; FIFOs, devices and
+ * directories are refused without blocking on them; files over `maxFileBytes` are refused without being read.
  */
-export async function folderReader(root: string, spec: PreprocessSpec): Promise<ImageReader> {
-  const realRoot = await realpath(root);
+export function folderReader(root: string, maxFileBytes: number): ImageReader {
   return {
-    async read(image) {
-      const path = confine(root, image.path, 'dataset file');
-      if (image.link) {
-        const target = await realpath(path);
-        const rel = relative(realRoot, target);
-        if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-          throw new QuarantineError('outside_root', `links to ${target}, outside the dataset root`);
+    async read(images, returnBytes) {
+      const files = images.map(({ path, link }) => (link ? { path, link } : { path }));
+      const { results } = await readerThreads.request({ root, files, maxFileBytes, returnBytes });
+      return results.map((result): ReadOutcome => {
+        if (result.ok) {
+          const input = result.data ? Buffer.from(result.data.buffer, result.data.byteOffset, result.data.byteLength) : null;
+          return { ok: true, input, sha256: result.sha256, bytes: result.bytes };
         }
-      }
-      const flags = constants.O_RDONLY | constants.O_NONBLOCK | (image.link ? 0 : constants.O_NOFOLLOW);
-      let handle: FileHandle;
-      try {
-        handle = await open(path, flags);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new QuarantineError('unreadable', 'became a symbolic link after listing');
-        throw err;
-      }
-      try {
-        const info = await handle.stat();
-        if (!info.isFile()) throw new QuarantineError('not_a_file', info.isDirectory() ? 'is a directory' : 'is not a regular file');
-        if (info.size === 0) throw new QuarantineError('empty', 'zero-byte file');
-        if (info.size > spec.maxFileBytes) throw new QuarantineError('too_large', `${info.size} bytes, over the ${spec.maxFileBytes}-byte limit`);
-        const data = await handle.readFile();
-        return { input: data, sha256: sha256(data), bytes: data.length };
-      } finally {
-        await handle.close();
-      }
+        if (result.code && TRANSIENT.has(result.code)) throw transientError(result.code, result.message);
+        return { ok: false, reason: result.reason ?? quarantineReasonOf(Object.assign(new Error(result.message), { code: result.code })), detail: result.message };
+      });
     },
     async close() {},
   };
@@ -74,16 +107,18 @@ export function idxReader(files: IdxImageFile[], store: LocalArtifactStore): Ima
     }
     return handle;
   };
+  const readRecord = async (image: ListedImage): Promise<ReadOutcome> => {
+    const [fileIndex, record] = image.record!;
+    const file = files[fileIndex]!;
+    const size = file.width * file.height;
+    const pixels = new Uint8Array(size);
+    const { bytesRead } = await (await handleOf(fileIndex)).read(pixels, 0, size, record * size);
+    if (bytesRead !== size) return { ok: false, reason: 'truncated', detail: `record ${record} ends after ${bytesRead} of ${size} bytes` };
+    const sha256 = createHash('sha256').update(pixels).digest('hex');
+    return { ok: true, input: { pixels, width: file.width, height: file.height, channels: 1 }, sha256, bytes: size };
+  };
   return {
-    async read(image) {
-      const [fileIndex, record] = image.record!;
-      const file = files[fileIndex]!;
-      const size = file.width * file.height;
-      const pixels = new Uint8Array(size);
-      const { bytesRead } = await (await handleOf(fileIndex)).read(pixels, 0, size, record * size);
-      if (bytesRead !== size) throw new QuarantineError('truncated', `record ${record} ends after ${bytesRead} of ${size} bytes`);
-      return { input: { pixels, width: file.width, height: file.height, channels: 1 }, sha256: sha256(pixels), bytes: size };
-    },
+    read: (images) => Promise.all(images.map(readRecord)),
     async close() {
       await Promise.all([...handles.values()].map(async (h) => (await h).close()));
     },

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:preprocess`: images per second of the whole `preprocessDataset` workflow (real Temporal dev server,
+ * a worker in this process) on the 70,000-PNG Fashion-MNIST folder tree, against a bare sharp loop doing the same
+ * operations with the same functions (read, decode, EXIF orientation, flatten, resize, grayscale, scale to float32) on
+ * the same files, with the same number of images in flight, in one run. Prints each figure and the ratio; the target is at least 0.9x the bare loop.
+ *
+ * BENCH_IMAGES limits the images used; BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { mkdtempSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mapWithConcurrency } from '../lib/concurrency';
+import { roundRobin } from '../lib/datasets/listing';
+import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
+import { preprocessSpecSchema } from '../lib/schemas/preprocess';
+import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
+import { ensureTemporalCli } from '../scripts/temporal-cli';
+import * as activities from '../activities';
+import { preprocessDataset } from '../workflows';
+
+const TREE = 'fashion-mnist-png';
+const SPEC = preprocessSpecSchema.parse({});
+const LIMIT = process.env.BENCH_IMAGES ? Number(process.env.BENCH_IMAGES) : null;
+const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 8);
+const BATCH_SIZE = process.env.BENCH_BATCH_SIZE ? Number(process.env.BENCH_BATCH_SIZE) : null;
+/** Images decoded at once inside one preprocessing batch (the activity's default). */
+const DECODES_PER_BATCH = 8;
+
+async function listTree(root: string): Promise<string[]> {
+  const classes = (await readdir(root)).sort();
+  const perClass = await Promise.all(classes.map(async (name) => (await readdir(join(root, name))).sort().map((file) => join(root, name, file))));
+  return roundRobin(perClass, LIMIT);
+}
+
+/** The same per-image operations the workflow's activities run (the same functions), with nothing around them. */
+async function bareLoop(files: string[], concurrency: number): Promise<number> {
+  const started = performance.now();
+  const size = SPEC.width * SPEC.height * SPEC.channels;
+  await mapWithConcurrency(files, concurrency, async (file) => {
+    const pixels = await toPixels(await readFile(file), SPEC);
+    normalizeInto(pixels, SPEC, new Float32Array(size), 0);
+  });
+  return files.length / ((performance.now() - started) / 1000);
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'temporal-ml-bench-'));
+  const datasetsRoot = process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets');
+  process.env.TEMPORAL_ML_DATASETS_ROOT = datasetsRoot;
+  process.env.TEMPORAL_ML_DATA_DIR = dataDir;
+  const files = await listTree(join(datasetsRoot, TREE));
+  console.log(`${files.length} PNG files from ${join(datasetsRoot, TREE)}; spec ${SPEC.width}x${SPEC.height}x${SPEC.channels}, fit ${SPEC.fit}`);
+  // Both sides read from the page cache: read every file once first.
+  await mapWithConcurrency(files, 32, (file) => readFile(file));
+
+  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
+  const workers = [
+    await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } }),
+    await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
+  ];
+  const running = Promise.all(workers.map((w) => w.run()));
+  const input = { dataset: { source: TREE, maxImages: LIMIT }, batching: { size: BATCH_SIZE, parallelism: PARALLELISM } };
+  const runWorkflow = async (id: string) => {
+    const started = performance.now();
+    const result = await env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: id, args: [input] });
+    return { result, seconds: (performance.now() - started) / 1000 };
+  };
+
+  try {
+    const concurrency = PARALLELISM * DECODES_PER_BATCH;
+    const rows: [string, number][] = [];
+    let bare = 0;
+    let workflow = 0;
+    // Alternate, so neither side gets the machine in a better state; each side's best round counts.
+    for (let round = 1; round <= 2; round++) {
+      const bareRate = await bareLoop(files, concurrency);
+      await rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
+      const { result, seconds } = await runWorkflow(`bench-preprocess-${round}-${Date.now()}`);
+      const workflowRate = result.images.listed / seconds;
+      console.log(
+        `round ${round}: bare sharp loop ${Math.round(bareRate)} images/s; workflow ${Math.round(workflowRate)} images/s ` +
+          `(${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ${result.images.kept} kept, ` +
+          `${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)})`,
+      );
+      bare = Math.max(bare, bareRate);
+      workflow = Math.max(workflow, workflowRate);
+    }
+    const cached = await runWorkflow(`bench-preprocess-cached-${Date.now()}`);
+    rows.push(['bare sharp loop (best of 2)', bare], ['preprocessDataset workflow (best of 2)', workflow]);
+    rows.push(['preprocessDataset re-run, cache hit', cached.result.images.listed / cached.seconds]);
+    console.log(`\n| what | images/s |\n|---|---|`);
+    for (const [what, rate] of rows) console.log(`| ${what} | ${Math.round(rate).toLocaleString('en-US')} |`);
+    const ratio = workflow / bare;
+    console.log(`\nworkflow / bare loop: ${ratio.toFixed(2)}x (target 0.9x: ${ratio >= 0.9 ? 'met' : 'missed'}); ` +
+      `same ${concurrency} images in flight (${PARALLELISM} batches x ${DECODES_PER_BATCH}); cache re-run: ${cached.result.cache.hit ? 'hit' : 'miss'} in ${cached.seconds.toFixed(1)} s`);
+  } finally {
+    workers.forEach((w) => w.shutdown());
+    await running;
+    await env.teardown();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
