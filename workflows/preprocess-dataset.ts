@@ -17,7 +17,7 @@ const { preprocessBatch } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
   startToCloseTimeout: '1 hour',
   // Batches heartbeat every 100 images; a dead worker's batch moves to another within this.
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
 
