@@ -6,8 +6,6 @@
  *
  * BENCH_IMAGES limits the images used; BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching.
  */
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { mkdtempSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,9 +14,7 @@ import { mapWithConcurrency } from '../lib/concurrency';
 import { roundRobin } from '../lib/datasets/listing';
 import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
-import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
-import { ensureTemporalCli } from '../scripts/temporal-cli';
-import * as activities from '../activities';
+import { runWorkersInProcess, startTemporal } from '../test/helpers/temporal';
 import { preprocessDataset } from '../workflows';
 
 const TREE = 'fashion-mnist-png';
@@ -56,12 +52,8 @@ async function main(): Promise<void> {
   // Both sides read from the page cache: read every file once first.
   await mapWithConcurrency(files, 32, (file) => readFile(file));
 
-  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
-  const workers = [
-    await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } }),
-    await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
-  ];
-  const running = Promise.all(workers.map((w) => w.run()));
+  const env = await startTemporal();
+  const workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
   const input = { dataset: { source: TREE, maxImages: LIMIT }, batching: { size: BATCH_SIZE, parallelism: PARALLELISM } };
   const runWorkflow = async (id: string) => {
     const started = performance.now();
@@ -97,8 +89,7 @@ async function main(): Promise<void> {
     console.log(`\nworkflow / bare loop: ${ratio.toFixed(2)}x (target 0.9x: ${ratio >= 0.9 ? 'met' : 'missed'}); ` +
       `same ${concurrency} images in flight (${PARALLELISM} batches x ${DECODES_PER_BATCH}); cache re-run: ${cached.result.cache.hit ? 'hit' : 'miss'} in ${cached.seconds.toFixed(1)} s`);
   } finally {
-    workers.forEach((w) => w.shutdown());
-    await running;
+    await workers.shutdown();
     await env.teardown();
     await rm(dataDir, { recursive: true, force: true });
   }

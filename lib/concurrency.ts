@@ -1,10 +1,3 @@
-/** Splits `total` items into consecutive batches of at most `size`. */
-export function inBatches(total: number, size: number): { offset: number; count: number }[] {
-  const batches = [];
-  for (let offset = 0; offset < total; offset += size) batches.push({ offset, count: Math.min(size, total - offset) });
-  return batches;
-}
-
 /** Runs `fn` over `items` with at most `limit` in flight, keeping results in input order. Deterministic in workflows. */
 export async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);

@@ -1,37 +1,26 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as activities from '../activities';
 import { artifactStore } from '../lib/artifacts';
 import { hyperparameterSweep, sweepStatusQuery, type SweepStatus } from '../workflows';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
-import { startTemporal, temporaryDataDir } from './helpers/temporal';
+import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 
 describe('hyperparameterSweep through Temporal', () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<unknown>;
+  let workers: InProcessWorkers;
   let manifestUri: string;
 
   before(async () => {
     process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
     env = await startTemporal();
     manifestUri = await writeSyntheticDataset(artifactStore(), 512);
-    const bundle = { codePath: join(__dirname, '..', 'workflow-bundle.js') };
-    workers = await Promise.all([
-      Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: bundle }),
-      Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
-      Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-train', activities, maxConcurrentActivityTaskExecutions: 2 }),
-    ]);
-    running = Promise.all(workers.map((w) => w.run()));
+    workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu', 'ml-train'], { trainSlots: 2 });
   });
 
   after(async () => {
-    workers.forEach((w) => w.shutdown());
-    await running;
+    await workers.shutdown();
     await env.teardown();
   });
 

@@ -1,38 +1,26 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, RetryState } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as activities from '../activities';
-import { startTemporal, temporaryDataDir } from './helpers/temporal';
+import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 
 describe('mlPipeline rejects bad input fast, naming the field', () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<void>;
+  let workers: InProcessWorkers;
 
   before(async () => {
     const dataDir = temporaryDataDir();
     process.env.TEMPORAL_ML_DATA_DIR = dataDir;
     mkdirSync(join(dataDir, 'datasets', 'no-classes'), { recursive: true });
     env = await startTemporal();
-    workers = [
-      await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue: 'ml-pipeline',
-        workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') },
-      }),
-      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
-    ];
-    running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+    workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
   });
 
   after(async () => {
-    workers.forEach((w) => w.shutdown());
-    await running;
+    await workers.shutdown();
     await env.teardown();
   });
 

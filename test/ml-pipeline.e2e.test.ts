@@ -86,6 +86,10 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.match(metrics, /temporal_ml_training_epoch_seconds_count\{model="mnist-digits"\} 3/);
     assert.match(metrics, /temporal_ml_checkpoint_bytes_total\{model="mnist-digits"\} [1-9]/);
     assert.match(metrics, /temporal_ml_training_samples_per_second\{model="mnist-digits",backend="tensorflow"\} [1-9]/);
+    assert.match(metrics, /temporal_ml_images_preprocessed_total\{cache="miss"\} 2000/);
+    assert.match(metrics, /temporal_ml_preprocess_bytes_read_total [1-9]/);
+    assert.match(metrics, /temporal_ml_preprocess_batch_seconds_count\{cache="miss"\} 4/);
+    assert.match(metrics, /temporal_ml_preprocess_images_per_second [1-9]/);
 
     const sdkMetrics = await (await fetch(`http://127.0.0.1:${worker.sdkMetricsPort}/metrics`)).text();
     assert.match(sdkMetrics, /temporal_activity_execution_latency/);

@@ -1,13 +1,11 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import * as activities from '../activities';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { registry } from '../lib/metrics';
@@ -16,7 +14,7 @@ import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import type { Split } from '../lib/split';
 import { preprocessDataset } from '../workflows';
 import { distinctImage, writeMessyDataset, type MessyDataset } from './helpers/messy-dataset';
-import { startTemporal, temporaryDataDir } from './helpers/temporal';
+import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 
 type IndexEntry = [path: string, sha256: string, split: Split, label: number];
 
@@ -46,8 +44,7 @@ function snapshot(root: string): Record<string, string> {
 
 describe('preprocessDataset through Temporal', () => {
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<void>;
+  let workers: InProcessWorkers;
   let store: LocalArtifactStore;
   let datasets: string;
   let messy: MessyDataset;
@@ -59,16 +56,11 @@ describe('preprocessDataset through Temporal', () => {
     store = new LocalArtifactStore(join(dataDir, 'artifacts'));
     messy = await writeMessyDataset(join(datasets, 'messy'), join(dataDir, 'outside'));
     env = await startTemporal();
-    workers = [
-      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } }),
-      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
-    ];
-    running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+    workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
   });
 
   after(async () => {
-    workers.forEach((w) => w.shutdown());
-    await running;
+    await workers.shutdown();
     await env.teardown();
   });
 

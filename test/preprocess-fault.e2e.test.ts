@@ -1,5 +1,4 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,27 +9,24 @@ import type { DatasetManifest } from '../lib/datasets/manifest';
 import { decodeNpy } from '../lib/npy';
 import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { preprocessDataset, preprocessProgressQuery } from '../workflows';
-import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 
 describe('preprocessDataset survives a killed worker (real Temporal server, real worker processes)', () => {
   let env: TestWorkflowEnvironment;
   let dataDir: string;
-  let workflowWorker: Worker;
-  let running: Promise<void>;
+  let workflowWorker: InProcessWorkers;
   const cpuWorkers: WorkerProcess[] = [];
 
   before(async () => {
     dataDir = temporaryDataDir();
     process.env.TEMPORAL_ML_DATA_DIR = dataDir;
     env = await startTemporal();
-    workflowWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } });
-    running = workflowWorker.run();
+    workflowWorker = await runWorkersInProcess(env, ['ml-pipeline']);
   });
 
   after(async () => {
     await Promise.all(cpuWorkers.map((w) => w.stop()));
-    workflowWorker.shutdown();
-    await running;
+    await workflowWorker.shutdown();
     await env.teardown();
   });
 

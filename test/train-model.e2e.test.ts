@@ -1,13 +1,11 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as activities from '../activities';
 import { trainingProgressQuery, trainModel } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
-import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 
 async function waitFor<T>(what: string, timeoutMs: number, poll: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -23,8 +21,7 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
   let env: TestWorkflowEnvironment;
   let dataDir: string;
   let manifestUri: string;
-  let workflowWorkers: Worker[];
-  let running: Promise<unknown>;
+  let workflowWorkers: InProcessWorkers;
   const trainWorkers: WorkerProcess[] = [];
 
   before(async () => {
@@ -34,17 +31,12 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     // All 10,000 digits: epochs long enough (about 440 batches of 16) to kill one reliably in its middle.
     manifestUri = await preprocessDigits(10_000);
     // Workflows and evaluation stay up in this process; only the training worker is killed.
-    workflowWorkers = [
-      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-pipeline', workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } }),
-      await Worker.create({ connection: env.nativeConnection, taskQueue: 'ml-cpu', activities }),
-    ];
-    running = Promise.all(workflowWorkers.map((w) => w.run()));
+    workflowWorkers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
   });
 
   after(async () => {
     await Promise.all(trainWorkers.map((w) => w.stop()));
-    workflowWorkers.forEach((w) => w.shutdown());
-    await running;
+    await workflowWorkers.shutdown();
     await env.teardown();
   });
 
