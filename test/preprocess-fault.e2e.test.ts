@@ -1,3 +1,5 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,7 +13,7 @@ import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { preprocessDataset, preprocessProgressQuery } from '../workflows';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 
-describe('preprocessDataset survives a killed worker (real Temporal server, real worker processes)', () => {
+describe('preprocessDataset on worker processes that die or are cancelled (real Temporal server)', () => {
   let env: TestWorkflowEnvironment;
   let dataDir: string;
   let workflowWorker: InProcessWorkers;
@@ -71,5 +73,32 @@ describe('preprocessDataset survives a killed worker (real Temporal server, real
     assert.equal(reference.fingerprint, result.fingerprint);
     assert.deepEqual(reference.counts, result.counts);
     console.log(`killed after 4 of ${result.batches} batches; attempts ${JSON.stringify(attempts.filter((a) => a > 1))}; ${result.images.kept} images kept; ${blobs.length} artifacts verified`);
+  });
+
+  it('stops its batches when the workflow is cancelled', async () => {
+    const live = cpuWorkers.filter((w) => w.process.exitCode === null && w.process.signalCode === null).at(-1);
+    const worker = live ?? (await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-cpu' }));
+    if (!live) cpuWorkers.push(worker);
+    // Another spec, so nothing comes from the cache of the run before.
+    const handle = await env.client.workflow.start(preprocessDataset, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `preprocess-cancel-${Date.now()}`,
+      args: [{ ...input(2000), preprocess: { width: 64, height: 64, channels: 3 } }],
+    });
+    for (;;) {
+      const progress = await handle.query(preprocessProgressQuery);
+      if (progress.stage === 'preprocessing') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await handle.cancel();
+    const error = await handle.result().then(() => assert.fail('the run should end cancelled'), (err: unknown) => err);
+    assert.ok(error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure, `got ${error}`);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+      if (/temporal_ml_activity_executions_total\{activity_type="preprocessBatch",task_queue="ml-cpu",outcome="cancelled"\} [1-9]/.test(metrics)) break;
+      assert.ok(Date.now() < deadline, `no preprocessBatch ended cancelled:\n${metrics.split('\n').filter((l) => l.includes('preprocessBatch')).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 });
