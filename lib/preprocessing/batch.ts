@@ -116,39 +116,61 @@ export async function preprocessImages(
     }
   });
 
+  // Splits come from content hashes, so every image's rows are known before decoding: each image is normalized
+  // straight into its split's tensor, and neither its file bytes nor its decoded pixels outlive its decoding.
+  const size = spec.width * spec.height * spec.channels;
+  const rowCount = { train: 0, validation: 0, test: 0 };
+  const planned = unique.map((index) => {
+    const split = splitOf((reads[index] as Read).sha256, spec.validationFraction, spec.testFraction);
+    const rows = 1 + (spec.augmentation && split === 'train' ? spec.augmentation.copies : 0);
+    const slot = rowCount[split];
+    rowCount[split] += rows;
+    return { index, split, slot, rows, decoded: false };
+  });
+  const tensors = Object.fromEntries(SPLITS.map((split) => [split, new Float32Array(rowCount[split] * size)])) as Record<Split, Float32Array>;
+
   done = 0;
-  const decoded = await mapWithConcurrency(unique, concurrency, async (i) => {
+  await mapWithConcurrency(planned, concurrency, async (plan) => {
     progress('decode');
-    const read = reads[i] as Read;
+    const read = reads[plan.index] as Read;
     try {
-      const input = read.input ?? (await readAgain(reader, images[i]!, read.sha256));
+      const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
+      read.input = null;
       const pixels = await toPixels(input, spec);
-      const split = splitOf(read.sha256, spec.validationFraction, spec.testFraction);
-      const copies = [pixels];
-      if (spec.augmentation && split === 'train') {
-        for (let copy = 1; copy <= spec.augmentation.copies; copy++) {
-          copies.push(await augment(pixels, spec, spec.augmentation, augmentationSeed(spec.augmentation, read.sha256, copy)));
-        }
+      normalizeInto(pixels, spec, tensors[plan.split], plan.slot * size);
+      for (let copy = 1; copy < plan.rows; copy++) {
+        const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
+        normalizeInto(augmented, spec, tensors[plan.split], (plan.slot + copy) * size);
       }
-      return { index: i, split, copies };
+      plan.decoded = true;
     } catch (err) {
-      leftOut[i] = { path: images[i]!.path, reason: quarantineReasonOf(err), detail: (err as Error).message };
-      return undefined;
+      leftOut[plan.index] = { path: images[plan.index]!.path, reason: quarantineReasonOf(err), detail: (err as Error).message };
     }
   });
 
   const kept: BatchImage[] = [];
-  const rowsBySplit: Record<Split, { image: number; pixels: Uint8Array }[]> = { train: [], validation: [], test: [] };
-  for (const item of decoded) {
-    if (!item) continue;
-    const read = reads[item.index] as Read;
-    const image = kept.push({ path: images[item.index]!.path, sha256: read.sha256, label: images[item.index]!.label, split: item.split }) - 1;
-    for (const pixels of item.copies) rowsBySplit[item.split].push({ image, pixels });
+  const keptIndex = new Map<number, number>();
+  for (const plan of planned) {
+    if (!plan.decoded) continue;
+    const image = images[plan.index]!;
+    keptIndex.set(plan.index, kept.push({ path: image.path, sha256: (reads[plan.index] as Read).sha256, label: image.label, split: plan.split }) - 1);
   }
   const shards: BatchShard[] = [];
   for (const split of SPLITS) {
-    const rows = rowsBySplit[split];
-    if (rows.length > 0) shards.push(await writeShard(store, spec, split, rows, kept));
+    // Close the gaps left by images that failed to decode, keeping listing order.
+    const pixels = tensors[split];
+    const labels: number[] = [];
+    const rows: number[] = [];
+    for (const plan of planned) {
+      if (plan.split !== split || !plan.decoded) continue;
+      if (plan.slot !== labels.length) pixels.copyWithin(labels.length * size, plan.slot * size, (plan.slot + plan.rows) * size);
+      const image = keptIndex.get(plan.index)!;
+      for (let copy = 0; copy < plan.rows; copy++) {
+        labels.push(kept[image]!.label);
+        rows.push(image);
+      }
+    }
+    if (rows.length > 0) shards.push(await writeShard(store, spec, split, pixels.subarray(0, rows.length * size), labels, rows));
   }
   const output: BatchOutput = { key, images: kept, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
   const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
@@ -175,23 +197,10 @@ async function readAgain(reader: ImageReader, image: ListedImage, sha256: string
   return read.input;
 }
 
-async function writeShard(
-  store: LocalArtifactStore,
-  spec: PreprocessSpec,
-  split: Split,
-  rows: { image: number; pixels: Uint8Array }[],
-  kept: BatchImage[],
-): Promise<BatchShard> {
-  const size = spec.width * spec.height * spec.channels;
-  const pixels = new Float32Array(rows.length * size);
-  const labels = new Int32Array(rows.length);
-  rows.forEach((row, r) => {
-    normalizeInto(row.pixels, spec, pixels, r * size);
-    labels[r] = kept[row.image]!.label;
-  });
+async function writeShard(store: LocalArtifactStore, spec: PreprocessSpec, split: Split, pixels: Float32Array, labels: number[], rows: number[]): Promise<BatchShard> {
   const [imagesArtifact, labelsArtifact] = await Promise.all([
     store.putBlob(encodeNpy({ dtype: 'float32', shape: [rows.length, spec.height, spec.width, spec.channels], data: pixels }), '.npy'),
-    store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: labels }), '.npy'),
+    store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: Int32Array.from(labels) }), '.npy'),
   ]);
-  return { split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: rows.length, rows: rows.map((r) => r.image) };
+  return { split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: rows.length, rows };
 }

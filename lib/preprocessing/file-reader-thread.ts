@@ -20,15 +20,20 @@ export interface ReadRequest {
 }
 
 export type FileResult =
-  | { ok: true; sha256: string; bytes: number; data: Uint8Array | null }
+  /** `offset`: where the content starts in the response's `data`; null when it was not sent back. */
+  | { ok: true; sha256: string; bytes: number; offset: number | null }
   | { ok: false; reason: QuarantineError['reason'] | null; code?: string; message: string };
 
 export interface ReadResponse {
   id: number;
   results: FileResult[];
+  /** The contents sent back, end to end in one buffer (one allocation per chunk, not one per file). */
+  data: Uint8Array;
 }
 
-function readOne(root: string, realRoot: string, file: ReadRequest['files'][number], maxFileBytes: number, returnData: (size: number) => boolean): FileResult {
+type ReadFile = { ok: true; sha256: string; bytes: number; content: Uint8Array | null };
+
+function readOne(root: string, realRoot: string, file: ReadRequest['files'][number], maxFileBytes: number, returnData: (size: number) => boolean): ReadFile {
   const path = confine(root, file.path, 'dataset file');
   if (file.link) {
     const target = realpathSync(path);
@@ -55,7 +60,7 @@ function readOne(root: string, realRoot: string, file: ReadRequest['files'][numb
       read += n;
     }
     const content = data.subarray(0, read);
-    return { ok: true, sha256: createHash('sha256').update(content).digest('hex'), bytes: read, data: returnData(read) ? content : null };
+    return { ok: true, sha256: createHash('sha256').update(content).digest('hex'), bytes: read, content: returnData(read) ? content : null };
   } finally {
     closeSync(fd);
   }
@@ -66,7 +71,7 @@ const realRoots = new Map<string, string>();
 parentPort?.on('message', (request: ReadRequest) => {
   let realRoot = realRoots.get(request.root);
   const results: FileResult[] = [];
-  const transfer: ArrayBuffer[] = [];
+  const contents: Uint8Array[] = [];
   let returned = 0;
   const returnData = (size: number) => {
     const fits = returned === 0 || returned + size <= request.returnBytes;
@@ -77,13 +82,20 @@ parentPort?.on('message', (request: ReadRequest) => {
     try {
       realRoot ??= realpathSync(request.root);
       realRoots.set(request.root, realRoot);
-      const result = readOne(request.root, realRoot, file, request.maxFileBytes, returnData);
-      if (result.ok && result.data) transfer.push(result.data.buffer as ArrayBuffer);
-      results.push(result);
+      const offset = returned;
+      const { content, ...result } = readOne(request.root, realRoot, file, request.maxFileBytes, returnData);
+      results.push({ ...result, offset: content ? offset : null });
+      if (content) contents.push(content);
     } catch (err) {
       const reason = err instanceof QuarantineError ? err.reason : err instanceof ArtifactPathError ? 'outside_root' : null;
       results.push({ ok: false, reason, code: (err as NodeJS.ErrnoException).code, message: (err as Error).message });
     }
   }
-  parentPort!.postMessage({ id: request.id, results } satisfies ReadResponse, transfer);
+  const data = new Uint8Array(returned);
+  let offset = 0;
+  for (const content of contents) {
+    data.set(content, offset);
+    offset += content.length;
+  }
+  parentPort!.postMessage({ id: request.id, results, data } satisfies ReadResponse, [data.buffer]);
 });

@@ -82,10 +82,10 @@ export function folderReader(root: string, maxFileBytes: number): ImageReader {
   return {
     async read(images, returnBytes) {
       const files = images.map(({ path, link }) => (link ? { path, link } : { path }));
-      const { results } = await readerThreads.request({ root, files, maxFileBytes, returnBytes });
+      const { results, data } = await readerThreads.request({ root, files, maxFileBytes, returnBytes });
       return results.map((result): ReadOutcome => {
         if (result.ok) {
-          const input = result.data ? Buffer.from(result.data.buffer, result.data.byteOffset, result.data.byteLength) : null;
+          const input = result.offset === null ? null : Buffer.from(data.buffer, data.byteOffset + result.offset, result.bytes);
           return { ok: true, input, sha256: result.sha256, bytes: result.bytes };
         }
         if (result.code && TRANSIENT.has(result.code)) throw transientError(result.code, result.message);
