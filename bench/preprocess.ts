@@ -43,6 +43,19 @@ async function bareLoop(files: string[], concurrency: number): Promise<number> {
   return files.length / ((performance.now() - started) / 1000);
 }
 
+/** Runs `work` while sampling this process's resident memory; returns its result and the peak seen. */
+async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number }> {
+  let peakRss = process.memoryUsage.rss();
+  const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
+  try {
+    return { value: await work(), peakRss };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'temporal-ml-bench-'));
   const datasetsRoot = process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets');
@@ -64,30 +77,32 @@ async function main(): Promise<void> {
 
   try {
     const concurrency = PARALLELISM * DECODES_PER_BATCH;
-    const rounds: { bare: number; workflow: number }[] = [];
+    const rounds: { bare: number; workflow: number; bareRss: number; workflowRss: number }[] = [];
     // This machine's speed drifts by several percent over minutes: each round times both sides back to back, and the
     // ratio reported is the median of the rounds' ratios.
     for (let round = 1; round <= ROUNDS; round++) {
-      const bare = await bareLoop(files, concurrency);
+      const { value: bare, peakRss: bareRss } = await withPeakRss(() => bareLoop(files, concurrency));
       await rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
-      const { result, seconds } = await runWorkflow(`bench-preprocess-${round}-${Date.now()}`);
+      const { value, peakRss: workflowRss } = await withPeakRss(() => runWorkflow(`bench-preprocess-${round}-${Date.now()}`));
+      const { result, seconds } = value;
       const workflow = result.images.listed / seconds;
-      rounds.push({ bare, workflow });
+      rounds.push({ bare, workflow, bareRss, workflowRss });
       console.log(
-        `round ${round}: bare loop ${Math.round(bare)} images/s; workflow ${Math.round(workflow)} images/s, ${(workflow / bare).toFixed(2)}x ` +
+        `round ${round}: bare loop ${Math.round(bare)} images/s (peak RSS ${mib(bareRss)}); workflow ${Math.round(workflow)} images/s ` +
+          `(peak RSS ${mib(workflowRss)}, worker and workflow in this process), ${(workflow / bare).toFixed(2)}x ` +
           `(${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ${result.images.kept} kept, ` +
           `${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)})`,
       );
     }
     const cached = await runWorkflow(`bench-preprocess-cached-${Date.now()}`);
     const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const rows: [string, number][] = [
-      ['bare loop (median)', median(rounds.map((r) => r.bare))],
-      ['preprocessDataset workflow (median)', median(rounds.map((r) => r.workflow))],
-      ['preprocessDataset re-run, cache hit', cached.result.images.listed / cached.seconds],
+    const rows: [string, number, number][] = [
+      ['bare loop (median)', median(rounds.map((r) => r.bare)), Math.max(...rounds.map((r) => r.bareRss))],
+      ['preprocessDataset workflow (median)', median(rounds.map((r) => r.workflow)), Math.max(...rounds.map((r) => r.workflowRss))],
+      ['preprocessDataset re-run, cache hit', cached.result.images.listed / cached.seconds, NaN],
     ];
-    console.log(`\n| what | images/s |\n|---|---|`);
-    for (const [what, rate] of rows) console.log(`| ${what} | ${Math.round(rate).toLocaleString('en-US')} |`);
+    console.log(`\n| what | images/s | peak RSS |\n|---|---|---|`);
+    for (const [what, rate, rss] of rows) console.log(`| ${what} | ${Math.round(rate).toLocaleString('en-US')} | ${Number.isNaN(rss) ? '' : mib(rss)} |`);
     const ratio = median(rounds.map((r) => r.workflow / r.bare));
     console.log(
       `\nworkflow / bare loop: ${ratio.toFixed(2)}x, median of ${ROUNDS} rounds (target 0.9x: ${ratio >= 0.9 ? 'met' : 'missed'}); ` +
