@@ -44,7 +44,7 @@ export interface BatchRun {
 export interface BatchOptions {
   signal?: AbortSignal;
   onProgress?: (done: number, phase: 'read' | 'decode') => void;
-  /** Images read or decoded at once. */
+  /** Images decoded at once. */
   concurrency?: number;
   /** Encoded bytes kept in memory between reading and decoding (about); beyond it, files are read again to decode. */
   retainBytes?: number;
