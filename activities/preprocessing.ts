@@ -23,7 +23,6 @@ export interface ListDatasetInput {
 export interface DatasetListing {
   /** A directory artifact: `index.json` plus one file of listed images per batch. */
   listingUri: string;
-  classes: string[];
   count: number;
   batchSize: number;
   batches: number;
@@ -42,7 +41,7 @@ export async function listDataset(input: ListDatasetInput): Promise<DatasetListi
     files[batchFile(batch)] = Buffer.from(JSON.stringify(images.slice(batch * batchSize, (batch + 1) * batchSize)));
   }
   const { uri } = await artifactStore().putDirectory(files);
-  return { listingUri: uri, classes, count: images.length, batchSize, batches };
+  return { listingUri: uri, count: images.length, batchSize, batches };
 }
 
 interface SourceImages {

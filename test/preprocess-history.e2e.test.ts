@@ -32,7 +32,7 @@ describe('preprocessDataset history at a million images', () => {
       taskQueue: 'ml-cpu',
       activities: {
         async listDataset(): Promise<DatasetListing> {
-          return { listingUri: `file://${ROOT}/sha256/12/${'12'.repeat(32)}`, classes: Array.from({ length: 1000 }, (_, i) => `class-${i}`), count: IMAGES, batchSize, batches };
+          return { listingUri: `file://${ROOT}/sha256/12/${'12'.repeat(32)}`, count: IMAGES, batchSize, batches };
         },
         async preprocessBatch({ batch }: PreprocessBatchInput): Promise<PreprocessBatchResult> {
           return { outputUri: blobUri(batch), listed: batchSize, kept: batchSize - 3, leftOut: 3, cacheHit: false, bytesRead: 250_000_000, seconds: 61.5 };

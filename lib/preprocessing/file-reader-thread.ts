@@ -5,10 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
-import { isAbsolute, relative, sep } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { ArtifactPathError, confine } from '../artifacts';
-import { QuarantineError } from './quarantine';
+import { confine } from '../artifacts';
+import { isTransient, QuarantineError, quarantineReasonOf, type QuarantineReason } from './quarantine';
 
 export interface ReadRequest {
   id: number;
@@ -22,7 +21,8 @@ export interface ReadRequest {
 export type FileResult =
   /** `offset`: where the content starts in the response's `data`; null when it was not sent back. */
   | { ok: true; sha256: string; bytes: number; offset: number | null }
-  | { ok: false; reason: QuarantineError['reason'] | null; code?: string; message: string };
+  /** `transient`: a failure of this worker (out of file handles, say), not of the file: the batch is retried. */
+  | { ok: false; reason: QuarantineReason; transient: boolean; code?: string; message: string };
 
 export interface ReadResponse {
   id: number;
@@ -37,8 +37,11 @@ function readOne(root: string, realRoot: string, file: ReadRequest['files'][numb
   const path = confine(root, file.path, 'dataset file');
   if (file.link) {
     const target = realpathSync(path);
-    const rel = relative(realRoot, target);
-    if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) throw new QuarantineError('outside_root', `links to ${target}, outside the dataset root`);
+    try {
+      confine(realRoot, target, 'linked file');
+    } catch {
+      throw new QuarantineError('outside_root', `links to ${target}, outside the dataset root`);
+    }
   }
   let fd: number;
   try {
@@ -87,8 +90,8 @@ parentPort?.on('message', (request: ReadRequest) => {
       results.push({ ...result, offset: content ? offset : null });
       if (content) contents.push(content);
     } catch (err) {
-      const reason = err instanceof QuarantineError ? err.reason : err instanceof ArtifactPathError ? 'outside_root' : null;
-      results.push({ ok: false, reason, code: (err as NodeJS.ErrnoException).code, message: (err as Error).message });
+      const code = (err as NodeJS.ErrnoException).code;
+      results.push({ ok: false, reason: quarantineReasonOf(err), transient: isTransient(err), code, message: (err as Error).message });
     }
   }
   const data = new Uint8Array(returned);

@@ -1,3 +1,5 @@
+import { ArtifactPathError } from '../artifacts';
+
 /** Why a file was left out of a dataset: a bounded set, used as a metric label and in the manifest's report. */
 export const QUARANTINE_REASONS = [
   'empty',
@@ -30,9 +32,17 @@ export class QuarantineError extends Error {
   }
 }
 
+const TRANSIENT_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ENOSPC']);
+
+/** A failure of the worker, not of the file: the batch fails and is retried instead of quarantining a good image. */
+export function isTransient(err: unknown): boolean {
+  return TRANSIENT_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
 /** The reason for a read or decode failure, from the error code or sharp's (libvips') message. */
 export function quarantineReasonOf(err: unknown): QuarantineReason {
   if (err instanceof QuarantineError) return err.reason;
+  if (err instanceof ArtifactPathError) return 'outside_root';
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'ELOOP' || code === 'EIO') return 'unreadable';
   if (code === 'EISDIR') return 'not_a_file';

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { LocalArtifactStore } from '../artifacts';
 import type { IdxImageFile, ListedImage } from '../datasets/listing';
 import type { ReadRequest, ReadResponse } from './file-reader-thread';
-import { quarantineReasonOf, type LeftOutFile } from './quarantine';
+import type { LeftOutFile } from './quarantine';
 import type { ImageInput } from './transform';
 
 /** An image read and hashed; `input` is null when its bytes were not kept (read it again to decode it). */
@@ -16,13 +16,6 @@ export interface ImageReader {
   /** Returns the content of the first images of the chunk up to `returnBytes` (at least one); the rest only hashed. */
   read(images: ListedImage[], returnBytes: number): Promise<ReadOutcome[]>;
   close(): Promise<void>;
-}
-
-/** Failures of this worker, not of the file: the batch fails and is retried instead of quarantining a good image. */
-const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ENOSPC']);
-
-function transientError(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
 }
 
 /** A small pool of file-reader threads, shared by every batch in this process and started on first use. */
@@ -48,7 +41,7 @@ class ReaderThreads {
     if (this.threads.length < this.size) {
       const thread = new Worker(join(__dirname, 'file-reader-thread.js'));
       thread.unref();
-      thread.on('message', (response: ReadResponse) => this.settle(response.id, (p) => p.resolve(response), thread));
+      thread.on('message', (response: ReadResponse) => this.settle(response.id, (p) => p.resolve(response)));
       thread.on('error', (err) => this.fail(thread, err));
       thread.on('exit', (code) => this.fail(thread, new Error(`file reader thread exited with code ${code}`)));
       this.threads.push(thread);
@@ -57,17 +50,18 @@ class ReaderThreads {
     return this.threads[this.next++ % this.threads.length]!;
   }
 
-  private settle(id: number, how: (p: { resolve: (r: ReadResponse) => void; reject: (e: Error) => void }) => void, thread: Worker): void {
+  /** Settles a request; a thread with nothing left to do no longer keeps the process alive. */
+  private settle(id: number, how: (p: { resolve: (r: ReadResponse) => void; reject: (e: Error) => void }) => void): void {
     const pending = this.pending.get(id);
     if (!pending) return;
     this.pending.delete(id);
-    if (![...this.pending.values()].some((p) => p.thread === thread)) thread.unref();
+    if (![...this.pending.values()].some((p) => p.thread === pending.thread)) pending.thread.unref();
     how(pending);
   }
 
   private fail(thread: Worker, err: Error): void {
     this.threads = this.threads.filter((t) => t !== thread);
-    for (const [id, pending] of this.pending) if (pending.thread === thread) this.settle(id, (p) => p.reject(err), thread);
+    for (const [id, pending] of this.pending) if (pending.thread === thread) this.settle(id, (p) => p.reject(err));
   }
 }
 
@@ -88,8 +82,8 @@ export function folderReader(root: string, maxFileBytes: number): ImageReader {
           const input = result.offset === null ? null : Buffer.from(data.buffer, data.byteOffset + result.offset, result.bytes);
           return { ok: true, input, sha256: result.sha256, bytes: result.bytes };
         }
-        if (result.code && TRANSIENT.has(result.code)) throw transientError(result.code, result.message);
-        return { ok: false, reason: result.reason ?? quarantineReasonOf(Object.assign(new Error(result.message), { code: result.code })), detail: result.message };
+        if (result.transient) throw Object.assign(new Error(result.message), { code: result.code });
+        return { ok: false, reason: result.reason, detail: result.message };
       });
     },
     async close() {},
