@@ -1,3 +1,4 @@
 export * from './preprocessing';
 export * from './evaluation';
 export * from './training';
+export * from './sweep';

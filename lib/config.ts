@@ -16,6 +16,8 @@ export interface Settings {
   sdkMetricsPort: number;
   /** `auto`: native TensorFlow when it loads, else the JS CPU backend; `native`: fail without it; `cpu`: force the JS backend. */
   tfjsBackend: 'auto' | 'native' | 'cpu';
+  /** Most trials one hyperparameter sweep may run; an input may ask for fewer, never more. */
+  maxSweepTrials: number;
 }
 
 export const TASK_QUEUES = ['ml-pipeline', 'ml-cpu', 'ml-train'] as const;
@@ -26,6 +28,14 @@ function integer(name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}=${raw} is not a valid port number.`);
+  return value;
+}
+
+function positiveInteger(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name}=${raw} is not a positive integer.`);
   return value;
 }
 
@@ -61,6 +71,7 @@ export function loadSettings(): Settings {
     metricsPort: integer('METRICS_PORT', 9464),
     sdkMetricsPort: integer('SDK_METRICS_PORT', 9465),
     tfjsBackend: backend(),
+    maxSweepTrials: positiveInteger('TEMPORAL_ML_MAX_SWEEP_TRIALS', 10_000),
   };
 }
 

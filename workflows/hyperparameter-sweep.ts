@@ -1,53 +1,69 @@
-import { ApplicationFailure, defineQuery, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { hyperparameterSweepInputSchema, SWEEP_METRICS, type HyperparameterSweepInput } from '../lib/schemas/hyperparameter-sweep';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  continueAsNew,
+  defineQuery,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import { hyperparameterSweepInputSchema, type HyperparameterSweepConfig, type HyperparameterSweepInput } from '../lib/schemas/hyperparameter-sweep';
 import { trainModelInputSchema, type TrainModelInput } from '../lib/schemas/train-model';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
-import { applyAssignment, gridAssignments, randomAssignments, type Assignment } from '../lib/sweep';
-import { parseWorkflowInput } from '../lib/validate';
-import { mapWithConcurrency } from '../lib/concurrency';
-import { trainModel, type TrainModelResult } from './train-model';
+import { applyAssignment, plannedTrials, rankTrial, trialAssignment, trialScore, type TrialOutcome } from '../lib/sweep';
+import { invalidInput, parseWorkflowInput } from '../lib/validate';
+import { trainModel } from './train-model';
 
-export interface TrialOutcome {
-  trial: number;
-  workflowId: string;
-  assignment: Assignment;
-  status: 'completed' | 'failed';
-  /** The declared metric's value (completed trials). */
-  score?: number;
-  modelUri?: string;
-  testAccuracy?: number;
-  epochs?: number;
-  error?: string;
-}
+const { sweepConstraints, storeTrialTablePart, writeTrialTable } = proxyActivities<typeof activities>({
+  taskQueue: 'ml-cpu',
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+});
+
+/** Best trials kept in the status and the result; the trial table holds them all. */
+const TOP_TRIALS = 10;
 
 export interface SweepStatus {
   total: number;
+  /** Trials finished so far over every run of the sweep, failed ones included. */
+  finished: number;
+  failed: number;
   running: number;
-  finished: TrialOutcome[];
+  /** The best completed trials so far, best first. */
+  top: TrialOutcome[];
   best: TrialOutcome | null;
+}
+
+/** What one run of the sweep hands the next when it continues as new. */
+export interface SweepProgress {
+  /** 0-based index of the next trial to start. */
+  nextTrial: number;
+  finished: number;
+  failed: number;
+  top: TrialOutcome[];
+  firstError: string | null;
+  /** The earlier runs' trials: the last of a chain of table parts. */
+  tableUri: string | null;
+  runs: number;
 }
 
 export interface HyperparameterSweepResult {
   metric: string;
   best: TrialOutcome;
-  trials: TrialOutcome[];
+  top: TrialOutcome[];
+  total: number;
+  failed: number;
+  /** Runs of the workflow the sweep took: it continues as new every `trialsPerRun` trials. */
+  runs: number;
+  /** JSON array of every trial's outcome, in trial order. */
+  trialTableUri: string;
 }
 
 export const sweepStatusQuery = defineQuery<SweepStatus>('trials');
-
-function scoreOf(metric: keyof typeof SWEEP_METRICS, result: TrainModelResult): number {
-  const last = result.history.at(-1);
-  switch (metric) {
-    case 'testAccuracy':
-      return result.evaluation.accuracy;
-    case 'testLoss':
-      return result.evaluation.loss;
-    case 'validationAccuracy':
-      return last?.validationAccuracy ?? NaN;
-    case 'validationLoss':
-      return last?.validationLoss ?? NaN;
-  }
-}
 
 /** The innermost message of a failure chain (child workflow, then activity, then what actually went wrong). */
 function rootCauseMessage(err: unknown): string {
@@ -56,52 +72,108 @@ function rootCauseMessage(err: unknown): string {
   return current.message;
 }
 
-/** Trains one model per point of a declared search space (grid or random), fanned out under a parallelism limit. */
-export async function hyperparameterSweep(input: HyperparameterSweepInput): Promise<HyperparameterSweepResult> {
-  const status: SweepStatus = { total: 0, running: 0, finished: [], best: null };
-  setHandler(sweepStatusQuery, () => status);
-  const config = parseWorkflowInput('hyperparameterSweep', hyperparameterSweepInputSchema, input);
-  const assignments =
-    config.search === 'grid' ? gridAssignments(config.space).slice(0, config.trials) : randomAssignments(config.space, config.trials ?? 10, config.seed);
+/** The number of trials the input asks for, refused when it is over the worker's ceiling. */
+function trialsWithin(config: HyperparameterSweepConfig, maxTrials: number): number {
+  const total = plannedTrials(config.search, config.space, config.trials);
+  if (total <= maxTrials) return total;
+  const asked = config.trials === undefined ? `the grid has ${total} combinations` : `${total} trials`;
+  throw invalidInput('trials', `${asked}, more than this worker's maximum of ${maxTrials} per sweep (TEMPORAL_ML_MAX_SWEEP_TRIALS); ask for fewer`);
+}
+
+/**
+ * Runs `count` copies of `lane` at once. The first to fail cancels the others, and its error is thrown once every
+ * lane has stopped, so no trial is left running.
+ */
+async function runLanes(count: number, lane: () => Promise<void>): Promise<void> {
+  const scope = new CancellationScope();
+  let failure: { error: unknown } | undefined;
+  await scope.run(() =>
+    Promise.all(
+      Array.from({ length: count }, () =>
+        lane().catch((error: unknown) => {
+          failure ??= { error };
+          scope.cancel();
+        }),
+      ),
+    ),
+  );
+  if (failure) throw failure.error;
+}
+
+async function runTrial(config: HyperparameterSweepConfig, index: number): Promise<TrialOutcome> {
+  const trial = index + 1;
+  const workflowId = `${workflowInfo().workflowId}-trial-${trial}`;
+  const assignment = trialAssignment(config.search, config.space, config.seed, index);
   const base = { modelName: config.modelName, manifestUri: config.manifestUri, model: config.base.model, training: config.base.training };
-  const trials = assignments.map((assignment, i) => ({
-    assignment,
-    // Every trial is checked before the first one starts: a bad value fails the sweep now, naming the trial.
-    input: parseWorkflowInput(`hyperparameterSweep trial ${i + 1} (${JSON.stringify(assignment)})`, trainModelInputSchema, applyAssignment(base, assignment)) as TrainModelInput,
-  }));
-  status.total = trials.length;
-  const better = (a: number, b: number) => (SWEEP_METRICS[config.metric] === 'max' ? a > b : a < b);
+  // Checked as the trial starts: a space can hold far more points than could be checked up front.
+  const input = parseWorkflowInput(`hyperparameterSweep trial ${trial} (${JSON.stringify(assignment)})`, trainModelInputSchema, applyAssignment(base, assignment));
+  try {
+    const result = await executeChild(trainModel, { workflowId, args: [input as TrainModelInput] });
+    return {
+      trial,
+      workflowId,
+      assignment,
+      status: 'completed',
+      score: trialScore(config.metric, result.bestEpoch),
+      bestEpoch: result.bestEpoch.epoch,
+      epochs: result.history.length,
+      modelUri: result.modelUri,
+      testAccuracy: result.evaluation.accuracy,
+    };
+  } catch (err) {
+    // The sweep is being cancelled, or stopped by an invalid trial: that ends the sweep, it is not this trial's result.
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
+    // One failed trial (a diverging learning rate, say) is a result, not a reason to stop the sweep.
+    return { trial, workflowId, assignment, status: 'failed', error: rootCauseMessage(err) };
+  }
+}
+
+/**
+ * Trains one model per point of a declared search space (grid or random), fanned out under a parallelism limit.
+ * Trials are enumerated one at a time by index; every `trialsPerRun` trials the workflow continues as new, carrying
+ * only counts, the best trials and a link to the stored table of the trials so far.
+ */
+export async function hyperparameterSweep(input: HyperparameterSweepInput, carried?: SweepProgress): Promise<HyperparameterSweepResult> {
+  const progress: SweepProgress = carried ?? { nextTrial: 0, finished: 0, failed: 0, top: [], firstError: null, tableUri: null, runs: 0 };
+  progress.runs++;
+  let total = 0;
+  let running = 0;
+  setHandler(sweepStatusQuery, () => ({ total, finished: progress.finished, failed: progress.failed, running, top: progress.top, best: progress.top[0] ?? null }));
+  const config = parseWorkflowInput('hyperparameterSweep', hyperparameterSweepInputSchema, input);
+  const constraints = await sweepConstraints({ manifestUri: config.manifestUri });
+  if (constraints.validationImages === 0) {
+    throw invalidInput('metric', `${config.metric} is measured on validation images, and the dataset at ${config.manifestUri} has none; preprocess it with a validationFraction above 0`);
+  }
+  total = trialsWithin(config, constraints.maxTrials);
   upsertSearchAttributes([
     { key: ML_MODEL, value: config.modelName },
     { key: ML_STAGE, value: 'sweep' },
   ]);
 
-  await mapWithConcurrency(trials, config.parallelism, async ({ assignment, input: trialInput }, i) => {
-    const workflowId = `${workflowInfo().workflowId}-trial-${i + 1}`;
-    status.running++;
-    let outcome: TrialOutcome;
-    try {
-      const result = await executeChild(trainModel, { workflowId, args: [trialInput] });
-      outcome = {
-        trial: i + 1,
-        workflowId,
-        assignment,
-        status: 'completed',
-        score: scoreOf(config.metric, result),
-        modelUri: result.modelUri,
-        testAccuracy: result.evaluation.accuracy,
-        epochs: result.history.length,
-      };
-    } catch (err) {
-      // One failed trial (a diverging learning rate, say) is a result, not a reason to stop the sweep.
-      outcome = { trial: i + 1, workflowId, assignment, status: 'failed', error: rootCauseMessage(err) };
+  const finishedThisRun: TrialOutcome[] = [];
+  const runEnd = Math.min(total, progress.nextTrial + config.trialsPerRun);
+  await runLanes(Math.min(config.parallelism, runEnd - progress.nextTrial), async () => {
+    while (progress.nextTrial < runEnd && !workflowInfo().continueAsNewSuggested) {
+      const index = progress.nextTrial++;
+      running++;
+      const outcome = await runTrial(config, index).finally(() => running--);
+      finishedThisRun.push(outcome);
+      progress.finished++;
+      if (outcome.status === 'failed') {
+        progress.failed++;
+        progress.firstError ??= outcome.error ?? null;
+      }
+      progress.top = rankTrial(progress.top, outcome, config.metric, TOP_TRIALS);
     }
-    status.running--;
-    status.finished.push(outcome);
-    if (outcome.status === 'completed' && Number.isFinite(outcome.score) && (!status.best || better(outcome.score!, status.best.score!))) status.best = outcome;
   });
 
+  if (progress.nextTrial < total) {
+    const tableUri = await storeTrialTablePart({ previousUri: progress.tableUri, trials: finishedThisRun });
+    return continueAsNew<typeof hyperparameterSweep>(input, { ...progress, tableUri });
+  }
   upsertSearchAttributes([{ key: ML_STAGE, value: 'done' }]);
-  if (!status.best) throw ApplicationFailure.nonRetryable(`All ${trials.length} trials failed; the first error: ${status.finished[0]?.error}`, 'SweepFailed');
-  return { metric: config.metric, best: status.best, trials: [...status.finished].sort((a, b) => a.trial - b.trial) };
+  const best = progress.top[0];
+  if (!best) throw ApplicationFailure.nonRetryable(`All ${total} trials failed; the first error: ${progress.firstError}`, 'SweepFailed');
+  const trialTableUri = await writeTrialTable({ previousUri: progress.tableUri, trials: finishedThisRun });
+  return { metric: config.metric, best, top: progress.top, total, failed: progress.failed, runs: progress.runs, trialTableUri };
 }

@@ -45,6 +45,8 @@ export interface TrainModelResult {
   modelBytes: number;
   trainSamples: number;
   history: EpochRecord[];
+  /** The epoch whose weights `modelUri` holds: the best one when early stopping kept it, else the last. */
+  bestEpoch: EpochRecord;
   stoppedEarly: boolean;
   resumedFrom: { epoch: number; batch: number }[];
   trainingSamplesPerSecond: number;
@@ -113,6 +115,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     modelBytes: trained.modelBytes,
     trainSamples: trained.trainSamples,
     history: trained.history,
+    bestEpoch: trained.bestEpoch,
     stoppedEarly: trained.stoppedEarly,
     resumedFrom: trained.resumes,
     trainingSamplesPerSecond: trained.samplesPerSecond,

@@ -1,12 +1,17 @@
 import { z } from 'zod';
 import { modelNameSchema } from './train-model';
 
+/** Figures a sweep can rank trials by, and which way is better. Test-set figures are not among them on purpose. */
 export const SWEEP_METRICS = {
   validationAccuracy: 'max',
   validationLoss: 'min',
-  testAccuracy: 'max',
-  testLoss: 'min',
 } as const;
+export type SweepMetric = keyof typeof SWEEP_METRICS;
+
+const metricNames = Object.keys(SWEEP_METRICS) as [SweepMetric, ...SweepMetric[]];
+
+/** Trials one run of the workflow starts before it continues as new, keeping each run's history small. */
+export const MAX_TRIALS_PER_RUN = 200;
 
 /** Input of the `hyperparameterSweep` workflow. Each trial is a `trainModel` child workflow. */
 export const hyperparameterSweepInputSchema = z.strictObject({
@@ -19,12 +24,22 @@ export const hyperparameterSweepInputSchema = z.strictObject({
     .record(z.string().regex(/^(model|training)\.[A-Za-z]+(\.[A-Za-z]+)*$/, 'keys are paths such as "training.learningRate" or "model.dropout"'), z.array(z.unknown()).min(1).max(100))
     .refine((space) => Object.keys(space).length > 0, 'declare at least one hyperparameter'),
   search: z.enum(['grid', 'random']).default('grid'),
-  /** Random search: how many trials. Grid search: at most this many of the combinations (all by default). */
-  trials: z.int().min(1).max(1000).optional(),
+  /** Random search: how many trials. Grid search: at most this many of the combinations (all by default). The worker's ceiling applies. */
+  trials: z.int().min(1).optional(),
   seed: z.int().min(0).default(0),
   /** Trials running at once. */
   parallelism: z.int().min(1).max(100).default(2),
-  metric: z.enum(Object.keys(SWEEP_METRICS) as [keyof typeof SWEEP_METRICS]).default('validationAccuracy'),
+  /** Trials per run of the workflow; past them it continues as new. */
+  trialsPerRun: z.int().min(1).max(MAX_TRIALS_PER_RUN).default(MAX_TRIALS_PER_RUN),
+  metric: z
+    .enum(metricNames, {
+      error: (issue) =>
+        typeof issue.input === 'string' && issue.input.startsWith('test')
+          ? `${issue.input} is measured on the test set, and choosing on it leaks the test set into the choice; use ${metricNames.join(' or ')}`
+          : `use ${metricNames.join(' or ')}`,
+    })
+    .default('validationAccuracy'),
 });
 
 export type HyperparameterSweepInput = z.input<typeof hyperparameterSweepInputSchema>;
+export type HyperparameterSweepConfig = z.output<typeof hyperparameterSweepInputSchema>;

@@ -54,6 +54,8 @@ export interface TrainJobResult {
   parameterCount: number;
   trainSamples: number;
   history: EpochRecord[];
+  /** The epoch whose weights `modelUri` holds: the best one when early stopping kept it, else the last. */
+  bestEpoch: EpochRecord;
   stoppedEarly: boolean;
   resumes: { epoch: number; batch: number }[];
   samplesPerSecond: number;
@@ -208,7 +210,8 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
   }
 
   // With early stopping the best epoch's weights are the result, as Keras' restore_best_weights gives.
-  const final = input.training.earlyStopping && state.bestModel ? state.bestModel : await saveModel(tf, store, model);
+  const keptBest = input.training.earlyStopping ? state.bestModel : null;
+  const final = keptBest ?? (await saveModel(tf, store, model));
   return {
     modelUri: final.uri,
     modelBytes: final.bytes,
@@ -216,6 +219,7 @@ async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) =>
     parameterCount: model.countParams(),
     trainSamples: train.count,
     history: state.history,
+    bestEpoch: state.history.find((e) => e.epoch === keptBest?.epoch) ?? state.history.at(-1)!,
     stoppedEarly: state.stoppedEarly,
     resumes: state.resumes,
     samplesPerSecond: secondsThisAttempt > 0 ? samplesThisAttempt / secondsThisAttempt : 0,
@@ -229,7 +233,7 @@ function trackBestModel(record: EpochRecord, earlyStopping: TrainingSpec['earlyS
   const score = earlyStopping?.monitor === 'validationAccuracy' ? -record.validationAccuracy! : record.validationLoss!;
   if (state.bestScore === null || score < state.bestScore - minDelta) {
     state.bestScore = score;
-    state.bestModel = { uri: current.uri, bytes: current.bytes };
+    state.bestModel = { uri: current.uri, bytes: current.bytes, epoch: record.epoch };
     state.epochsWithoutImprovement = 0;
     return;
   }

@@ -1,0 +1,44 @@
+import { artifactStore } from '../lib/artifacts';
+import { settings } from '../lib/config';
+import type { DatasetManifest } from '../lib/datasets/manifest';
+import type { TrialOutcome } from '../lib/sweep';
+import { invalidInput } from '../lib/validate';
+
+export interface SweepConstraints {
+  /** This worker's ceiling on trials per sweep (`TEMPORAL_ML_MAX_SWEEP_TRIALS`). */
+  maxTrials: number;
+  /** Validation images in the dataset, which trials are ranked on. */
+  validationImages: number;
+}
+
+/** What a sweep must know before its first trial: the worker's trial ceiling and the size of the validation split. */
+export async function sweepConstraints(input: { manifestUri: string }): Promise<SweepConstraints> {
+  const store = artifactStore();
+  if (!(await store.exists(input.manifestUri).catch(() => false))) throw invalidInput('manifestUri', `no dataset manifest at ${input.manifestUri}`);
+  const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
+  return { maxTrials: settings().maxSweepTrials, validationImages: manifest.counts.validation };
+}
+
+/** One run's finished trials, linked to the part of the runs before it. */
+export interface TrialTablePart {
+  previousUri: string | null;
+  trials: TrialOutcome[];
+}
+
+/** Stores one run's trials, so the table of a long sweep never travels through workflow history. */
+export async function storeTrialTablePart(part: TrialTablePart): Promise<string> {
+  return (await artifactStore().putBlob(Buffer.from(JSON.stringify(part)), '.json')).uri;
+}
+
+/** Joins the last run's trials and every earlier part into one JSON array, in trial order; returns its URI. */
+export async function writeTrialTable(last: TrialTablePart): Promise<string> {
+  const store = artifactStore();
+  const trials = [...last.trials];
+  for (let uri = last.previousUri; uri; ) {
+    const part = await store.readJson<TrialTablePart>(uri);
+    trials.push(...part.trials);
+    uri = part.previousUri;
+  }
+  trials.sort((a, b) => a.trial - b.trial);
+  return (await store.putBlob(Buffer.from(JSON.stringify(trials)), '.json')).uri;
+}
