@@ -108,7 +108,7 @@ describe('hyperparameterSweep through Temporal', () => {
 
   it('continues as new every trialsPerRun trials, carrying the next trial, counts and the best so far', async () => {
     const space = { 'training.learningRate': [0.03, 0.01, 0.003, 0.001], 'model.dropout': [0, 0.1, 0.2] };
-    const handle = await start('sweep-chain', { ...tinyTrials, space, search: 'random', trials: 12, seed: 5, trialsPerRun: 5, parallelism: 2 });
+    const handle = await start('sweep-chain', { base: tinyTrials, space, search: 'random', trials: 12, seed: 5, trialsPerRun: 5, parallelism: 2 });
     const result = await handle.result();
 
     // The chain of runs: 5 trials, 5 trials, then the last 2.
@@ -169,7 +169,7 @@ describe('hyperparameterSweep through Temporal', () => {
     const handle = await env.client.workflow.start(hyperparameterSweep, {
       taskQueue: 'ml-pipeline',
       workflowId: `sweep-no-validation-${Date.now()}`,
-      args: [{ manifestUri: uri, ...tinyTrials, space: { 'model.dropout': [0, 0.1] } }],
+      args: [{ manifestUri: uri, base: tinyTrials, space: { 'model.dropout': [0, 0.1] } }],
     });
     const error = await failureOf(handle.result());
     assert.match(String(error.cause?.message), /metric: validationAccuracy is measured on validation images, and the dataset at .* has none/);
