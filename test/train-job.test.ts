@@ -69,6 +69,15 @@ describe('training job', () => {
     assert.ok(result.history.length < 30);
   });
 
+  it('names the epoch whose weights it returns: the best one under early stopping, else the last', async () => {
+    // No later epoch can beat the first by a whole point of accuracy, so epoch 1 stays the best until patience runs out.
+    const stopped = await trainJob(await input({ epochs: 10, earlyStopping: { monitor: 'validationAccuracy', patience: 2, minDelta: 1 } }), () => undefined);
+    assert.equal(stopped.history.length, 3);
+    assert.deepEqual(stopped.bestEpoch, stopped.history[0]);
+    const plain = await trainJob(await input(), () => undefined);
+    assert.deepEqual(plain.bestEpoch, plain.history.at(-1));
+  });
+
   it('fails with TrainingDivergedError when the loss is not finite', async () => {
     const job = await input();
     job.manifestUri = await writeSyntheticDataset(store, 64, { poison: true });
