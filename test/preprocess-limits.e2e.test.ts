@@ -1,15 +1,16 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { listDataset, preprocessBatch, type DatasetListing } from '../activities/preprocessing';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
-import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
+import { preprocessDatasetInputSchema, type PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { preprocessDataset } from '../workflows';
 import { distinctImage, pixelBomb } from './helpers/messy-dataset';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
@@ -87,6 +88,20 @@ describe('preprocessDataset within the worker limits', () => {
       [{ batching: { size: 51 } }, /batching\.size: 51 images take .* over this worker's ceiling of 156800 \(TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES\)/],
     ];
     for (const [input, message] of cases) assert.match((await failure({ dataset: { source: 'limits' }, ...input })).message, message);
+  });
+
+  it('checks the ceilings again in each batch, on the worker that runs it', async () => {
+    // As if another worker, with higher ceilings, had listed the dataset for this input.
+    const config = preprocessDatasetInputSchema.parse({ dataset: { source: 'limits' } });
+    const activity = new MockActivityEnvironment();
+    const listing = (await activity.run(listDataset, { dataset: config.dataset, spec: config.preprocess, batching: config.batching })) as DatasetListing;
+    const error = await activity.run(preprocessBatch, { listingUri: listing.listingUri, batch: 0, spec: { ...config.preprocess, maxFileBytes: 200_001 } }).then(
+      () => assert.fail('the batch should have been refused'),
+      (err: unknown) => err,
+    );
+    assert.ok(error instanceof ApplicationFailure);
+    assert.equal(error.nonRetryable, true);
+    assert.match(error.message, /^preprocess\.maxFileBytes: 200001 is over this worker's ceiling of 200000 \(TEMPORAL_ML_MAX_FILE_BYTES\)/);
   });
 
   describe('reads IDX files as it reads images', { timeout: 120_000 }, () => {

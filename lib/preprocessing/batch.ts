@@ -11,7 +11,7 @@ import type { ImageReader, ReadOutcome } from './readers';
 import { augment, augmentationSeed, normalizeInto, toPixels, type ImageInput } from './transform';
 
 /** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
-export const PREPROCESS_FORMAT = 2;
+export const PREPROCESS_FORMAT = 3;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {
