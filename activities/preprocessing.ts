@@ -1,5 +1,6 @@
 import { Context, heartbeat } from '@temporalio/activity';
 import { basename } from 'node:path';
+import { settings, WORKER_LIMITS } from '../lib/config';
 import { artifactStore } from '../lib/artifacts';
 import { readIdxFile } from '../lib/datasets/idx';
 import { EmptyDatasetError, listImageFolder } from '../lib/datasets/folder';
@@ -9,6 +10,8 @@ import { resolveSource, type ResolvedSource } from '../lib/datasets/sources';
 import { imagesPreprocessed, imagesQuarantined, preprocessBatchDuration, preprocessBytesRead, preprocessImagesPerSecond } from '../lib/metrics';
 import { assembleManifest } from '../lib/preprocessing/assemble';
 import { preprocessImages } from '../lib/preprocessing/batch';
+import { withinLimits } from '../lib/preprocessing/limits';
+import { QuarantineError } from '../lib/preprocessing/quarantine';
 import { folderReader, idxReader } from '../lib/preprocessing/readers';
 import { batchSizeFor, type Batching, type DatasetSource, type PreprocessSpec } from '../lib/schemas/preprocess';
 import type { Split } from '../lib/split';
@@ -30,10 +33,12 @@ export interface DatasetListing {
 
 /** Lists a dataset source and stores the listing, one file per batch, so each batch reads only its own slice. */
 export async function listDataset(input: ListDatasetInput): Promise<DatasetListing> {
+  const { limits } = settings();
+  const batchSize = batchSizeFor(input.spec, input.batching, limits.maxBatchTensorBytes);
+  withinLimits(input.spec, batchSize, limits);
   const resolved = await resolveSource(input.dataset.source);
   const { classes, perClass, idxFiles } = resolved.format === 'folder' ? await listFolder(resolved.root) : await listIdx(resolved);
   const images = roundRobin(perClass, input.dataset.maxImages);
-  const batchSize = batchSizeFor(input.spec, input.batching);
   const batches = Math.ceil(images.length / batchSize);
   const index: ListingIndex = { source: input.dataset.source, classes, count: images.length, batchSize, batches, idxFiles };
   const files: Record<string, Uint8Array> = { [LISTING_INDEX]: Buffer.from(JSON.stringify(index)) };
@@ -67,7 +72,7 @@ async function listIdx(source: Extract<ResolvedSource, { format: 'idx' }>): Prom
   const labelled: ListedImage[] = [];
   for (const [file, imagesPath] of source.images.entries()) {
     const labelsPath = source.labels[file]!;
-    const [images, labels] = await Promise.all([readIdxOrFail(imagesPath, 'images'), readIdxOrFail(labelsPath, 'labels')]);
+    const [images, labels] = await Promise.all([readIdxOrFail(source.root, imagesPath, 'images'), readIdxOrFail(source.root, labelsPath, 'labels')]);
     if (images.shape.length !== 3) throw invalidInput('dataset.source.images', `${imagesPath} holds a ${images.shape.length}-d array; image files are [count, rows, columns]`);
     if (labels.shape.length !== 1) throw invalidInput('dataset.source.labels', `${labelsPath} holds a ${labels.shape.length}-d array; label files are [count]`);
     const [count, height, width] = images.shape as [number, number, number];
@@ -86,12 +91,14 @@ async function listIdx(source: Extract<ResolvedSource, { format: 'idx' }>): Prom
   return { classes, perClass, idxFiles };
 }
 
-async function readIdxOrFail(path: string, what: 'images' | 'labels') {
+async function readIdxOrFail(root: string, path: string, what: 'images' | 'labels') {
+  const { maxIdxBytes } = settings().limits;
   try {
-    return await readIdxFile(path);
+    return await readIdxFile(root, path, maxIdxBytes);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw invalidInput(`dataset.source.${what}`, code === 'ENOENT' ? `no file at ${path}` : `${path}: ${(err as Error).message}`);
+    if (!(err instanceof QuarantineError)) throw err;
+    const ceiling = err.reason === 'too_large' ? ` (this worker's ceiling for IDX files, ${WORKER_LIMITS.maxIdxBytes.variable})` : '';
+    throw invalidInput(`dataset.source.${what}`, `${path}: ${err.message}${ceiling}`);
   }
 }
 
@@ -118,9 +125,10 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
   const store = artifactStore();
   const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
   const images = await store.readJson<ListedImage[]>(`${input.listingUri}/${batchFile(input.batch)}`);
-  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : folderReader(await folderRoot(index), input.spec.maxFileBytes);
+  const spec = withinLimits(input.spec, images.length, settings().limits);
+  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : folderReader(await folderRoot(index), spec.maxFileBytes);
   try {
-    const run = await preprocessImages(images, reader, input.spec, store, {
+    const run = await preprocessImages(images, reader, spec, store, {
       signal: Context.current().cancellationSignal,
       onProgress: (done, phase) => heartbeat({ phase, done }),
     });

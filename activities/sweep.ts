@@ -16,7 +16,7 @@ export async function sweepConstraints(input: { manifestUri: string }): Promise<
   const store = artifactStore();
   if (!(await store.exists(input.manifestUri).catch(() => false))) throw invalidInput('manifestUri', `no dataset manifest at ${input.manifestUri}`);
   const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
-  return { maxTrials: settings().maxSweepTrials, validationImages: manifest.counts.validation };
+  return { maxTrials: settings().limits.maxSweepTrials, validationImages: manifest.counts.validation };
 }
 
 /** One run's finished trials, linked to the part of the runs before it. */

@@ -11,14 +11,16 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapWithConcurrency } from '../lib/concurrency';
+import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
+import { withinLimits } from '../lib/preprocessing/limits';
 import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 import { runWorkersInProcess, startTemporal } from '../test/helpers/temporal';
 import { preprocessDataset } from '../workflows';
 
 const TREE = 'fashion-mnist-png';
-const SPEC = preprocessSpecSchema.parse({});
+const SPEC = withinLimits(preprocessSpecSchema.parse({}), 1, settings().limits);
 const LIMIT = process.env.BENCH_IMAGES ? Number(process.env.BENCH_IMAGES) : null;
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 8);
 const BATCH_SIZE = process.env.BENCH_BATCH_SIZE ? Number(process.env.BENCH_BATCH_SIZE) : null;

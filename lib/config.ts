@@ -16,26 +16,56 @@ export interface Settings {
   sdkMetricsPort: number;
   /** `auto`: native TensorFlow when it loads, else the JS CPU backend; `native`: fail without it; `cpu`: force the JS backend. */
   tfjsBackend: 'auto' | 'native' | 'cpu';
-  /** Most trials one hyperparameter sweep may run; an input may ask for fewer, never more. */
+  /** Resource ceilings of this worker: an input may lower them, never raise them. */
+  limits: WorkerLimits;
+}
+
+export interface WorkerLimits {
+  /** Pixels an image's header may claim; larger images are refused before decoding (decompression bombs). */
+  maxInputPixels: number;
+  /** Bytes of an image file; larger files are refused without being read. */
+  maxFileBytes: number;
+  /** Bytes of the float32 tensors one preprocessing batch holds. */
+  maxBatchTensorBytes: number;
+  /** Bytes of an IDX file, on disk and decompressed. */
+  maxIdxBytes: number;
+  /** Augmented copies per training image. */
+  maxAugmentationCopies: number;
+  /** Trials one hyperparameter sweep may run. */
   maxSweepTrials: number;
 }
 
+/** The environment variable that sets each ceiling, and its default. */
+export const WORKER_LIMITS: Record<keyof WorkerLimits, { variable: string; fallback: number }> = {
+  maxInputPixels: { variable: 'TEMPORAL_ML_MAX_INPUT_PIXELS', fallback: 64_000_000 },
+  maxFileBytes: { variable: 'TEMPORAL_ML_MAX_FILE_BYTES', fallback: 256 * 1024 * 1024 },
+  maxBatchTensorBytes: { variable: 'TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES', fallback: 1024 * 1024 * 1024 },
+  maxIdxBytes: { variable: 'TEMPORAL_ML_MAX_IDX_BYTES', fallback: 1024 * 1024 * 1024 },
+  maxAugmentationCopies: { variable: 'TEMPORAL_ML_MAX_AUGMENTATION_COPIES', fallback: 16 },
+  maxSweepTrials: { variable: 'TEMPORAL_ML_MAX_SWEEP_TRIALS', fallback: 10_000 },
+};
+
 export const TASK_QUEUES = ['ml-pipeline', 'ml-cpu', 'ml-train'] as const;
 export type TaskQueue = (typeof TASK_QUEUES)[number];
-
-function integer(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}=${raw} is not a valid port number.`);
-  return value;
-}
 
 function positiveInteger(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name}=${raw} is not a positive integer.`);
+  return value;
+}
+
+function workerLimits(): WorkerLimits {
+  const entries = Object.entries(WORKER_LIMITS).map(([key, { variable, fallback }]) => [key, positiveInteger(variable, fallback)]);
+  return Object.fromEntries(entries) as WorkerLimits;
+}
+
+function integer(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}=${raw} is not a valid port number.`);
   return value;
 }
 
@@ -71,7 +101,7 @@ export function loadSettings(): Settings {
     metricsPort: integer('METRICS_PORT', 9464),
     sdkMetricsPort: integer('SDK_METRICS_PORT', 9465),
     tfjsBackend: backend(),
-    maxSweepTrials: positiveInteger('TEMPORAL_ML_MAX_SWEEP_TRIALS', 10_000),
+    limits: workerLimits(),
   };
 }
 

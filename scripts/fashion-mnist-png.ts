@@ -9,6 +9,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { mapWithConcurrency } from '../lib/concurrency';
+import { settings } from '../lib/config';
 import { readIdxFile } from '../lib/datasets/idx';
 import { FASHION_MNIST_CLASSES } from '../lib/datasets/sources';
 
@@ -25,8 +26,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   let written = 0;
   for (const part of ['train', 't10k']) {
-    const images = await readIdxFile(join(idxDir, `${part}-images-idx3-ubyte.gz`));
-    const labels = await readIdxFile(join(idxDir, `${part}-labels-idx1-ubyte.gz`));
+    const images = await readIdxFile(idxDir, `${part}-images-idx3-ubyte.gz`, settings().limits.maxIdxBytes);
+    const labels = await readIdxFile(idxDir, `${part}-labels-idx1-ubyte.gz`, settings().limits.maxIdxBytes);
     const [count, height, width] = images.shape as [number, number, number];
     const size = height * width;
     const indices = Array.from({ length: count }, (_, i) => i);

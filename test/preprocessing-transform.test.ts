@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { loadSettings } from '../lib/config';
+import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
 import { augment, augmentationSeed, normalizeInto, toPixels } from '../lib/preprocessing/transform';
-import { preprocessSpecSchema, type PreprocessSpec } from '../lib/schemas/preprocess';
+import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 
-const spec = (overrides: Record<string, unknown> = {}): PreprocessSpec => preprocessSpecSchema.parse(overrides);
+const spec = (overrides: Record<string, unknown> = {}): LimitedSpec => withinLimits(preprocessSpecSchema.parse(overrides), 1, loadSettings().limits);
 const solid = (width: number, height: number, value: number) =>
   sharp({ create: { width, height, channels: 3, background: { r: value, g: value, b: value } } });
 

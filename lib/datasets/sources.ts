@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { ArtifactPathError, confine } from '../artifacts';
 import { settings } from '../config';
 import type { DatasetSourceDescriptor } from '../schemas/preprocess';
@@ -12,7 +12,8 @@ export const DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
 export type ResolvedSource =
   | { format: 'folder'; root: string }
-  | { format: 'idx'; images: string[]; labels: string[]; classes?: string[] };
+  /** `images` and `labels` are paths relative to `root`, read confined to it. */
+  | { format: 'idx'; root: string; images: string[]; labels: string[]; classes?: string[] };
 
 /** A path named in the workflow input, resolved under the datasets root; anything outside it is a user error. */
 export function datasetPath(path: string, field: string): string {
@@ -29,13 +30,17 @@ export async function resolveSource(source: DatasetSourceDescriptor): Promise<Re
   switch (source.format) {
     case 'folder':
       return { format: 'folder', root: datasetPath(source.path, 'dataset.source') };
-    case 'idx':
+    case 'idx': {
+      const root = settings().datasetsRoot;
+      const underRoot = (field: string) => (path: string) => relative(root, datasetPath(path, field));
       return {
         format: 'idx',
-        images: source.images.map((p) => datasetPath(p, 'dataset.source.images')),
-        labels: source.labels.map((p) => datasetPath(p, 'dataset.source.labels')),
+        root,
+        images: source.images.map(underRoot('dataset.source.images')),
+        labels: source.labels.map(underRoot('dataset.source.labels')),
         classes: source.classes,
       };
+    }
     case 'builtin':
       if (source.name === 'mnist-digits') {
         return { format: 'folder', root: await materializeMnistDigits(join(settings().dataDir, 'builtin', source.name)) };
@@ -45,12 +50,12 @@ export async function resolveSource(source: DatasetSourceDescriptor): Promise<Re
 }
 
 async function fashionMnist(): Promise<ResolvedSource> {
-  for (const dir of [join(settings().datasetsRoot, 'fashion-mnist'), DEBIAN_FASHION_MNIST]) {
-    const images = ['train', 't10k'].map((part) => join(dir, `${part}-images-idx3-ubyte.gz`));
-    const labels = ['train', 't10k'].map((part) => join(dir, `${part}-labels-idx1-ubyte.gz`));
+  for (const root of [join(settings().datasetsRoot, 'fashion-mnist'), DEBIAN_FASHION_MNIST]) {
+    const images = ['train', 't10k'].map((part) => `${part}-images-idx3-ubyte.gz`);
+    const labels = ['train', 't10k'].map((part) => `${part}-labels-idx1-ubyte.gz`);
     try {
-      await Promise.all([...images, ...labels].map((file) => access(file)));
-      return { format: 'idx', images, labels, classes: FASHION_MNIST_CLASSES };
+      await Promise.all([...images, ...labels].map((file) => access(join(root, file))));
+      return { format: 'idx', root, images, labels, classes: FASHION_MNIST_CLASSES };
     } catch {
       // Not here; try the next place.
     }

@@ -4,14 +4,14 @@ import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
 import type { ShardRef } from '../datasets/manifest';
 import { encodeNpy } from '../npy';
-import type { PreprocessSpec } from '../schemas/preprocess';
 import { SPLITS, splitOf, type Split } from '../split';
+import type { LimitedSpec } from './limits';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
 import type { ImageReader, ReadOutcome } from './readers';
 import { augment, augmentationSeed, normalizeInto, toPixels, type ImageInput } from './transform';
 
 /** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
-export const PREPROCESS_FORMAT = 2;
+export const PREPROCESS_FORMAT = 3;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {
@@ -69,58 +69,99 @@ export const cacheEntryKey = (key: string) => `cache/preprocess/${key.slice(0, 2
 /**
  * Turns one batch of listed images into `.npy` shards, one per split. Every image is read and hashed first: the
  * hashes and the spec form the batch's cache key, and a batch already stored under it is reused without decoding.
- * Otherwise duplicates within the batch are dropped, the rest decoded with sharp; whatever cannot be read or decoded
- * is reported with its reason, never thrown.
+ * Otherwise duplicates within the batch are dropped, the rest decoded with sharp; a file that cannot be read or
+ * decoded is reported with its reason, never thrown. A failure of the worker rather than a file (out of memory or file
+ * handles, an I/O error) throws, and nothing is stored, so a retry is not served a batch that left good images out.
  */
 export async function preprocessImages(
   images: ListedImage[],
   reader: ImageReader,
-  spec: PreprocessSpec,
+  spec: LimitedSpec,
   store: LocalArtifactStore,
   options: BatchOptions = {},
 ): Promise<BatchRun> {
-  const concurrency = options.concurrency ?? 8;
+  const reads = await readAndHash(images, reader, options);
+  const bytesRead = reads.reduce((sum, read) => sum + (read.ok ? read.bytes : 0), 0);
+  const key = batchKey(images, reads, spec);
+  const cached = await cachedOutput(store, key);
+  if (cached) return { output: cached.output, outputUri: cached.uri, cacheHit: true, bytesRead };
+
+  const leftOut: (LeftOutFile | undefined)[] = reads.map((read, i) => (read.ok ? undefined : { path: images[i]!.path, reason: read.reason, detail: read.detail }));
+  const unique = dropDuplicates(images, reads, leftOut);
+  const plans = planRows(unique, reads, spec);
+  await decodeAndNormalize(plans, images, reads, reader, spec, leftOut, options);
+  const kept = keptImages(plans, images, reads);
+  const shards = await writeShards(store, spec, plans, kept);
+  const output: BatchOutput = { key, images: kept.images, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
+  const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
+  return { output, outputUri, cacheHit: false, bytesRead };
+}
+
+/** Calls `onProgress` every 100 images and stops at cancellation. */
+function progressCounter(options: BatchOptions, phase: 'read' | 'decode'): (n?: number) => void {
   let done = 0;
-  const progress = (phase: 'read' | 'decode', n = 1) => {
+  return (n = 1) => {
     options.signal?.throwIfAborted();
     const before = done;
     done += n;
     if (Math.floor(done / 100) > Math.floor(before / 100)) options.onProgress?.(done, phase);
   };
+}
 
+/** Reads and hashes every image, in chunks on the reader threads, keeping the bytes of as many as `retainBytes` allows. */
+async function readAndHash(images: ListedImage[], reader: ImageReader, options: BatchOptions): Promise<ReadOutcome[]> {
+  const progress = progressCounter(options, 'read');
   const chunks = Array.from({ length: Math.ceil(images.length / READ_CHUNK) }, (_, i) => images.slice(i * READ_CHUNK, (i + 1) * READ_CHUNK));
   const returnBytes = Math.floor((options.retainBytes ?? 256 * 1024 * 1024) / Math.max(1, chunks.length));
-  const reads = (
-    await mapWithConcurrency(chunks, 4, async (chunk) => {
-      const outcomes = await reader.read(chunk, returnBytes);
-      progress('read', chunk.length);
-      return outcomes;
-    })
-  ).flat();
-  const bytesRead = reads.reduce((sum, read) => sum + (read.ok ? read.bytes : 0), 0);
+  const reads = await mapWithConcurrency(chunks, 4, async (chunk) => {
+    const outcomes = await reader.read(chunk, returnBytes);
+    progress(chunk.length);
+    return outcomes;
+  });
+  return reads.flat();
+}
 
-  const key = batchKey(images, reads, spec);
-  const cached = await cachedOutput(store, key);
-  if (cached) return { output: cached.output, outputUri: cached.uri, cacheHit: true, bytesRead };
-
-  const leftOut: (LeftOutFile | undefined)[] = new Array(images.length);
+/** Indices of the first image of each content, in listing order; later copies are left out as duplicates. */
+function dropDuplicates(images: ListedImage[], reads: ReadOutcome[], leftOut: (LeftOutFile | undefined)[]): number[] {
   const firstPathOf = new Map<string, string>();
   const unique: number[] = [];
   reads.forEach((read, i) => {
+    if (!read.ok) return;
     const path = images[i]!.path;
-    if (!read.ok) leftOut[i] = { path, reason: read.reason, detail: read.detail };
-    else if (firstPathOf.has(read.sha256)) leftOut[i] = { path, reason: 'duplicate', detail: `same content as ${firstPathOf.get(read.sha256)}` };
+    const first = firstPathOf.get(read.sha256);
+    if (first !== undefined) leftOut[i] = { path, reason: 'duplicate', detail: `same content as ${first}` };
     else {
       firstPathOf.set(read.sha256, path);
       unique.push(i);
     }
   });
+  return unique;
+}
 
-  // Splits come from content hashes, so every image's rows are known before decoding: each image is normalized
-  // straight into its split's tensor, and neither its file bytes nor its decoded pixels outlive its decoding.
+/** Where an image's rows go: its split, its first row in that split's tensor, and how many rows (augmented copies). */
+interface RowPlan {
+  index: number;
+  split: Split;
+  slot: number;
+  rows: number;
+  decoded: boolean;
+}
+
+interface PlannedRows {
+  plans: RowPlan[];
+  tensors: Record<Split, Float32Array>;
+  /** Floats per row. */
+  size: number;
+}
+
+/**
+ * Splits come from content hashes, so every image's rows are known before decoding: each image is normalized straight
+ * into its split's tensor, and neither its file bytes nor its decoded pixels outlive its decoding.
+ */
+function planRows(unique: number[], reads: ReadOutcome[], spec: LimitedSpec): PlannedRows {
   const size = spec.width * spec.height * spec.channels;
   const rowCount = { train: 0, validation: 0, test: 0 };
-  const planned = unique.map((index) => {
+  const plans = unique.map((index): RowPlan => {
     const split = splitOf((reads[index] as Read).sha256, spec.validationFraction, spec.testFraction);
     const rows = 1 + (spec.augmentation && split === 'train' ? spec.augmentation.copies : 0);
     const slot = rowCount[split];
@@ -128,10 +169,22 @@ export async function preprocessImages(
     return { index, split, slot, rows, decoded: false };
   });
   const tensors = Object.fromEntries(SPLITS.map((split) => [split, new Float32Array(rowCount[split] * size)])) as Record<Split, Float32Array>;
+  return { plans, tensors, size };
+}
 
-  done = 0;
-  await mapWithConcurrency(planned, concurrency, async (plan) => {
-    progress('decode');
+/** Decodes each planned image (reading it again if its bytes were not kept) and writes its rows; a bad file is left out. */
+async function decodeAndNormalize(
+  { plans, tensors, size }: PlannedRows,
+  images: ListedImage[],
+  reads: ReadOutcome[],
+  reader: ImageReader,
+  spec: LimitedSpec,
+  leftOut: (LeftOutFile | undefined)[],
+  options: BatchOptions,
+): Promise<void> {
+  const progress = progressCounter(options, 'decode');
+  await mapWithConcurrency(plans, options.concurrency ?? 8, async (plan) => {
+    progress();
     const read = reads[plan.index] as Read;
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
@@ -144,40 +197,53 @@ export async function preprocessImages(
       }
       plan.decoded = true;
     } catch (err) {
-      leftOut[plan.index] = { path: images[plan.index]!.path, reason: quarantineReasonOf(err), detail: (err as Error).message };
+      const reason = quarantineReasonOf(err);
+      if (!reason) throw err;
+      leftOut[plan.index] = { path: images[plan.index]!.path, reason, detail: (err as Error).message };
     }
   });
+}
 
+/** The decoded images in listing order, and each one's position in that list by its index in the batch. */
+function keptImages({ plans }: PlannedRows, images: ListedImage[], reads: ReadOutcome[]): { images: BatchImage[]; positionOf: Map<number, number> } {
   const kept: BatchImage[] = [];
-  const keptIndex = new Map<number, number>();
-  for (const plan of planned) {
+  const positionOf = new Map<number, number>();
+  for (const plan of plans) {
     if (!plan.decoded) continue;
     const image = images[plan.index]!;
-    keptIndex.set(plan.index, kept.push({ path: image.path, sha256: (reads[plan.index] as Read).sha256, label: image.label, split: plan.split }) - 1);
+    positionOf.set(plan.index, kept.push({ path: image.path, sha256: (reads[plan.index] as Read).sha256, label: image.label, split: plan.split }) - 1);
   }
+  return { images: kept, positionOf };
+}
+
+/** One image shard and one label shard per split that kept any image. */
+async function writeShards(
+  store: LocalArtifactStore,
+  spec: LimitedSpec,
+  { plans, tensors, size }: PlannedRows,
+  kept: ReturnType<typeof keptImages>,
+): Promise<BatchShard[]> {
   const shards: BatchShard[] = [];
   for (const split of SPLITS) {
     // Close the gaps left by images that failed to decode, keeping listing order.
     const pixels = tensors[split];
     const labels: number[] = [];
     const rows: number[] = [];
-    for (const plan of planned) {
+    for (const plan of plans) {
       if (plan.split !== split || !plan.decoded) continue;
       if (plan.slot !== labels.length) pixels.copyWithin(labels.length * size, plan.slot * size, (plan.slot + plan.rows) * size);
-      const image = keptIndex.get(plan.index)!;
+      const position = kept.positionOf.get(plan.index)!;
       for (let copy = 0; copy < plan.rows; copy++) {
-        labels.push(kept[image]!.label);
-        rows.push(image);
+        labels.push(kept.images[position]!.label);
+        rows.push(position);
       }
     }
     if (rows.length > 0) shards.push(await writeShard(store, spec, split, pixels.subarray(0, rows.length * size), labels, rows));
   }
-  const output: BatchOutput = { key, images: kept, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
-  const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
-  return { output, outputUri, cacheHit: false, bytesRead };
+  return shards;
 }
 
-function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: PreprocessSpec): string {
+function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec): string {
   const hash = createHash('sha256').update(`format ${PREPROCESS_FORMAT}\n${canonicalJson(spec)}\n`);
   reads.forEach((read, i) => hash.update(`${images[i]!.path}\0${images[i]!.label}\0${read.ok ? read.sha256 : `!${read.reason}`}\n`));
   return hash.digest('hex');
@@ -197,7 +263,7 @@ async function readAgain(reader: ImageReader, image: ListedImage, sha256: string
   return read.input;
 }
 
-async function writeShard(store: LocalArtifactStore, spec: PreprocessSpec, split: Split, pixels: Float32Array, labels: number[], rows: number[]): Promise<BatchShard> {
+async function writeShard(store: LocalArtifactStore, spec: LimitedSpec, split: Split, pixels: Float32Array, labels: number[], rows: number[]): Promise<BatchShard> {
   const [imagesArtifact, labelsArtifact] = await Promise.all([
     store.putBlob(encodeNpy({ dtype: 'float32', shape: [rows.length, spec.height, spec.width, spec.channels], data: pixels }), '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: Int32Array.from(labels) }), '.npy'),

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { confine } from '../artifacts';
-import { isTransient, QuarantineError, quarantineReasonOf, type QuarantineReason } from './quarantine';
+import { QuarantineError, quarantineReasonOf, type QuarantineReason } from './quarantine';
 
 export interface ReadRequest {
   id: number;
@@ -21,8 +21,8 @@ export interface ReadRequest {
 export type FileResult =
   /** `offset`: where the content starts in the response's `data`; null when it was not sent back. */
   | { ok: true; sha256: string; bytes: number; offset: number | null }
-  /** `transient`: a failure of this worker (out of file handles, say), not of the file: the batch is retried. */
-  | { ok: false; reason: QuarantineReason; transient: boolean; code?: string; message: string };
+  /** `reason` null: a failure of this worker (out of file handles, say), not of the file: the batch is retried. */
+  | { ok: false; reason: QuarantineReason | null; code?: string; message: string };
 
 export interface ReadResponse {
   id: number;
@@ -91,7 +91,7 @@ parentPort?.on('message', (request: ReadRequest) => {
       if (content) contents.push(content);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      results.push({ ok: false, reason: quarantineReasonOf(err), transient: isTransient(err), code, message: (err as Error).message });
+      results.push({ ok: false, reason: quarantineReasonOf(err) ?? null, code, message: (err as Error).message });
     }
   }
   const data = new Uint8Array(returned);

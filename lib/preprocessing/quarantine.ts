@@ -32,24 +32,47 @@ export class QuarantineError extends Error {
   }
 }
 
-const TRANSIENT_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ENOSPC']);
-
-/** A failure of the worker, not of the file: the batch fails and is retried instead of quarantining a good image. */
-export function isTransient(err: unknown): boolean {
-  return TRANSIENT_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+/**
+ * A read that failed because of this worker, not the file (out of file handles or memory, an I/O error): the batch
+ * fails and Temporal retries it, instead of caching a good image as bad.
+ */
+export class TransientReadError extends Error {
+  override name = 'TransientReadError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
 }
 
-/** The reason for a read or decode failure, from the error code or sharp's (libvips') message. */
-export function quarantineReasonOf(err: unknown): QuarantineReason {
+/** Error codes that say something about the file itself; any other code is a failure of the worker. */
+const FILE_CODES: Record<string, QuarantineReason> = { ENOENT: 'unreadable', EACCES: 'unreadable', EPERM: 'unreadable', ELOOP: 'unreadable', EISDIR: 'not_a_file' };
+
+/** libvips failing for want of memory, threads or files: says nothing about the image, even inside a loader's message. */
+const WORKER_FAILURE = /out of memory|cannot allocate|unable to create thread|too many open files|resource temporarily unavailable|input file is missing/i;
+
+/** sharp's and libvips' messages about an image's own bytes (loaders prefix theirs with their name). */
+const CONTENT_FAILURES: [RegExp, QuarantineReason][] = [
+  [/pixel limit/i, 'too_large'],
+  [/buffer is empty/i, 'empty'],
+  [/unsupported image format/i, 'not_an_image'],
+  [/premature end|end of stream|end of file|unexpected end|truncated|short read|not enough data/i, 'truncated'],
+  [/corrupt header|^\w+load(_buffer|_source)?: |^\w+2vips: |^Vips(Jpeg|ForeignLoad\w*): |^(webp|heif|gif|png|jpeg|tiff): |^source: bad seek|XML parse error/i, 'corrupt'],
+];
+
+/**
+ * The reason a read or decode failure is reported under when it is about the file; undefined when it is a failure of
+ * this worker (an errno the file does not explain, sharp out of memory, a reader thread that died), which must fail
+ * the batch so that it is retried.
+ */
+export function quarantineReasonOf(err: unknown): QuarantineReason | undefined {
   if (err instanceof QuarantineError) return err.reason;
   if (err instanceof ArtifactPathError) return 'outside_root';
+  if (err instanceof TransientReadError) return undefined;
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'ELOOP' || code === 'EIO') return 'unreadable';
-  if (code === 'EISDIR') return 'not_a_file';
+  if (code) return FILE_CODES[code];
   const message = (err as Error).message ?? String(err);
-  if (/pixel limit/i.test(message)) return 'too_large';
-  if (/empty/i.test(message)) return 'empty';
-  if (/unsupported image format/i.test(message)) return 'not_an_image';
-  if (/premature end|end of stream|truncated|unexpected end|short read|not enough data/i.test(message)) return 'truncated';
-  return 'corrupt';
+  if (WORKER_FAILURE.test(message)) return undefined;
+  return CONTENT_FAILURES.find(([pattern]) => pattern.test(message))?.[1];
 }

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { LocalArtifactStore } from '../artifacts';
 import type { IdxImageFile, ListedImage } from '../datasets/listing';
 import type { ReadRequest, ReadResponse } from './file-reader-thread';
-import type { LeftOutFile } from './quarantine';
+import { QuarantineError, TransientReadError, type LeftOutFile } from './quarantine';
 import type { ImageInput } from './transform';
 
 /** An image read and hashed; `input` is null when its bytes were not kept (read it again to decode it). */
@@ -82,12 +82,25 @@ export function folderReader(root: string, maxFileBytes: number): ImageReader {
           const input = result.offset === null ? null : Buffer.from(data.buffer, data.byteOffset + result.offset, result.bytes);
           return { ok: true, input, sha256: result.sha256, bytes: result.bytes };
         }
-        if (result.transient) throw Object.assign(new Error(result.message), { code: result.code });
+        if (result.reason === null) throw new TransientReadError(result.message, result.code);
         return { ok: false, reason: result.reason, detail: result.message };
       });
     },
     async close() {},
   };
+}
+
+/**
+ * Reads one whole file under `root` on a reader thread, with the checks images get: a link must resolve inside the
+ * root, a FIFO or device is refused without blocking on it, a file over `maxBytes` without being read. Throws a
+ * QuarantineError saying what is wrong with the file, or a TransientReadError for a failure of this worker.
+ */
+export async function readConfinedFile(root: string, path: string, maxBytes: number): Promise<Uint8Array> {
+  const { results, data } = await readerThreads.request({ root, files: [{ path, link: true }], maxFileBytes: maxBytes, returnBytes: Infinity });
+  const result = results[0]!;
+  if (result.ok) return data;
+  if (result.reason === null) throw new TransientReadError(result.message, result.code);
+  throw new QuarantineError(result.reason, result.message);
 }
 
 /** Reads records of IDX image files already decompressed into the artifact store, in place. */

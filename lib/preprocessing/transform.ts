@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { seededRandom } from '../random';
 import type { Augmentation, PreprocessSpec } from '../schemas/preprocess';
+import type { LimitedSpec } from './limits';
 
 /** Pixels already decoded (an IDX record): one byte per channel, row-major. */
 export interface RawImage {
@@ -17,7 +18,7 @@ export type ImageInput = Buffer | RawImage;
  * background, converts to grayscale or sRGB and resizes with the spec's fit mode. Returns height x width x channels
  * bytes.
  */
-export async function toPixels(input: ImageInput, spec: PreprocessSpec): Promise<Uint8Array> {
+export async function toPixels(input: ImageInput, spec: LimitedSpec): Promise<Uint8Array> {
   const { width, height, channels } = spec;
   if (!Buffer.isBuffer(input) && input.width === width && input.height === height && input.channels === channels) return input.pixels;
   const background = { r: spec.background, g: spec.background, b: spec.background, alpha: 1 };

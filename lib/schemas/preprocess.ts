@@ -63,8 +63,11 @@ const normalizationSchema = z.strictObject({
 });
 
 const augmentationSchema = z.strictObject({
-  /** Augmented copies written per training image, besides the original. Validation and test images are never augmented. */
-  copies: z.int().min(1).max(16).default(1),
+  /**
+   * Augmented copies written per training image, besides the original. Validation and test images are never augmented.
+   * At most the worker's ceiling (checked where the worker runs).
+   */
+  copies: z.int().min(1).default(1),
   /** Seed of every random choice, so the same input always yields the same copies. */
   seed: z.int().min(0).default(0),
   horizontalFlip: z.boolean().default(true),
@@ -93,10 +96,13 @@ export const preprocessSpecSchema = z
     /** Fractions of images, chosen by a hash of each image's content, kept for validation and test. */
     validationFraction: z.number().min(0).max(0.5).default(0.1),
     testFraction: z.number().gt(0).max(0.5).default(0.2),
-    /** Decompression-bomb guard: images whose header claims more pixels are quarantined without being decoded. */
-    maxInputPixels: z.int().positive().default(64_000_000),
-    /** Files larger than this are quarantined without being read. */
-    maxFileBytes: z.int().positive().default(256 * 1024 * 1024),
+    /**
+     * Decompression-bomb guard: images whose header claims more pixels are quarantined without being decoded. Null is
+     * the worker's ceiling; a value may lower it, never raise it.
+     */
+    maxInputPixels: z.int().positive().nullable().default(null),
+    /** Files larger than this are quarantined without being read. Null is the worker's ceiling. */
+    maxFileBytes: z.int().positive().nullable().default(null),
   })
   .superRefine((spec, ctx) => {
     for (const key of ['mean', 'std'] as const) {
@@ -119,9 +125,18 @@ export type PreprocessSpec = z.output<typeof preprocessSpecSchema>;
 export type Augmentation = z.output<typeof augmentationSchema>;
 export type Batching = z.output<typeof batchingSchema>;
 
-/** The batch size `batching.size: null` stands for: about 64 MiB of float32 tensors per batch, 16 to 2,000 images. */
-export function batchSizeFor(spec: PreprocessSpec, batching: Batching): number {
+/** Bytes of float32 tensor rows one image can take in a batch, its augmented copies included. */
+export function tensorBytesPerImage(spec: PreprocessSpec): number {
+  return spec.width * spec.height * spec.channels * 4 * (1 + (spec.augmentation?.copies ?? 0));
+}
+
+/**
+ * The batch size `batching.size: null` stands for: about 64 MiB of float32 tensors per batch, 16 to 2,000 images,
+ * and never more than `maxBatchTensorBytes` (a worker's ceiling) holds.
+ */
+export function batchSizeFor(spec: PreprocessSpec, batching: Batching, maxBatchTensorBytes = Infinity): number {
   if (batching.size !== null) return batching.size;
-  const bytesPerImage = spec.width * spec.height * spec.channels * 4 * (1 + (spec.augmentation?.copies ?? 0));
-  return Math.max(16, Math.min(2000, Math.floor((64 * 1024 * 1024) / bytesPerImage)));
+  const perImage = tensorBytesPerImage(spec);
+  const target = Math.max(16, Math.min(2000, Math.floor((64 * 1024 * 1024) / perImage)));
+  return Math.max(1, Math.min(target, Math.floor(maxBatchTensorBytes / perImage)));
 }
