@@ -14,7 +14,7 @@ export interface EvaluateJobInput {
   modelUri: string;
   manifestUri: string;
   split: Split;
-  /** Least time between progress reports while predicting (default 500 ms). */
+  /** Least time between progress reports while predicting or timing predictions (default 500 ms). */
   progressIntervalMs?: number;
 }
 
@@ -38,7 +38,7 @@ export interface EvaluationReport extends Omit<EvaluationSummary, 'reportUri'> {
 }
 
 export interface EvaluationProgress {
-  stage: 'model-loaded' | 'split-loaded' | 'predicting' | 'predicted' | 'latency-measured';
+  stage: 'model-loaded' | 'split-loaded' | 'predicting' | 'predicted' | 'measuring-latency' | 'latency-measured';
   imagesDone: number;
   images: number;
 }
@@ -57,7 +57,15 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
   const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
   const images = manifest.counts[input.split];
   if (!images) throw new EmptySplitError(`the dataset has no ${input.split} images to evaluate on`);
-  const progress = (stage: EvaluationProgress['stage'], imagesDone = 0) => reportProgress({ stage, imagesDone, images });
+  const reportEveryMs = input.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
+  let lastReportAt = -Infinity;
+  /** Reports a stage; a `frequent` one (from within a loop) at most every `reportEveryMs`. */
+  const progress = (stage: EvaluationProgress['stage'], imagesDone = 0, frequent = false) => {
+    const now = performance.now();
+    if (frequent && now - lastReportAt < reportEveryMs) return;
+    lastReportAt = now;
+    reportProgress({ stage, imagesDone, images });
+  };
 
   const modelFiles = await store.readDirectory(input.modelUri);
   const model = await modelFromFiles(tf, modelFiles);
@@ -66,14 +74,9 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
     const data = await loadSplit(tf, store, manifest, input.split);
     try {
       progress('split-loaded');
-      let lastReportAt = performance.now();
-      const { confusion, loss } = await scoreSplit(tf, model, data, manifest.classes.length, (imagesDone) => {
-        if (performance.now() - lastReportAt < (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) return;
-        lastReportAt = performance.now();
-        progress('predicting', imagesDone);
-      });
+      const { confusion, loss } = await scoreSplit(tf, model, data, manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
       progress('predicted', data.count);
-      const latencyMs = measureLatency(model, data.images);
+      const latencyMs = measureLatency(model, data.images, () => progress('measuring-latency', data.count, true));
       progress('latency-measured', data.count);
 
       const summary: Omit<EvaluationSummary, 'reportUri'> = {
