@@ -94,7 +94,7 @@ describe('evaluateModel runs off the worker event loop (real Temporal server, re
   });
 
   it('keeps the worker event loop ticking and heartbeats the child progress while it evaluates', async () => {
-    await maxEventLoopLagSeconds(cpuWorker);
+    await maxEventLoopLagSeconds(cpuWorker); // measure stalls from here on
     const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `evaluation-loop-${Date.now()}`, args: [input()] });
     const stages = new Set<string>();
     let finished = false;
