@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { evaluateModel } from '../activities/evaluation';
 import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
 import { readIdx } from '../lib/datasets/idx';
 import type { DatasetManifest, ShardRef } from '../lib/datasets/manifest';
+import { evaluateJob } from '../lib/evaluation/evaluate-job';
 import { encodeNpy } from '../lib/npy';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       }
     });
     const wall = (performance.now() - started) / 1000;
-    const evaluation = await evaluateModel({ modelName: `fashion-mnist-${name}`, modelUri: trained.modelUri, manifestUri });
+    const evaluation = await evaluateJob({ artifactRoot: settings().artifactRoot, modelUri: trained.modelUri, manifestUri, split: 'test' }, () => undefined);
     rows.push(
       `${name.padEnd(4)} ${(evaluation.accuracy * 100).toFixed(2).padStart(6)}%  target ${(target * 100).toFixed(0)}% ${evaluation.accuracy >= target ? 'met   ' : 'MISSED'}  ` +
         `${trained.history.length} epochs  ${wall.toFixed(0)} s wall  ${trained.samplesPerSecond.toFixed(0)} samples/s  ${evaluation.parameterCount} parameters  ${trained.modelUri}`,

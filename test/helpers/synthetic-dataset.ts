@@ -6,15 +6,20 @@ import { preprocessSpecSchema } from '../../lib/schemas/preprocess';
 
 /**
  * A small learnable dataset written straight to the store: class c images are bright in row band c.
- * `poison` puts NaN in every pixel, to make training diverge.
+ * `count` training images, a quarter as many validation images and (unless `testCount` says otherwise) test images,
+ * `side` pixels square (8 unless given). `poison` puts NaN in every pixel, to make training diverge.
  */
-export async function writeSyntheticDataset(store: LocalArtifactStore, count: number, options: { poison?: boolean } = {}): Promise<string> {
-  const side = 8;
+export async function writeSyntheticDataset(
+  store: LocalArtifactStore,
+  count: number,
+  options: { poison?: boolean; side?: number; testCount?: number } = {},
+): Promise<string> {
+  const side = options.side ?? 8;
   const classes = 4;
   const random = seededRandom(3);
   const shards = [];
   const counts = { train: 0, validation: 0, test: 0 };
-  for (const [split, n] of [['train', count], ['validation', Math.ceil(count / 4)], ['test', Math.ceil(count / 4)]] as const) {
+  for (const [split, n] of [['train', count], ['validation', Math.ceil(count / 4)], ['test', options.testCount ?? Math.ceil(count / 4)]] as const) {
     const images = new Float32Array(n * side * side);
     const labels = new Int32Array(n);
     for (let i = 0; i < n; i++) {
@@ -22,7 +27,7 @@ export async function writeSyntheticDataset(store: LocalArtifactStore, count: nu
       labels[i] = label;
       for (let p = 0; p < side * side; p++) {
         const row = Math.floor(p / side);
-        images[i * side * side + p] = options.poison ? NaN : (Math.floor(row / 2) === label ? 0.8 : 0.1) + random() * 0.2;
+        images[i * side * side + p] = options.poison ? NaN : (Math.floor((row * classes) / side) === label ? 0.8 : 0.1) + random() * 0.2;
       }
     }
     const imagesUri = (await store.putBlob(encodeNpy({ dtype: 'float32', shape: [n, side, side, 1], data: images }), '.npy')).uri;
