@@ -76,8 +76,10 @@ export class LocalArtifactStore {
     const dir = join(this.root, 'sha256', sha256.slice(0, 2), sha256);
     if (!(await directoryMatches(dir, expected))) {
       await this.discard(dir);
-      // false: another writer stored the same content first, identical by construction, so theirs stands.
-      await publishDirectory(dir, (staging) => Promise.all(names.map((name) => writeFile(join(staging, name), files[name]!))).then(() => undefined));
+      // Should another writer publish the same content first, theirs stands: identical by construction.
+      await publishDirectory(dir, async (staging) => {
+        await Promise.all(names.map((name) => writeFile(join(staging, name), files[name]!)));
+      });
     }
     const bytes = [...expected.values()].reduce((sum, file) => sum + file.bytes, 0);
     return { uri: this.uriOf(dir), sha256, bytes };
