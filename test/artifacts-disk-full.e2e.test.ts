@@ -73,6 +73,6 @@ describe('a full disk under the artifact store (real Temporal server, tmpfs arti
     for (const shard of manifest.shards) {
       assert.ok((await store.isIntactBlob(shard.imagesUri)) && (await store.isIntactBlob(shard.labelsUri)), `shard ${shard.imagesUri} is whole`);
     }
-    console.log(`disk filled after the listing; "${failing.lastFailure!.message}" on attempt ${failing.attempt}; ${blobs.length} artifacts verified at the failure; completed after the ballast was deleted`);
+    console.log(`disk filled after the listing; "${failing.lastFailure!.message}" before attempt ${failing.attempt}; completed after the ballast was deleted`);
   });
 });
