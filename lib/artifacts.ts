@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { publishDirectory, writeFileAtomic } from './atomic-write';
 import { settings } from './config';
 
 /** A user-supplied URI or path that points outside the store: a user error, never retried. */
@@ -17,9 +19,9 @@ export interface StoredArtifact {
 
 /**
  * Artifacts live under one root; workflows pass their `file://` URIs, never their contents.
- * Immutable artifacts are content-addressed (sha256), so a retried or repeated write is a no-op.
- * Every write goes to a temporary name first and is renamed into place, so a killed process never leaves a
- * half-written artifact where a reader can see it.
+ * Immutable artifacts are content-addressed (sha256), so a retried or repeated write is a no-op once the stored copy
+ * is verified against its hash. Every write goes to a temporary name, is flushed to disk and renamed into place, so
+ * neither a killed process nor a power loss leaves a half-written artifact where a reader can see it.
  */
 export class LocalArtifactStore {
   readonly root: string;
@@ -42,50 +44,51 @@ export class LocalArtifactStore {
     return pathToFileURL(confine(this.root, path, 'artifact')).href;
   }
 
-  /** Stores bytes under their sha256; returns the existing artifact when the same content is already stored. */
+  /**
+   * Stores bytes under their sha256; returns the existing artifact when the same content is already stored intact.
+   * A stored copy whose size or hash does not match (truncated, flipped bits) is replaced.
+   */
   async putBlob(data: Uint8Array, extension = ''): Promise<StoredArtifact> {
-    const sha256 = createHash('sha256').update(data).digest('hex');
+    const sha256 = sha256Of(data);
     const path = join(this.root, 'sha256', sha256.slice(0, 2), `${sha256}${extension}`);
-    if (!(await exists(path))) await this.writeAtomic(path, data);
+    if (!(await fileMatches(path, sha256, data.byteLength))) await writeFileAtomic(path, data);
     return { uri: this.uriOf(path), sha256, bytes: data.byteLength };
   }
 
   /**
    * Stores a set of files as one directory artifact (for example a TensorFlow.js model: model.json + weights),
-   * addressed by the hash of its names and contents.
+   * addressed by the hash of its names and contents. A stored copy with missing, extra or altered files is replaced.
    */
   async putDirectory(files: Record<string, Uint8Array>): Promise<StoredArtifact> {
     const names = Object.keys(files).sort();
     const digest = createHash('sha256');
-    let bytes = 0;
+    const expected = new Map<string, { sha256: string; bytes: number }>();
     for (const name of names) {
       if (name.includes('/') || name.includes('\\') || name === '..' || name === '.') {
         throw new ArtifactPathError(`File name "${name}" in a directory artifact must be a plain name.`);
       }
       const content = files[name]!;
-      digest.update(name).update('\0').update(createHash('sha256').update(content).digest()).update('\0');
-      bytes += content.byteLength;
+      const fileSha256 = sha256Of(content);
+      digest.update(name).update('\0').update(Buffer.from(fileSha256, 'hex')).update('\0');
+      expected.set(name, { sha256: fileSha256, bytes: content.byteLength });
     }
     const sha256 = digest.digest('hex');
     const dir = join(this.root, 'sha256', sha256.slice(0, 2), sha256);
-    if (!(await exists(dir))) {
-      const staging = this.stagingPath(dir);
-      await mkdir(staging, { recursive: true });
-      await Promise.all(names.map((name) => writeFile(join(staging, name), files[name]!)));
-      await mkdir(dirname(dir), { recursive: true });
-      await rename(staging, dir).catch(async (err: NodeJS.ErrnoException) => {
-        // Another writer stored the same content first: identical by construction, so theirs stands.
-        await rm(staging, { recursive: true, force: true });
-        if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+    if (!(await directoryMatches(dir, expected))) {
+      await this.discard(dir);
+      // Should another writer publish the same content first, theirs stands: identical by construction.
+      await publishDirectory(dir, async (staging) => {
+        await Promise.all(names.map((name) => writeFile(join(staging, name), files[name]!)));
       });
     }
+    const bytes = [...expected.values()].reduce((sum, file) => sum + file.bytes, 0);
     return { uri: this.uriOf(dir), sha256, bytes };
   }
 
   /** Writes (or replaces) a named, mutable artifact such as a manifest or checkpoint, atomically. */
   async putNamed(key: string, data: Uint8Array | string): Promise<string> {
     const path = this.pathOf(key);
-    await this.writeAtomic(path, typeof data === 'string' ? Buffer.from(data) : data);
+    await writeFileAtomic(path, typeof data === 'string' ? Buffer.from(data) : data);
     return this.uriOf(path);
   }
 
@@ -108,20 +111,27 @@ export class LocalArtifactStore {
     return exists(this.pathOf(uri));
   }
 
-  private stagingPath(target: string): string {
-    return `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  /**
+   * True when the content-addressed blob at `uri` is there and its bytes hash to the sha256 its name carries:
+   * what a cache must check before reusing it.
+   */
+  async isIntactBlob(uri: string): Promise<boolean> {
+    const path = this.pathOf(uri);
+    const sha256 = /^[0-9a-f]{64}/.exec(basename(path))?.[0];
+    if (!sha256) throw new ArtifactPathError(`${uri} is not a content-addressed blob.`);
+    return fileMatches(path, sha256);
   }
 
-  private async writeAtomic(path: string, data: Uint8Array): Promise<void> {
-    await mkdir(dirname(path), { recursive: true });
-    const staging = this.stagingPath(path);
+  /** Moves a damaged directory artifact out of the way (one rename, so readers see all of it or none) and deletes it. */
+  private async discard(dir: string): Promise<void> {
+    const doomed = `${dir}.discard-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
-      await writeFile(staging, data);
-      await rename(staging, path);
+      await rename(dir, doomed);
     } catch (err) {
-      await rm(staging, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
+    await rm(doomed, { recursive: true, force: true });
   }
 }
 
@@ -131,6 +141,34 @@ export function confine(root: string, path: string, what: string): string {
   const rel = relative(resolve(root), absolute);
   if (rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel))) return absolute;
   throw new ArtifactPathError(`The ${what} path "${path}" is outside ${resolve(root)}; refusing to touch it.`);
+}
+
+const sha256Of = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** Whether the file at `path` holds exactly the content with this sha256 (and size, checked first: it costs no read). */
+async function fileMatches(path: string, sha256: string, bytes?: number): Promise<boolean> {
+  try {
+    if (bytes !== undefined && (await stat(path)).size !== bytes) return false;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return hash.digest('hex') === sha256;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function directoryMatches(dir: string, expected: Map<string, { sha256: string; bytes: number }>): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  if (names.length !== expected.size || names.some((name) => !expected.has(name))) return false;
+  const matches = await Promise.all(names.map((name) => fileMatches(join(dir, name), expected.get(name)!.sha256, expected.get(name)!.bytes)));
+  return matches.every(Boolean);
 }
 
 async function exists(path: string): Promise<boolean> {

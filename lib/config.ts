@@ -97,7 +97,7 @@ export function loadSettings(): Settings {
     artifactRoot: resolve(process.env.TEMPORAL_ML_ARTIFACT_ROOT ?? resolve(dataDir, 'artifacts')),
     datasetsRoot: resolve(process.env.TEMPORAL_ML_DATASETS_ROOT ?? resolve(dataDir, 'datasets')),
     taskQueues: taskQueues(),
-    metricsHost: process.env.METRICS_HOST ?? '0.0.0.0',
+    metricsHost: process.env.METRICS_HOST ?? '127.0.0.1',
     metricsPort: integer('METRICS_PORT', 9464),
     sdkMetricsPort: integer('SDK_METRICS_PORT', 9465),
     tfjsBackend: backend(),

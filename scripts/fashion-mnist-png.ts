@@ -5,9 +5,10 @@
  *   node dist/scripts/fashion-mnist-png.js <folder with the IDX files> <out folder>
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { publishDirectory } from '../lib/atomic-write';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { readIdxFile } from '../lib/datasets/idx';
@@ -21,9 +22,16 @@ async function main(): Promise<void> {
     console.log(`Fashion-MNIST PNG tree already in ${out}`);
     return;
   }
-  const staging = `${out}.partial-${process.pid}`;
-  await Promise.all(FASHION_MNIST_CLASSES.map((name) => mkdir(join(staging, name), { recursive: true })));
   const started = Date.now();
+  let written = 0;
+  await publishDirectory(out, async (staging) => {
+    written = await writePngTree(idxDir, staging);
+  });
+  console.log(`Fashion-MNIST as ${written} PNG files in ${out} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+async function writePngTree(idxDir: string, staging: string): Promise<number> {
+  await Promise.all(FASHION_MNIST_CLASSES.map((name) => mkdir(join(staging, name), { recursive: true })));
   let written = 0;
   for (const part of ['train', 't10k']) {
     const images = await readIdxFile(idxDir, `${part}-images-idx3-ubyte.gz`, settings().limits.maxIdxBytes);
@@ -37,9 +45,7 @@ async function main(): Promise<void> {
       if (++written % 10_000 === 0) console.log(`  ${written} PNG files written`);
     });
   }
-  await rm(out, { recursive: true, force: true });
-  await rename(staging, out);
-  console.log(`Fashion-MNIST as ${written} PNG files in ${out} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return written;
 }
 
 main().catch((err) => {

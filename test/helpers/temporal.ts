@@ -64,11 +64,11 @@ export interface WorkerProcess {
   stop: () => Promise<number | null>;
 }
 
-/** Starts the real worker (`dist/workers/main.js`) against `address` and waits until it polls. */
-export async function startWorkerProcess(address: string, dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
+/** Starts the real worker (`dist/workers/main.js`, or another build's `main`) against `address` and waits until it polls. */
+export async function startWorkerProcess(address: string, dataDir: string, env: NodeJS.ProcessEnv = {}, main = join(__dirname, '..', '..', 'workers', 'main.js')): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const sdkMetricsPort = await freePort();
-  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'workers', 'main.js')], {
+  const child = spawn(process.execPath, [main], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: address,

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# System tools the test suite uses: strace (to watch fsync and rename calls) and Debian's docker-compose (to check
+# docker/compose.yaml without a Docker engine). Installs what is missing with apt-get; a no-op when both are present.
+set -euo pipefail
+missing=()
+command -v strace >/dev/null || missing+=(strace)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "The tests that need ${missing[*]} will be skipped: install them (apt-get install ${missing[*]})." >&2
+  exit 0
+fi
+echo "Installing ${missing[*]} for the test suite" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
