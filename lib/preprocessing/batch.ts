@@ -43,6 +43,7 @@ export interface BatchRun {
 
 export interface BatchOptions {
   signal?: AbortSignal;
+  /** Called after each chunk of files is read and as each image's decoding starts. */
   onProgress?: (done: number, phase: 'read' | 'decode') => void;
   /** Images decoded at once. */
   concurrency?: number;
@@ -83,9 +84,8 @@ export async function preprocessImages(
   let done = 0;
   const progress = (phase: 'read' | 'decode', n = 1) => {
     options.signal?.throwIfAborted();
-    const before = done;
     done += n;
-    if (Math.floor(done / 100) > Math.floor(before / 100)) options.onProgress?.(done, phase);
+    options.onProgress?.(done, phase);
   };
 
   const chunks = Array.from({ length: Math.ceil(images.length / READ_CHUNK) }, (_, i) => images.slice(i * READ_CHUNK, (i + 1) * READ_CHUNK));
