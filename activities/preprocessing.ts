@@ -4,18 +4,26 @@ import { settings, WORKER_LIMITS } from '../lib/config';
 import { artifactStore } from '../lib/artifacts';
 import { readIdxFile } from '../lib/datasets/idx';
 import { EmptyDatasetError, listImageFolder } from '../lib/datasets/folder';
-import { batchFile, LISTING_INDEX, roundRobin, type IdxImageFile, type ListedImage, type ListingIndex } from '../lib/datasets/listing';
+import { batchImages, LISTING_INDEX, listingFiles, roundRobin, type IdxImageFile, type ListedImage, type ListingIndex } from '../lib/datasets/listing';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { resolveSource, type ResolvedSource } from '../lib/datasets/sources';
 import { imagesPreprocessed, imagesQuarantined, preprocessBatchDuration, preprocessBytesRead, preprocessImagesPerSecond } from '../lib/metrics';
 import { assembleManifest } from '../lib/preprocessing/assemble';
 import { preprocessImages } from '../lib/preprocessing/batch';
+import { recordBatchOutput, recordedBatchOutputs } from '../lib/preprocessing/batch-outputs';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { QuarantineError } from '../lib/preprocessing/quarantine';
 import { folderReader, idxReader } from '../lib/preprocessing/readers';
 import { batchSizeFor, type Batching, type DatasetSource, type PreprocessSpec } from '../lib/schemas/preprocess';
 import type { Split } from '../lib/split';
+import { throttled } from '../lib/throttle';
 import { invalidInput } from '../lib/validate';
+
+/**
+ * Heartbeats from a loop's progress, every `everyItems` steps or every second, whichever comes first: slow steps
+ * still heartbeat (and hear of cancellation), and a loop that stops progressing stops heartbeating.
+ */
+const heartbeatEvery = (everyItems: number) => throttled(heartbeat, { everyItems, everyMs: 1000 });
 
 export interface ListDatasetInput {
   dataset: DatasetSource;
@@ -24,14 +32,14 @@ export interface ListDatasetInput {
 }
 
 export interface DatasetListing {
-  /** A directory artifact: `index.json` plus one file of listed images per batch. */
+  /** A directory artifact: `index.json` plus the listed images in files of a fixed size. */
   listingUri: string;
   count: number;
   batchSize: number;
   batches: number;
 }
 
-/** Lists a dataset source and stores the listing, one file per batch, so each batch reads only its own slice. */
+/** Lists a dataset source and stores the listing in files of a fixed size, so each batch reads only its own slice. */
 export async function listDataset(input: ListDatasetInput): Promise<DatasetListing> {
   const { limits } = settings();
   const batchSize = batchSizeFor(input.spec, input.batching, limits.maxBatchTensorBytes);
@@ -41,11 +49,7 @@ export async function listDataset(input: ListDatasetInput): Promise<DatasetListi
   const images = roundRobin(perClass, input.dataset.maxImages);
   const batches = Math.ceil(images.length / batchSize);
   const index: ListingIndex = { source: input.dataset.source, classes, count: images.length, batchSize, batches, idxFiles };
-  const files: Record<string, Uint8Array> = { [LISTING_INDEX]: Buffer.from(JSON.stringify(index)) };
-  for (let batch = 0; batch < batches; batch++) {
-    files[batchFile(batch)] = Buffer.from(JSON.stringify(images.slice(batch * batchSize, (batch + 1) * batchSize)));
-  }
-  const { uri } = await artifactStore().putDirectory(files);
+  const { uri } = await artifactStore().putDirectory(listingFiles(index, images));
   return { listingUri: uri, count: images.length, batchSize, batches };
 }
 
@@ -57,7 +61,9 @@ interface SourceImages {
 
 async function listFolder(root: string): Promise<SourceImages> {
   try {
-    return { ...(await listImageFolder(root)), idxFiles: [] };
+    const beat = heartbeatEvery(1000);
+    let entries = 0;
+    return { ...(await listImageFolder(root, () => beat({ entries: ++entries }))), idxFiles: [] };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidInput('dataset.source', `no folder at ${root}`);
@@ -108,9 +114,8 @@ export interface PreprocessBatchInput {
   spec: PreprocessSpec;
 }
 
+/** A batch's output (shards, kept images, files left out) is stored under its cache key and recorded for writeManifest. */
 export interface PreprocessBatchResult {
-  /** The batch's output (shards, kept images, files left out), stored under its cache key. */
-  outputUri: string;
   listed: number;
   kept: number;
   leftOut: number;
@@ -124,14 +129,16 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
   const started = performance.now();
   const store = artifactStore();
   const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
-  const images = await store.readJson<ListedImage[]>(`${input.listingUri}/${batchFile(input.batch)}`);
+  const images = await batchImages(index, input.batch, (name) => store.readJson<ListedImage[]>(`${input.listingUri}/${name}`));
   const spec = withinLimits(input.spec, images.length, settings().limits);
   const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : folderReader(await folderRoot(index), spec.maxFileBytes);
+  const beat = heartbeatEvery(100);
   try {
     const run = await preprocessImages(images, reader, spec, store, {
       signal: Context.current().cancellationSignal,
-      onProgress: (done, phase) => heartbeat({ phase, done }),
+      onProgress: (done, phase) => beat({ phase, done }),
     });
+    await recordBatchOutput(store, input.listingUri, input.spec, input.batch, run.outputUri);
     const seconds = (performance.now() - started) / 1000;
     const cache = run.cacheHit ? 'hit' : 'miss';
     const { output } = run;
@@ -140,7 +147,7 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
     preprocessBatchDuration.observe({ cache }, seconds);
     if (!run.cacheHit) preprocessImagesPerSecond.set(images.length / seconds);
     for (const file of output.leftOut) imagesQuarantined.inc({ reason: file.reason });
-    return { outputUri: run.outputUri, listed: images.length, kept: output.images.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
+    return { listed: images.length, kept: output.images.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
   } finally {
     await reader.close();
   }
@@ -155,7 +162,6 @@ async function folderRoot(index: ListingIndex): Promise<string> {
 export interface WriteManifestInput {
   listingUri: string;
   spec: PreprocessSpec;
-  batchOutputUris: string[];
 }
 
 export interface DatasetSummary {
@@ -167,11 +173,14 @@ export interface DatasetSummary {
   fingerprint: string;
 }
 
-/** Combines the batch outputs into the dataset manifest, stored as a content-addressed JSON artifact. */
+/** Combines the outputs of a listing's batches into the dataset manifest, stored as a content-addressed JSON artifact. */
 export async function writeManifest(input: WriteManifestInput): Promise<DatasetSummary> {
   const store = artifactStore();
   const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
-  const manifest = await assembleManifest(store, index, input.spec, input.batchOutputUris);
+  const beat = heartbeatEvery(10);
+  let batchesRead = 0;
+  const outputs = recordedBatchOutputs(store, input.listingUri, input.spec, index.batches);
+  const manifest = await assembleManifest(store, index, input.spec, outputs, () => beat({ batchesRead: ++batchesRead }));
   const { uri } = await store.putBlob(Buffer.from(JSON.stringify(manifest, null, 1)), '.json');
   if (manifest.counts.train === 0) {
     throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri}`);

@@ -60,10 +60,8 @@ async function plainPipeline(config: MlPipelineConfig, client: Client): Promise<
   const { dataset, preprocess: spec, batching } = config;
   const listing = await step('listDataset', listDataset, { dataset, spec, batching });
   const batchNumbers = Array.from({ length: listing.batches }, (_, batch) => batch);
-  const batches = await mapWithConcurrency(batchNumbers, batching.parallelism, (batch) =>
-    step('preprocessBatch', preprocessBatch, { listingUri: listing.listingUri, batch, spec }),
-  );
-  const { manifestUri } = await step('writeManifest', writeManifest, { listingUri: listing.listingUri, spec, batchOutputUris: batches.map((b) => b.outputUri) });
+  await mapWithConcurrency(batchNumbers, batching.parallelism, (batch) => step('preprocessBatch', preprocessBatch, { listingUri: listing.listingUri, batch, spec }));
+  const { manifestUri } = await step('writeManifest', writeManifest, { listingUri: listing.listingUri, spec });
   const trained = await step('runTraining', runTraining, { modelName: config.modelName, manifestUri, model: config.model, training: config.training });
   await step('evaluateModel', evaluateModel, { modelName: config.modelName, modelUri: trained.modelUri, manifestUri });
   return { seconds: (performance.now() - started) / 1000, steps };

@@ -1,6 +1,6 @@
-import { defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { DatasetSummary, PreprocessBatchResult } from '../activities/preprocessing';
+import type { DatasetListing, DatasetSummary } from '../activities/preprocessing';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { preprocessDatasetInputSchema, type PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { ML_STAGE } from '../lib/search-attributes';
@@ -16,7 +16,7 @@ const { listDataset, writeManifest } = proxyActivities<typeof activities>({
 const { preprocessBatch } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
   startToCloseTimeout: '1 hour',
-  // Batches heartbeat every 100 images; a dead worker's batch moves to another within this.
+  // Batches heartbeat at least every second while they progress; a dead worker's batch moves to another within this.
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
@@ -43,38 +43,62 @@ export interface PreprocessDatasetResult extends DatasetSummary {
 export const preprocessProgressQuery = defineQuery<PreprocessProgress>('progress');
 
 /**
- * Lists a dataset source, preprocesses it in batches on `ml-cpu` workers and writes `.npy` shards and a manifest.
- * Only URIs and counts pass through the workflow, so its history stays small whatever the dataset's size.
+ * Batches one run schedules before it continues as new: each batch adds 3 to 6 events (its activity and the workflow
+ * task its result wakes), so a run stays under Temporal's 10,240-event warning whatever the batch count.
  */
-export async function preprocessDataset(input: PreprocessDatasetInput = {}): Promise<PreprocessDatasetResult> {
-  const started = Date.now();
-  const progress: PreprocessProgress = { stage: 'validating', batchesDone: 0, batchesTotal: 0, imagesDone: 0, imagesTotal: 0, leftOut: 0, cacheHits: 0 };
+export const BATCHES_PER_RUN = 1000;
+
+/** What a run hands to the next when it continues as new; every batch before `progress.batchesDone` is finished. */
+export interface PreprocessContinuation {
+  listing: DatasetListing;
+  progress: PreprocessProgress;
+  bytesRead: number;
+  startedAt: number;
+}
+
+/**
+ * Lists a dataset source, preprocesses it in batches on `ml-cpu` workers and writes `.npy` shards and a manifest.
+ * Only URIs and counts pass through the workflow, and a run continues as new every `BATCHES_PER_RUN` batches, so its
+ * history stays small whatever the dataset's size or the batch size.
+ */
+export async function preprocessDataset(input: PreprocessDatasetInput = {}, continued?: PreprocessContinuation): Promise<PreprocessDatasetResult> {
+  const startedAt = continued?.startedAt ?? Date.now();
+  const progress: PreprocessProgress = continued?.progress ?? { stage: 'validating', batchesDone: 0, batchesTotal: 0, imagesDone: 0, imagesTotal: 0, leftOut: 0, cacheHits: 0 };
   setHandler(preprocessProgressQuery, () => progress);
   const config = parseWorkflowInput('preprocessDataset', preprocessDatasetInputSchema, input);
   upsertSearchAttributes([{ key: ML_STAGE, value: 'preprocessing' }]);
 
-  progress.stage = 'listing';
-  const listing = await listDataset({ dataset: config.dataset, spec: config.preprocess, batching: config.batching });
-  Object.assign(progress, { stage: 'preprocessing', batchesTotal: listing.batches, imagesTotal: listing.count });
-  const batchNumbers = Array.from({ length: listing.batches }, (_, batch) => batch);
-  const batches = await mapWithConcurrency(batchNumbers, config.batching.parallelism, async (batch): Promise<PreprocessBatchResult> => {
-    const result = await preprocessBatch({ listingUri: listing.listingUri, batch, spec: config.preprocess });
+  let listing = continued?.listing;
+  if (!listing) {
+    progress.stage = 'listing';
+    listing = await listDataset({ dataset: config.dataset, spec: config.preprocess, batching: config.batching });
+    Object.assign(progress, { stage: 'preprocessing', batchesTotal: listing.batches, imagesTotal: listing.count });
+  }
+  const { listingUri } = listing;
+  let bytesRead = continued?.bytesRead ?? 0;
+  const first = progress.batchesDone;
+  const batchNumbers = Array.from({ length: Math.min(BATCHES_PER_RUN, listing.batches - first) }, (_, i) => first + i);
+  await mapWithConcurrency(batchNumbers, config.batching.parallelism, async (batch) => {
+    const result = await preprocessBatch({ listingUri, batch, spec: config.preprocess });
     progress.batchesDone++;
     progress.imagesDone += result.listed;
     progress.leftOut += result.leftOut;
     if (result.cacheHit) progress.cacheHits++;
-    return result;
+    bytesRead += result.bytesRead;
   });
+  if (progress.batchesDone < listing.batches) {
+    await continueAsNew<typeof preprocessDataset>(input, { listing, progress, bytesRead, startedAt });
+  }
 
   progress.stage = 'writing manifest';
-  const dataset = await writeManifest({ listingUri: listing.listingUri, spec: config.preprocess, batchOutputUris: batches.map((b) => b.outputUri) });
+  const dataset = await writeManifest({ listingUri, spec: config.preprocess });
   progress.stage = 'done';
   return {
     ...dataset,
     batches: listing.batches,
     batchSize: listing.batchSize,
-    cache: { hit: batches.length > 0 && progress.cacheHits === batches.length, batchesReused: progress.cacheHits },
-    bytesRead: batches.reduce((sum, b) => sum + b.bytesRead, 0),
-    seconds: (Date.now() - started) / 1000,
+    cache: { hit: listing.batches > 0 && progress.cacheHits === listing.batches, batchesReused: progress.cacheHits },
+    bytesRead,
+    seconds: (Date.now() - startedAt) / 1000,
   };
 }

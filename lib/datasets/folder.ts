@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { opendir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface FolderImage {
@@ -23,8 +23,9 @@ export class EmptyDatasetError extends Error {
  * Lists a folder with one sub-folder per class (the layout Keras' `image_dataset_from_directory` reads), walking each
  * class folder recursively. Classes are sorted by name; hidden entries are skipped; symbolic links to folders are not
  * followed. Every other file is listed, image or not: what cannot be decoded is reported, not silently skipped.
+ * `onEntry` is called for every file and folder as the walk reaches it.
  */
-export async function listImageFolder(root: string): Promise<FolderListing> {
+export async function listImageFolder(root: string, onEntry: () => void = () => {}): Promise<FolderListing> {
   const entries = await readdir(root, { withFileTypes: true });
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   if (classes.length === 0) {
@@ -34,7 +35,11 @@ export async function listImageFolder(root: string): Promise<FolderListing> {
     );
   }
   const perClass = await Promise.all(
-    classes.map(async (name, label) => (await walk(root, name)).sort(byPath).map((file) => ({ ...file, label }))),
+    classes.map(async (name, label) => {
+      const files: Omit<FolderImage, 'label'>[] = [];
+      await walk(root, name, files, onEntry);
+      return files.sort(byPath).map((file) => ({ ...file, label }));
+    }),
   );
   if (perClass.every((images) => images.length === 0)) throw new EmptyDatasetError(`${root} has class folders (${classes.join(', ')}) but no files in them`);
   return { classes, perClass };
@@ -42,14 +47,14 @@ export async function listImageFolder(root: string): Promise<FolderListing> {
 
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
-async function walk(root: string, relative: string): Promise<Omit<FolderImage, 'label'>[]> {
-  const entries = await readdir(join(root, relative), { withFileTypes: true });
-  const found: Omit<FolderImage, 'label'>[] = [];
-  for (const entry of entries) {
+/** Adds the files under `relative` to `found`. */
+async function walk(root: string, relative: string, found: Omit<FolderImage, 'label'>[], onEntry: () => void): Promise<void> {
+  // Read in small slices, so a folder of a million files is walked (and reported) as it is read.
+  for await (const entry of await opendir(join(root, relative), { bufferSize: 256 })) {
     if (entry.name.startsWith('.')) continue;
+    onEntry();
     const path = `${relative}/${entry.name}`;
-    if (entry.isDirectory()) found.push(...(await walk(root, path)));
+    if (entry.isDirectory()) await walk(root, path, found, onEntry);
     else found.push(entry.isSymbolicLink() ? { path, link: true } : { path });
   }
-  return found;
 }

@@ -11,13 +11,14 @@ import type { LeftOutFile } from './quarantine';
 /**
  * Combines batch outputs into the dataset manifest. An image whose exact content already appeared in an earlier
  * batch is dropped here (batches drop their own duplicates), so every distinct image is in the dataset once; the few
- * shards holding such images are rewritten without them.
+ * shards holding such images are rewritten without them. `onBatch` is called as each batch output is taken in.
  */
 export async function assembleManifest(
   store: LocalArtifactStore,
   listing: ListingIndex,
   spec: PreprocessSpec,
-  batchOutputUris: string[],
+  batchOutputs: AsyncIterable<BatchOutput>,
+  onBatch: () => void = () => {},
 ): Promise<DatasetManifest> {
   const firstPathOf = new Map<string, string>();
   const shards: ShardRef[] = [];
@@ -28,8 +29,7 @@ export async function assembleManifest(
   const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as Record<Split, number[]>;
   let augmentedCopies = 0;
 
-  for (const uri of batchOutputUris) {
-    const output = await store.readJson<BatchOutput>(uri);
+  for await (const output of batchOutputs) {
     leftOut.push(...output.leftOut);
     const dropped = new Set<number>();
     output.images.forEach((image, i) => {
@@ -56,6 +56,7 @@ export async function assembleManifest(
         seen.add(image);
       }
     }
+    onBatch();
   }
 
   const leftOutByReason: DatasetManifest['leftOutByReason'] = {};

@@ -43,6 +43,7 @@ export interface BatchRun {
 
 export interface BatchOptions {
   signal?: AbortSignal;
+  /** Called after each chunk of files is read and as each image's decoding starts. */
   onProgress?: (done: number, phase: 'read' | 'decode') => void;
   /** Images decoded at once. */
   concurrency?: number;
@@ -102,9 +103,8 @@ function progressCounter(options: BatchOptions, phase: 'read' | 'decode'): (n?: 
   let done = 0;
   return (n = 1) => {
     options.signal?.throwIfAborted();
-    const before = done;
     done += n;
-    if (Math.floor(done / 100) > Math.floor(before / 100)) options.onProgress?.(done, phase);
+    options.onProgress?.(done, phase);
   };
 }
 

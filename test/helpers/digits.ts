@@ -11,10 +11,7 @@ export async function preprocessDigits(maxImages: number): Promise<string> {
   const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P) => environment.run(fn, ...args) as Promise<R>;
   const { dataset, preprocess: spec, batching } = preprocessDatasetInputSchema.parse({ dataset: { maxImages }, batching: { size: 1000 } });
   const listing = await run(listDataset, { dataset, spec, batching });
-  const outputs = [];
-  for (let batch = 0; batch < listing.batches; batch++) {
-    outputs.push((await run(preprocessBatch, { listingUri: listing.listingUri, batch, spec })).outputUri);
-  }
-  const { manifestUri } = await run(writeManifest, { listingUri: listing.listingUri, spec, batchOutputUris: outputs });
+  for (let batch = 0; batch < listing.batches; batch++) await run(preprocessBatch, { listingUri: listing.listingUri, batch, spec });
+  const { manifestUri } = await run(writeManifest, { listingUri: listing.listingUri, spec });
   return manifestUri;
 }

@@ -1,0 +1,27 @@
+import { createHash } from 'node:crypto';
+import type { LocalArtifactStore } from '../artifacts';
+import type { PreprocessSpec } from '../schemas/preprocess';
+import { canonicalJson, type BatchOutput } from './batch';
+
+/**
+ * Where a batch of a listing, preprocessed under a spec, records the URI of its output: the manifest is assembled
+ * from the listing and the spec alone, so no list of batch outputs passes through the workflow.
+ */
+function recordKey(listingUri: string, spec: PreprocessSpec, batch: number): string {
+  const run = createHash('sha256').update(`${listingUri}\n${canonicalJson(spec)}`).digest('hex');
+  return `preprocess/batch-outputs/${run.slice(0, 2)}/${run}/${String(batch).padStart(6, '0')}.json`;
+}
+
+/** Records a batch's output; a record that already says the same is left alone, so a re-run writes nothing. */
+export async function recordBatchOutput(store: LocalArtifactStore, listingUri: string, spec: PreprocessSpec, batch: number, outputUri: string): Promise<void> {
+  const key = recordKey(listingUri, spec, batch);
+  if ((await store.exists(key)) && (await store.readJson<string>(key)) === outputUri) return;
+  await store.putNamed(key, JSON.stringify(outputUri));
+}
+
+/** The outputs of a listing's batches under a spec, in batch order. */
+export async function* recordedBatchOutputs(store: LocalArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutput> {
+  for (let batch = 0; batch < batches; batch++) {
+    yield await store.readJson<BatchOutput>(await store.readJson<string>(recordKey(listingUri, spec, batch)));
+  }
+}
