@@ -41,4 +41,28 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Signal, query and update definitions live in workflows/definitions.ts so that nothing else needs workflow code.
+    files: ['activities/**/*.ts', 'lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+workflows(/(?!definitions$).*)?$',
+              allowTypeImports: true,
+              message: 'Import definitions from workflows/definitions; other workflow modules only as types.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/test', '**/test/*'], message: 'Benchmarks must not depend on tests.' }] }],
+    },
+  },
 );

@@ -14,7 +14,7 @@ import { mapWithConcurrency } from '../lib/concurrency';
 import { roundRobin } from '../lib/datasets/listing';
 import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
-import { runWorkersInProcess, startTemporal } from '../test/helpers/temporal';
+import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 
 const TREE = 'fashion-mnist-png';

@@ -1,10 +1,11 @@
-import { ApplicationFailure, defineQuery, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { hyperparameterSweepInputSchema, SWEEP_METRICS, type HyperparameterSweepInput } from '../lib/schemas/hyperparameter-sweep';
 import { trainModelInputSchema, type TrainModelInput } from '../lib/schemas/train-model';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import { applyAssignment, gridAssignments, randomAssignments, type Assignment } from '../lib/sweep';
 import { parseWorkflowInput } from '../lib/validate';
 import { mapWithConcurrency } from '../lib/concurrency';
+import { sweepStatusQuery } from './definitions';
 import { trainModel, type TrainModelResult } from './train-model';
 
 export interface TrialOutcome {
@@ -32,8 +33,6 @@ export interface HyperparameterSweepResult {
   best: TrialOutcome;
   trials: TrialOutcome[];
 }
-
-export const sweepStatusQuery = defineQuery<SweepStatus>('trials');
 
 function scoreOf(metric: keyof typeof SWEEP_METRICS, result: TrainModelResult): number {
   const last = result.history.at(-1);

@@ -16,7 +16,8 @@ export interface TrainingState {
   history: EpochRecord[];
   /** Best value so far of the monitored validation figure (loss by default). */
   bestScore: number | null;
-  bestModel: { uri: string; bytes: number } | null;
+  /** The model of the best epoch so far (1-based), saved when it was scored. */
+  bestModel: { uri: string; bytes: number; epoch: number } | null;
   epochsWithoutImprovement: number;
   stoppedEarly: boolean;
   /** Positions training was resumed from, one per interrupted attempt. */
