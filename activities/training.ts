@@ -45,7 +45,7 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
           training: input.training,
           resumeFrom: latest?.checkpoint?.uri,
         },
-        { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000, silenceTimeoutMs: context.info.heartbeatTimeoutMs },
+        { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000, silenceTimeoutMs: hungChildTimeoutMs(context.info.heartbeatTimeoutMs) },
       );
       trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
       return result;
@@ -65,6 +65,14 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
       throw classifyChildError(err);
     }
   }
+}
+
+/**
+ * A silent child is killed a little after Temporal has timed the attempt out by heartbeat, so the timeout (and the
+ * retry it schedules) comes first; the kill then frees this worker's slot for that retry.
+ */
+function hungChildTimeoutMs(heartbeatTimeoutMs: number | undefined): number | undefined {
+  return heartbeatTimeoutMs === undefined ? undefined : heartbeatTimeoutMs + 5_000;
 }
 
 function classifyChildError(err: ChildTaskError): Error {
