@@ -1,7 +1,7 @@
 import type { LayersModel, Optimizer, Scalar } from '@tensorflow/tfjs';
 import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
-import { readManifest } from '../datasets/manifest';
+import { readManifest, type DatasetManifest } from '../datasets/manifest';
 import { loadSplit, type SplitTensors } from '../datasets/shards';
 import { saveModel } from '../model-io';
 import { buildModel } from '../models';
@@ -124,28 +124,8 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
 async function startRun(input: TrainJobInput, report: TrainingRun['report']): Promise<TrainingRun> {
   const { tf, backend } = tensorflow();
   const store = new LocalArtifactStore(input.artifactRoot);
-  const manifest = await readManifest(store, input.manifestUri);
-  const train = await loadSplit(tf, store, manifest, 'train');
-  const validation = manifest.counts.validation > 0 ? await loadSplit(tf, store, manifest, 'validation') : undefined;
-  const [height, width, channels] = manifest.shape;
-
-  let model: LayersModel;
-  let optimizer: Optimizer;
-  let state: TrainingState;
-  let resumedFrom: TrainProgress['resumedFrom'];
-  if (input.resumeFrom) {
-    const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom);
-    model = checkpoint.model;
-    state = checkpoint.state;
-    optimizer = compile(tf, model, input.training.learningRate);
-    await optimizer.setWeights(checkpoint.optimizerWeights);
-    resumedFrom = { epoch: state.epoch + 1, batch: state.batch };
-    state.resumes.push(resumedFrom);
-  } else {
-    model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, input.training.seed);
-    optimizer = compile(tf, model, input.training.learningRate);
-    state = initialTrainingState();
-  }
+  const { manifest, train, validation } = await loadData(tf, store, input.manifestUri);
+  const { model, optimizer, state, resumedFrom } = await buildOrResume(tf, store, input, manifest);
   const run: TrainingRun = {
     tf,
     backend,
@@ -168,6 +148,27 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   };
   report(progressOf(run));
   return run;
+}
+
+async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: string) {
+  const manifest = await readManifest(store, manifestUri);
+  const train = await loadSplit(tf, store, manifest, 'train');
+  const validation = manifest.counts.validation > 0 ? await loadSplit(tf, store, manifest, 'validation') : undefined;
+  return { manifest, train, validation };
+}
+
+async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest) {
+  if (input.resumeFrom) {
+    const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom);
+    const optimizer = compile(tf, checkpoint.model, input.training.learningRate);
+    await optimizer.setWeights(checkpoint.optimizerWeights);
+    const resumedFrom = { epoch: checkpoint.state.epoch + 1, batch: checkpoint.state.batch };
+    checkpoint.state.resumes.push(resumedFrom);
+    return { model: checkpoint.model, optimizer, state: checkpoint.state, resumedFrom };
+  }
+  const [height, width, channels] = manifest.shape;
+  const model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, input.training.seed);
+  return { model, optimizer: compile(tf, model, input.training.learningRate), state: initialTrainingState(), resumedFrom: undefined };
 }
 
 function compile(tf: TensorFlow, model: LayersModel, learningRate: number): Optimizer {
