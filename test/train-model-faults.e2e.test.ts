@@ -15,6 +15,7 @@ import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDi
 import { trainingChildOf, waitFor } from './helpers/training';
 
 const { EventType } = temporal.api.enums.v1;
+const LONG_RUN = { epochs: 30, batchSize: 8, checkpointEverySeconds: 1 };
 
 describe('trainModel under faults, and its history (real Temporal server, real worker processes)', () => {
   let env: TestWorkflowEnvironment;
@@ -32,7 +33,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     trainWorker = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
     // One batch per epoch: epochs take milliseconds.
     tinyManifest = await writeSyntheticDataset(artifactStore(), 32);
-    // 2,048 images in batches of 16: epochs of 128 batches, long enough to interrupt in their middle.
+    // 2,048 images: in batches of 8 (LONG_RUN), 30 epochs of 256 batches, long enough to interrupt in their middle.
     smallManifest = await writeSyntheticDataset(artifactStore(), 2048);
   });
 
@@ -86,12 +87,12 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   });
 
   it('times out a hung training process by heartbeat, kills it, and the retry resumes and finishes', { timeout: 300_000 }, async () => {
-    const handle = await start('hang', input(smallManifest, { epochs: 3, batchSize: 16, checkpointEverySeconds: 1 }));
+    const handle = await start('hang', input(smallManifest, LONG_RUN));
     await waitFor('a heartbeated checkpoint', 60_000, async () => ((await trainingProgress(env.client, handle.workflowId))?.current?.checkpoint ? true : undefined));
     // A stopped process is a hung one: it reports nothing, ignores SIGTERM and holds its resources.
     const hung = await signalNextChild('SIGSTOP');
     const result = await handle.result();
-    assert.equal(result.history.length, 3);
+    assert.equal(result.history.length, LONG_RUN.epochs);
     assert.equal(result.resumedFrom.length, 1, `resumed once: ${JSON.stringify(result.resumedFrom)}`);
     assert.throws(() => process.kill(hung, 0), { code: 'ESRCH' }, 'the hung process was killed');
     const [started] = await trainingStarts(handle);
@@ -100,18 +101,18 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   });
 
   it('restarts a crashed training process from its last checkpoint within the attempt', { timeout: 300_000 }, async () => {
-    const handle = await start('crash-once', input(smallManifest, { epochs: 2, batchSize: 16, checkpointEverySeconds: 1 }));
+    const handle = await start('crash-once', input(smallManifest, LONG_RUN));
     await waitFor('a heartbeated checkpoint', 60_000, async () => ((await trainingProgress(env.client, handle.workflowId))?.current?.checkpoint ? true : undefined));
     await signalNextChild('SIGKILL');
     const result = await handle.result();
-    assert.equal(result.history.length, 2);
+    assert.equal(result.history.length, LONG_RUN.epochs);
     assert.equal(result.resumedFrom.length, 1);
     const [started] = await trainingStarts(handle);
     assert.equal(started!.attempt, 1);
   });
 
   it(`fails without retries after ${MAX_CHILD_CRASHES} crashes, with each exit reason`, { timeout: 300_000 }, async () => {
-    const handle = await start('crash-always', input(smallManifest, { epochs: 2, batchSize: 16 }));
+    const handle = await start('crash-always', input(smallManifest, LONG_RUN));
     const killed: number[] = [];
     for (let i = 0; i < MAX_CHILD_CRASHES; i++) killed.push(await signalNextChild('SIGKILL', killed));
     const failure = await applicationFailureOf(handle);
