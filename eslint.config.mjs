@@ -41,4 +41,29 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Signal, query and update definitions live in workflows/definitions.ts so that nothing else needs workflow code.
+    files: ['activities/**/*.ts', 'lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+workflows(/(?!definitions$).*)?$',
+              allowTypeImports: true,
+              message: 'Import definitions from workflows/definitions; other workflow modules only as types.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // What ships (and benchmarks) must build without the tests: the Docker image copies no test/.
+    files: ['bench/**/*.ts', 'scripts/**/*.ts', 'workers/**/*.ts', 'cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/test', '**/test/*'], message: 'Only tests may import from test/.' }] }],
+    },
+  },
 );

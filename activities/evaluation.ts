@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { settings } from '../lib/config';
-import { ChildTaskError, runChildTask } from '../lib/child-task';
+import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import type { EvaluateJobInput, EvaluationProgress, EvaluationSummary } from '../lib/evaluation/evaluate-job';
 import { modelTestAccuracy } from '../lib/metrics';
 import type { Split } from '../lib/split';
@@ -28,13 +28,17 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluati
     const summary = await runChildTask<EvaluateJobInput, EvaluationProgress, EvaluationSummary>(
       evaluateJobModule,
       { artifactRoot: settings().artifactRoot, modelUri: input.modelUri, manifestUri: input.manifestUri, split },
-      { signal: context.cancellationSignal, onProgress: (progress) => context.heartbeat(progress) },
+      {
+        signal: context.cancellationSignal,
+        onProgress: (progress) => context.heartbeat(progress),
+        silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
+      },
     );
     if (split === 'test') modelTestAccuracy.set({ model: input.modelName }, summary.accuracy);
     return summary;
   } catch (err) {
     if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-    if (err instanceof ChildTaskError && err.name === 'EmptySplitError') throw invalidInput('manifestUri', err.message);
+    if (err instanceof ChildTaskError && (err.name === 'EmptySplitError' || err.name === 'InvalidDatasetError')) throw invalidInput('manifestUri', err.message);
     throw err;
   }
 }

@@ -149,7 +149,7 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
     for (const file of output.leftOut) imagesQuarantined.inc({ reason: file.reason });
     return { listed: images.length, kept: output.images.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
   } finally {
-    await reader.close();
+    await reader.close?.();
   }
 }
 

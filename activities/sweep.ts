@@ -1,6 +1,6 @@
 import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
-import type { DatasetManifest } from '../lib/datasets/manifest';
+import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
 import type { TrialOutcome } from '../lib/sweep';
 import { invalidInput } from '../lib/validate';
 
@@ -14,8 +14,9 @@ export interface SweepConstraints {
 /** What a sweep must know before its first trial: the worker's trial ceiling and the size of the validation split. */
 export async function sweepConstraints(input: { manifestUri: string }): Promise<SweepConstraints> {
   const store = artifactStore();
-  if (!(await store.exists(input.manifestUri).catch(() => false))) throw invalidInput('manifestUri', `no dataset manifest at ${input.manifestUri}`);
-  const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
+  const manifest = await readManifest(store, input.manifestUri).catch((err: Error) => {
+    throw err instanceof InvalidDatasetError ? invalidInput('manifestUri', err.message) : err;
+  });
   return { maxTrials: settings().limits.maxSweepTrials, validationImages: manifest.counts.validation };
 }
 

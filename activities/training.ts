@@ -1,13 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
-import { ChildTaskError, runChildTask } from '../lib/child-task';
+import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingSamplesPerSecond } from '../lib/metrics';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import type { TrainJobInput, TrainJobResult, TrainProgress } from '../lib/training/train-job';
 import { invalidInput } from '../lib/validate';
-import { trainingProgressSignal } from '../workflows/train-model';
 
 export interface RunTrainingInput {
   modelName: string;
@@ -16,61 +14,68 @@ export interface RunTrainingInput {
   training: TrainingSpec;
 }
 
-const HEARTBEAT_INTERVAL_MS = 5_000;
-const SIGNAL_INTERVAL_MS = 2_000;
+/** Crashes of the training child (no result: a signal, an exit, the OOM killer) tolerated before the activity gives up. */
+export const MAX_CHILD_CRASHES = 3;
 const trainJobModule = require.resolve('../lib/training/train-job');
 
 /**
- * Trains a model in a child process. Progress is heartbeated (with the latest checkpoint, so a retry on any worker
- * resumes from it) and signalled to the workflow; cancellation stops the child at the next batch, after a checkpoint.
+ * Trains a model in a child process. The activity heartbeats the child's progress reports, and only those: a child
+ * that hangs stops the heartbeats, so Temporal times the attempt out and retries it. Heartbeat details carry the
+ * latest checkpoint (a retry on any worker resumes from it) and the live position that clients read with describe().
+ * A crashed child is restarted from the latest checkpoint, up to MAX_CHILD_CRASHES times; cancellation stops the
+ * child at the next batch, after a checkpoint.
  */
 export async function runTraining(input: RunTrainingInput): Promise<TrainJobResult> {
   const context = Context.current();
-  if (!(await artifactStore().exists(input.manifestUri).catch(() => false))) {
-    throw invalidInput('manifestUri', `no dataset manifest at ${input.manifestUri}`);
-  }
-  const previous = context.info.heartbeatDetails as TrainProgress | undefined;
-  let latest = previous;
-  let lastSignalAt = 0;
-  let lastCheckpoint = previous?.checkpoint?.uri;
-  const execution = context.info.workflowExecution;
-  const workflow = execution ? context.client.workflow.getHandle(execution.workflowId, execution.runId) : undefined;
-  const keepAlive = setInterval(() => context.heartbeat(latest), HEARTBEAT_INTERVAL_MS);
+  let latest = context.info.heartbeatDetails as TrainProgress | undefined;
   const onProgress = (progress: TrainProgress) => {
+    recordProgressMetrics(input.modelName, progress, progress.checkpoint?.uri !== latest?.checkpoint?.uri);
     latest = progress;
     context.heartbeat(progress);
-    recordProgressMetrics(input.modelName, progress, progress.checkpoint?.uri !== lastCheckpoint);
-    lastCheckpoint = progress.checkpoint?.uri;
-    const now = Date.now();
-    if (progress.finishedEpoch || now - lastSignalAt >= SIGNAL_INTERVAL_MS) {
-      lastSignalAt = now;
-      // Progress is informative: a lost signal must never fail the training.
-      workflow?.signal(trainingProgressSignal, progress).catch(() => undefined);
-    }
   };
-  try {
-    const result = await runChildTask<TrainJobInput, TrainProgress, TrainJobResult>(
-      trainJobModule,
-      {
-        artifactRoot: settings().artifactRoot,
-        manifestUri: input.manifestUri,
-        model: input.model,
-        training: input.training,
-        resumeFrom: previous?.checkpoint?.uri,
-      },
-      { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000 },
-    );
-    trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
-    return result;
-  } catch (err) {
-    // Cancelled: the child checkpointed and stopped; report the cancellation, not the way the child ended.
-    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-    if (err instanceof ChildTaskError && err.name === 'TrainingDivergedError') {
-      throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+  const crashes: string[] = [];
+  for (;;) {
+    try {
+      const result = await runChildTask<TrainJobInput, TrainProgress, TrainJobResult>(
+        trainJobModule,
+        {
+          artifactRoot: settings().artifactRoot,
+          manifestUri: input.manifestUri,
+          model: input.model,
+          training: input.training,
+          resumeFrom: latest?.checkpoint?.uri,
+        },
+        { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000, silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },
+      );
+      trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
+      return result;
+    } catch (err) {
+      // Cancelled: the child checkpointed and stopped; report the cancellation, not the way the child ended.
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+      if (!(err instanceof ChildTaskError)) throw err;
+      if (err.name === 'ChildExited') {
+        crashes.push(err.message);
+        if (crashes.length < MAX_CHILD_CRASHES) continue;
+        throw ApplicationFailure.create({
+          type: 'TrainingCrashed',
+          nonRetryable: true,
+          message: `The training process crashed ${crashes.length} times: ${crashes.join('; ')}`,
+        });
+      }
+      throw classifyChildError(err);
     }
-    throw err;
-  } finally {
-    clearInterval(keepAlive);
+  }
+}
+
+function classifyChildError(err: ChildTaskError): Error {
+  switch (err.name) {
+    case 'InvalidDatasetError':
+      return invalidInput('manifestUri', err.message);
+    case 'TrainingDivergedError':
+      return ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+    default:
+      // Anything else (EACCES, EIO, a hung child) is about this attempt, not the input: Temporal retries it.
+      return ApplicationFailure.create({ type: err.name, message: err.message });
   }
 }
 

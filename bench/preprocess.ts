@@ -16,7 +16,7 @@ import { roundRobin } from '../lib/datasets/listing';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
-import { runWorkersInProcess, startTemporal } from '../test/helpers/temporal';
+import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 
 const TREE = 'fashion-mnist-png';

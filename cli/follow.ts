@@ -1,6 +1,7 @@
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { preprocessProgressQuery, progressQuery, trainingProgressQuery, type PreprocessProgress } from '../workflows';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { preprocessProgressQuery, progressQuery, type PreprocessProgress } from '../workflows';
 import { renderTrainingProgress } from './progress-bar';
+import { trainingProgress } from './training-progress';
 
 const POLL_MS = 500;
 const interactive = process.stdout.isTTY;
@@ -40,7 +41,7 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
       await sleep(POLL_MS);
     }
     endLine();
-    if (!finished) await followTraining(client.workflow.getHandle(`${workflowId}-train`));
+    if (!finished) await followTraining(client, `${workflowId}-train`, handle);
   } else if (type === 'preprocessDataset') {
     console.log(`Following preprocessDataset ${workflowId}`);
     while (!finished) {
@@ -51,7 +52,7 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
     endLine();
   } else if (type === 'trainModel') {
     console.log(`Following trainModel ${workflowId}`);
-    await followTraining(handle);
+    await followTraining(client, workflowId);
   } else {
     console.log(`Waiting for ${type} ${workflowId}…`);
   }
@@ -64,18 +65,18 @@ function describePreprocessing(p: PreprocessProgress): string {
   return `preprocessing: ${p.batchesDone}/${p.batchesTotal} batches, ${p.imagesDone}/${p.imagesTotal} images, ${p.leftOut} left out${cached}`;
 }
 
-async function followTraining(handle: WorkflowHandle): Promise<void> {
+/**
+ * Shows a trainModel run's progress until it is done or stops running. With `parent` (the mlPipeline that starts it),
+ * a run that does not exist yet is waited for while the parent runs.
+ */
+export async function followTraining(client: Client, workflowId: string, parent?: WorkflowHandle): Promise<void> {
   for (;;) {
-    const progress = await handle.query(trainingProgressQuery).catch((err) => {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    });
-    if (progress) show(renderTrainingProgress(progress));
+    const progress = await trainingProgress(client, workflowId);
+    show(progress ? renderTrainingProgress(progress) : 'training: waiting for the run to start…');
     if (progress?.stage === 'done') break;
-    const { status } = await handle.describe();
-    if (status.name !== 'RUNNING') break;
+    const running = progress || !parent ? client.workflow.getHandle(workflowId) : parent;
+    if ((await running.describe()).status.name !== 'RUNNING') break;
     await sleep(POLL_MS);
   }
   endLine();
 }
-

@@ -1,4 +1,4 @@
-import type { TrainModelProgress } from '../workflows/train-model';
+import type { LiveTrainingProgress } from './training-progress';
 
 const WIDTH = 30;
 
@@ -8,20 +8,26 @@ function duration(seconds: number): string {
 }
 
 /** One line describing training progress, with a bar over all epochs. */
-export function renderTrainingProgress(p: TrainModelProgress): string {
-  if (p.epochs === 0) return `${p.stage}: waiting for the first batch…`;
-  const done = p.batchesPerEpoch ? ((p.epoch - 1) * p.batchesPerEpoch + p.batch) / (p.epochs * p.batchesPerEpoch) : 0;
+export function renderTrainingProgress(p: LiveTrainingProgress): string {
+  const c = p.current;
+  if (p.stage !== 'training') {
+    const last = p.history.at(-1);
+    const figures = last ? [`loss ${last.loss.toFixed(4)}`, `acc ${last.accuracy.toFixed(3)}`] : [];
+    const resumed = p.resumedFrom.length ? [`resumed ${p.resumedFrom.length}x`] : [];
+    return [`[${'█'.repeat(WIDTH)}] 100%`, `epoch ${p.history.length}/${p.epochs}`, ...figures, p.stage, ...resumed].join('  ');
+  }
+  if (!c) return `${p.stage}: waiting for the first batch…`;
+  const done = c.batchesPerEpoch ? ((c.epoch - 1) * c.batchesPerEpoch + c.batch) / (c.epochs * c.batchesPerEpoch) : 0;
   const filled = Math.round(done * WIDTH);
   const parts = [
     `[${'█'.repeat(filled)}${'░'.repeat(WIDTH - filled)}] ${(done * 100).toFixed(0).padStart(3)}%`,
-    `epoch ${p.epoch}/${p.epochs}`,
-    `batch ${p.batch}/${p.batchesPerEpoch}`,
+    `epoch ${c.epoch}/${c.epochs}`,
+    `batch ${c.batch}/${c.batchesPerEpoch}`,
   ];
-  if (p.loss !== null) parts.push(`loss ${p.loss.toFixed(4)}`);
-  if (p.accuracy !== null) parts.push(`acc ${p.accuracy.toFixed(3)}`);
-  if (p.samplesPerSecond) parts.push(`${Math.round(p.samplesPerSecond)} samples/s`);
-  if (p.etaSeconds !== null && p.stage === 'training') parts.push(`ETA ${duration(p.etaSeconds)}`);
-  if (p.stage !== 'training') parts.push(p.stage);
-  if (p.resumedFrom.length) parts.push(`resumed ${p.resumedFrom.length}x`);
+  if (Number.isFinite(c.loss)) parts.push(`loss ${c.loss.toFixed(4)}`);
+  if (Number.isFinite(c.accuracy)) parts.push(`acc ${c.accuracy.toFixed(3)}`);
+  if (c.samplesPerSecond) parts.push(`${Math.round(c.samplesPerSecond)} samples/s`);
+  if (c.etaSeconds !== null) parts.push(`ETA ${duration(c.etaSeconds)}`);
+  if (p.attempt > 1) parts.push(`attempt ${p.attempt}`);
   return parts.join('  ');
 }

@@ -28,7 +28,20 @@ export interface RunChildTaskOptions<P> {
   /** Aborting sends the child SIGTERM, then SIGKILL after `stopGraceMs`, and rejects with the signal's reason. */
   signal?: AbortSignal;
   stopGraceMs?: number;
+  /**
+   * A child that sends nothing (no progress, no result) for this long is taken as hung (a stuck read, a native
+   * deadlock): it gets SIGKILL and the promise rejects with a `ChildUnresponsive` ChildTaskError.
+   */
+  silenceTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * How long an activity's child may stay silent: a little past the activity's heartbeat timeout, so Temporal's timeout
+ * (and the retry it schedules) comes first; the kill then frees this worker's slot for that retry.
+ */
+export function silenceTimeoutFor(heartbeatTimeoutMs: number | undefined): number | undefined {
+  return heartbeatTimeoutMs === undefined ? undefined : heartbeatTimeoutMs + 5_000;
 }
 
 export function runChildTask<I, P, R>(modulePath: string, input: I, options: RunChildTaskOptions<P> = {}): Promise<R> {
@@ -43,12 +56,24 @@ export function runChildTask<I, P, R>(modulePath: string, input: I, options: Run
       serialization: 'advanced',
     });
     let settled = false;
+    let silenceTimer: NodeJS.Timeout | undefined;
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      clearTimeout(silenceTimer);
       options.signal?.removeEventListener('abort', onAbort);
       fn();
     };
+    const onSilence = () => {
+      child.kill('SIGKILL');
+      settle(() => reject(new ChildTaskError('ChildUnresponsive', `child process ${modulePath} sent nothing for ${options.silenceTimeoutMs} ms; killed it`)));
+    };
+    const heardFromChild = () => {
+      if (options.silenceTimeoutMs === undefined || settled) return;
+      clearTimeout(silenceTimer);
+      silenceTimer = setTimeout(onSilence, options.silenceTimeoutMs);
+    };
+    heardFromChild();
     const onAbort = () => {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), options.stopGraceMs ?? 2000);
@@ -59,6 +84,7 @@ export function runChildTask<I, P, R>(modulePath: string, input: I, options: Run
     };
     options.signal?.addEventListener('abort', onAbort);
     child.on('message', (message: ChildMessage<P, R>) => {
+      heardFromChild();
       if (message.type === 'progress') options.onProgress?.(message.progress);
       else if (message.type === 'result') {
         recordChildUsage(message.usage);

@@ -34,11 +34,7 @@ export async function modelFiles(tf: TensorFlow, model: LayersModel): Promise<Re
   return files;
 }
 
-/** Loads a model saved by `saveModel` on any backend (the JS backend has no file:// loader). */
-export async function loadModel(tf: TensorFlow, store: LocalArtifactStore, uri: string): Promise<LayersModel> {
-  return modelFromFiles(tf, await store.readDirectory(uri));
-}
-
+/** Loads a model from the files `modelFiles` gave, on any backend (the JS backend has no file:// loader). */
 export async function modelFromFiles(tf: TensorFlow, files: Record<string, Uint8Array>): Promise<LayersModel> {
   const modelJson = JSON.parse(Buffer.from(files['model.json']!).toString('utf8')) as io.ModelJSON;
   const weightSpecs = modelJson.weightsManifest.flatMap((group) => group.weights);

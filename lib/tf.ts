@@ -72,7 +72,3 @@ export function tensorflow(): Loaded {
   loaded = { tf, backend: 'cpu' };
   return loaded;
 }
-
-export function tf(): TensorFlow {
-  return tensorflow().tf;
-}

@@ -8,8 +8,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HISTORIES_DIR, historyToJson, recordedWorkflowId } from '../test/helpers/histories';
-import { runWorkersInProcess, startTemporal } from '../test/helpers/temporal';
+import { HISTORIES_DIR, historyToJson, recordedWorkflowId } from './histories';
+import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { hyperparameterSweep, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 
 const TINY_MODEL = { architecture: 'mlp' as const, hiddenUnits: [16] };

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { decodeNpy } from '../lib/npy';
-import { tf } from '../lib/tf';
+import { tensorflow } from '../lib/tf';
 import type { EvaluationReport } from '../activities/evaluation';
 import { join } from 'node:path';
 import { mlPipeline, preprocessProgressQuery, progressQuery } from '../workflows';
@@ -56,9 +56,9 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.ok(images.data.every((v) => v >= 0 && v <= 1));
 
     // The stock loader reads the stored model as it is.
-    const model = await tf().loadLayersModel(`${result.modelUri}/model.json`);
+    const model = await tensorflow().tf.loadLayersModel(`${result.modelUri}/model.json`);
     assert.equal(model.countParams(), result.parameterCount);
-    const prediction = model.predict(tf().tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as Tensor;
+    const prediction = model.predict(tensorflow().tf.tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as Tensor;
     assert.deepEqual(prediction.shape, [1, 10]);
 
     const report = await store.readJson<EvaluationReport>(result.reportUri);

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LocalArtifactStore } from '../lib/artifacts';
-import { loadModel, saveModel } from '../lib/model-io';
+import { modelFromFiles, saveModel } from '../lib/model-io';
 import { buildModel } from '../lib/models';
 import { modelSpecSchema } from '../lib/schemas/model';
-import { tf } from '../lib/tf';
+import { tensorflow } from '../lib/tf';
 import type { Tensor } from '@tensorflow/tfjs';
+
+const tf = () => tensorflow().tf;
 
 describe('model zoo and model files', () => {
   it('builds the declared MLP and CNN', () => {
@@ -33,7 +35,7 @@ describe('model zoo and model files', () => {
     const input = tf().randomUniform([2, 8, 8, 1], 0, 1, 'float32', 5);
     const expected = (model.predict(input) as Tensor).arraySync();
     const stock = await tf().loadLayersModel(`${saved.uri}/model.json`);
-    const ours = await loadModel(tf(), store, saved.uri);
+    const ours = await modelFromFiles(tf(), await store.readDirectory(saved.uri));
     assert.deepEqual((stock.predict(input) as Tensor).arraySync(), expected);
     assert.deepEqual((ours.predict(input) as Tensor).arraySync(), expected);
     assert.equal((await saveModel(tf(), store, model)).uri, saved.uri, 'saving the same model twice is idempotent');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as workflows from '../workflows';
-import { readHistory, recordedHistories, recordedWorkflowId } from './helpers/histories';
+import { readHistory, recordedHistories, recordedWorkflowId } from '../scripts/histories';
 
 const currentCode: ReplayWorkerOptions = { workflowBundle: { codePath: join(__dirname, '..', 'workflow-bundle.js') } };
 const histories = recordedHistories();

@@ -1,17 +1,25 @@
+import type { Scalar } from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LocalArtifactStore } from '../lib/artifacts';
-import { loadModel } from '../lib/model-io';
+import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
+import { loadSplit } from '../lib/datasets/shards';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
+import { tensorflow } from '../lib/tf';
 import { trainJob, TrainingDivergedError, TrainingStoppedError, type TrainJobInput, type TrainProgress } from '../lib/training/train-job';
-import { tf } from '../lib/tf';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 
-async function weightsOf(store: LocalArtifactStore, uri: string): Promise<number[][]> {
-  const model = await loadModel(tf(), store, uri);
+const { tf } = tensorflow();
+
+/** Loads a stored model with TensorFlow.js' own loader. */
+const loadStored = (uri: string) => tf.loadLayersModel(`${uri}/model.json`);
+
+async function weightsOf(uri: string): Promise<number[][]> {
+  const model = await loadStored(uri);
   return model.getWeights().map((w) => Array.from(w.dataSync()));
 }
 
@@ -36,10 +44,28 @@ describe('training job', () => {
     assert.equal(result.history.length, 3);
     assert.ok(result.history.at(-1)!.validationAccuracy! > 0.9, JSON.stringify(result.history));
     assert.ok(result.history[2]!.loss < result.history[0]!.loss);
+    assert.deepEqual(result.bestEpoch, result.history.at(-1), 'without early stopping the last epoch is returned');
     assert.deepEqual(result.resumes, []);
     const finished = progress.filter((p) => p.finishedEpoch).map((p) => p.finishedEpoch!.epoch);
     assert.deepEqual(finished, [1, 2, 3]);
     assert.ok(progress.every((p) => p.checkpoint === undefined || p.checkpoint.uri.startsWith('file://')));
+  });
+
+  it('reports before the first batch and after each validation and checkpoint, not only between batches', async () => {
+    const progress: TrainProgress[] = [];
+    // One batch per epoch and a long interval: every report but the epoch ends comes from a step other than a batch.
+    await trainJob({ ...(await input({ epochs: 2, batchSize: 256 })), progressIntervalMs: 60_000 }, (p) => progress.push(p));
+    // [epoch, batch, epoch finished]: loaded; validated; checkpointed at the epoch end; and again for epoch 2.
+    assert.deepEqual(
+      progress.map((p) => [p.epoch, p.batch, p.finishedEpoch !== undefined]),
+      [
+        [1, 0, false],
+        [1, 1, false],
+        [1, 1, true],
+        [2, 1, false],
+        [2, 1, true],
+      ],
+    );
   });
 
   it('stops after the current batch on SIGTERM with a checkpoint, and resuming ends where an uninterrupted run does', async () => {
@@ -60,13 +86,31 @@ describe('training job', () => {
     const resumed = await trainJob({ ...job, resumeFrom: last!.checkpoint!.uri }, () => undefined);
     assert.deepEqual(resumed.resumes, [{ epoch: 2, batch: last!.batch }]);
     assert.equal(resumed.history.length, 3);
-    assertClose(await weightsOf(store, resumed.modelUri), await weightsOf(store, uninterrupted.modelUri));
+    assertClose(await weightsOf(resumed.modelUri), await weightsOf(uninterrupted.modelUri));
   });
 
-  it('stops early when validation loss stops improving, keeping the best epoch', async () => {
-    const result = await trainJob(await input({ epochs: 30, learningRate: 0.05, earlyStopping: { monitor: 'validationLoss', patience: 1, minDelta: 0.5 } }), () => undefined);
+  it('stops early when validation loss stops improving and returns the best epoch, weights and figures', async () => {
+    const job = await input({ epochs: 30, learningRate: 0.01, earlyStopping: { monitor: 'validationLoss', patience: 1, minDelta: 0.5 } });
+    let last: TrainProgress | undefined;
+    const result = await trainJob(job, (p) => (last = p));
     assert.equal(result.stoppedEarly, true);
     assert.ok(result.history.length < 30);
+    const lastEpoch = result.history.at(-1)!;
+    assert.ok(result.bestEpoch.epoch < lastEpoch.epoch, `best epoch ${result.bestEpoch.epoch}, last ${lastEpoch.epoch}`);
+    assert.deepEqual(result.bestEpoch, result.history[result.bestEpoch.epoch - 1]);
+
+    // Not the weights training ended with (the last checkpoint holds those)...
+    assert.equal(last!.checkpoint!.epoch, lastEpoch.epoch + 1);
+    assert.notDeepEqual(await weightsOf(result.modelUri), await weightsOf(last!.checkpoint!.uri));
+    // ...but a model that scores on the validation split exactly what the best epoch recorded.
+    const validation = await loadSplit(tf, store, await readManifest(store, job.manifestUri), 'validation');
+    const model = await loadStored(result.modelUri);
+    model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const [loss, accuracy] = (model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[]).map((s) => s.dataSync()[0]!);
+    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+    assert.ok(close(loss!, result.bestEpoch.validationLoss!), `returned model's loss ${loss}, best epoch's ${result.bestEpoch.validationLoss}`);
+    assert.ok(!close(loss!, lastEpoch.validationLoss!), `and not the last epoch's ${lastEpoch.validationLoss}`);
+    assert.ok(close(accuracy!, result.bestEpoch.validationAccuracy!));
   });
 
   it('names the epoch whose weights it returns: the best one under early stopping, else the last', async () => {
@@ -82,5 +126,51 @@ describe('training job', () => {
     const job = await input();
     job.manifestUri = await writeSyntheticDataset(store, 64, { poison: true });
     await assert.rejects(trainJob(job, () => undefined), (err: Error) => err instanceof TrainingDivergedError && /diverged: loss became NaN/.test(err.message));
+  });
+});
+
+describe('dataset errors while training', () => {
+  const store = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'train-job-dataset-')));
+  const job = (manifestUri: string): TrainJobInput => ({
+    artifactRoot: store.root,
+    manifestUri,
+    model: modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [4] }),
+    training: trainingSpecSchema.parse({ epochs: 1 }),
+  });
+  const invalidDataset = (pattern: RegExp) => (err: Error) => err instanceof InvalidDatasetError && pattern.test(err.message);
+
+  it('names a manifest that is missing, not JSON, or not a manifest', async () => {
+    const missing = store.uriOf(join(store.root, 'no-such-manifest.json'));
+    await assert.rejects(trainJob(job(missing), () => undefined), invalidDataset(new RegExp(`no dataset manifest at ${missing}`)));
+    const notJson = (await store.putBlob(Buffer.from('{"version": 2, '), '.json')).uri;
+    await assert.rejects(trainJob(job(notJson), () => undefined), invalidDataset(new RegExp(`${notJson} is not valid JSON`)));
+    const manifest = JSON.parse((await store.read(await writeSyntheticDataset(store, 16))).toString());
+    const noClasses = (await store.putBlob(Buffer.from(JSON.stringify({ ...manifest, classes: 'digits' })), '.json')).uri;
+    await assert.rejects(trainJob(job(noClasses), () => undefined), invalidDataset(new RegExp(`${noClasses} is not a valid dataset manifest: classes: `)));
+    const miscounted = (await store.putBlob(Buffer.from(JSON.stringify({ ...manifest, counts: { ...manifest.counts, train: 17 } })), '.json')).uri;
+    await assert.rejects(trainJob(job(miscounted), () => undefined), invalidDataset(/counts\.train: says 17 but the shards hold 16/));
+  });
+
+  it('names a shard that is missing or not the array the manifest promises', async () => {
+    const manifestUri = await writeSyntheticDataset(store, 24);
+    const manifest = await readManifest(store, manifestUri);
+    const shard = manifest.shards.find((s) => s.split === 'train')!;
+    const swapped = { ...manifest, shards: manifest.shards.map((s) => (s === shard ? { ...s, imagesUri: s.labelsUri } : s)) };
+    const swappedUri = (await store.putBlob(Buffer.from(JSON.stringify(swapped)), '.json')).uri;
+    await assert.rejects(trainJob(job(swappedUri), () => undefined), invalidDataset(new RegExp(`${shard.labelsUri} holds int32 \\[24\\], the manifest says float32`)));
+    rmSync(store.pathOf(shard.imagesUri));
+    await assert.rejects(trainJob(job(manifestUri), () => undefined), invalidDataset(new RegExp(`the dataset shard ${shard.imagesUri} is missing`)));
+  });
+
+  it('does not take a manifest it may not read for an invalid one (EACCES is for a retry)', async () => {
+    const manifestUri = await writeSyntheticDataset(store, 8);
+    chmodSync(store.root, 0o755);
+    chmodSync(store.pathOf(manifestUri), 0o600);
+    // Root reads anything: read as an unprivileged user, so the permission error is real.
+    const script = `require(${JSON.stringify(join(__dirname, '..', 'lib', 'datasets', 'manifest.js'))})
+      .readManifest(new (require(${JSON.stringify(join(__dirname, '..', 'lib', 'artifacts.js'))}).LocalArtifactStore)(${JSON.stringify(store.root)}), ${JSON.stringify(manifestUri)})
+      .then(() => console.log('read'), (err) => console.log(err.name, err.code));`;
+    const child = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    assert.equal(child.stdout.trim(), 'Error EACCES', child.stderr);
   });
 });

@@ -3,19 +3,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { trainingProgressQuery, trainModel } from '../workflows';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { trainingProgress } from '../cli/training-progress';
+import { artifactStore } from '../lib/artifacts';
+import type { TrainingState } from '../lib/training/checkpoint';
+import { trainModel } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
+import { trainingChildOf, waitFor } from './helpers/training';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
-
-async function waitFor<T>(what: string, timeoutMs: number, poll: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await poll();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('trainModel survives a killed worker (real Temporal server, real worker processes)', () => {
   let env: TestWorkflowEnvironment;
@@ -61,15 +56,12 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     trainWorkers.push(first);
     const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `fault-${Date.now()}`, args: [trainingInput()] });
 
-    // Kill in the middle of the second epoch, once a checkpoint from within it has had time to reach the server
-    // in a heartbeat (training workers flush heartbeats every 2 s).
-    const midEpochCheckpoint = await waitFor('a checkpoint within epoch 2', 120_000, async () => {
-      const p = await handle.query(trainingProgressQuery);
-      return p.checkpoint && p.checkpoint.epoch === 2 && p.checkpoint.batch > 0 ? p.checkpoint : undefined;
+    // Kill in the middle of the second epoch, once the server holds a heartbeat with a checkpoint from within it.
+    const atKill = await waitFor('a heartbeated checkpoint within epoch 2', 120_000, async () => {
+      const current = (await trainingProgress(env.client, handle.workflowId))?.current;
+      return current?.checkpoint && current.checkpoint.epoch === 2 && current.checkpoint.batch > 0 ? current : undefined;
     });
-    await new Promise((r) => setTimeout(r, 2500));
-    const atKill = await handle.query(trainingProgressQuery);
-    assert.equal(atKill.epoch, 2, `epoch 2 should still be running 2.5 s after its first checkpoint (${JSON.stringify(midEpochCheckpoint)})`);
+    const midEpochCheckpoint = atKill.checkpoint!;
     first.process.kill('SIGKILL');
     await first.stop();
     const second = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
@@ -79,13 +71,12 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     console.log(`killed at epoch ${atKill.epoch} batch ${atKill.batch}/${atKill.batchesPerEpoch}; resumed from ${JSON.stringify(result.resumedFrom)}; accuracy ${result.evaluation.accuracy}`);
     assert.equal(result.resumedFrom.length, 1, 'exactly one resume');
     const resumed = result.resumedFrom[0]!;
-    // The query's position lags the training by up to one progress signal, and the heartbeated checkpoint can be
-    // newer than that position: compare the resume point with the checkpoint seen before the kill.
+    // Training goes on between the heartbeat seen and the kill: the resume point is that checkpoint or a later one.
     assert.equal(resumed.epoch, 2, 'resumed in the epoch it was killed in');
     assert.ok(resumed.batch >= midEpochCheckpoint.batch && resumed.batch > 0, `resumed from batch ${resumed.batch}, a mid-epoch checkpoint at or after ${midEpochCheckpoint.batch}`);
     assert.ok(atKill.batch - resumed.batch < atKill.batchesPerEpoch, 'less than one epoch redone');
     assert.equal(result.history.length, 3);
-    assert.deepEqual((await handle.query(trainingProgressQuery)).resumedFrom, result.resumedFrom);
+    assert.deepEqual((await trainingProgress(env.client, handle.workflowId))!.resumedFrom, result.resumedFrom);
 
     const baseline = await env.client.workflow.execute(trainModel, { taskQueue: 'ml-pipeline', workflowId: `baseline-${Date.now()}`, args: [trainingInput()] });
     console.log(`uninterrupted accuracy ${baseline.evaluation.accuracy}`);
@@ -94,16 +85,34 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     assert.ok(Math.abs(result.evaluation.accuracy - baseline.evaluation.accuracy) < 0.03, `${result.evaluation.accuracy} vs ${baseline.evaluation.accuracy}`);
   });
 
-  it('stops training within a batch when the workflow is cancelled', async () => {
+  it('stops training within a batch when the workflow is cancelled: a checkpoint at the stop, and the child exits', async () => {
     const worker = await trainWorker();
-    const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `cancel-${Date.now()}`, args: [trainingInput()] });
-    await waitFor('training to start', 60_000, async () => ((await handle.query(trainingProgressQuery)).batch > 5 ? true : undefined));
+    // No checkpoints within an epoch but the one written on stopping.
+    const input = { ...trainingInput(), training: { ...trainingInput().training, checkpointEverySeconds: 3600 } };
+    const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `cancel-${Date.now()}`, args: [input] });
+    const beforeCancel = await waitFor('training past batch 5', 60_000, async () => {
+      const current = (await trainingProgress(env.client, handle.workflowId))?.current;
+      return current && current.batch > 5 ? current : undefined;
+    });
+    const child = trainingChildOf(worker.process.pid!);
+    assert.ok(child, 'the training child process runs');
+    const cancelledAt = Date.now();
     await handle.cancel();
-    const metric = await waitFor('the cancelled training activity', 30_000, async () => {
+    const metric = await waitFor('the cancelled training activity', 60_000, async () => {
       const text = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
       return /temporal_ml_activity_executions_total\{activity_type="runTraining",task_queue="ml-train",outcome="cancelled"\} 1/.exec(text)?.[0];
     });
     assert.ok(metric);
+    await waitFor('the training child to exit', 30_000, () => (isGone(child) ? true : undefined));
+
+    const stopCheckpoints = checkpointsWrittenSince(cancelledAt).filter((s) => s.batch > 0);
+    assert.equal(stopCheckpoints.length, 1, `one mid-epoch checkpoint, written on stopping: ${JSON.stringify(stopCheckpoints)}`);
+    const [stop] = stopCheckpoints;
+    const position = (epoch: number, batch: number) => epoch * beforeCancel.batchesPerEpoch + batch;
+    assert.ok(
+      position(stop!.epoch + 1, stop!.batch) >= position(beforeCancel.epoch, beforeCancel.batch),
+      `stopped at epoch ${stop!.epoch + 1} batch ${stop!.batch}, not before epoch ${beforeCancel.epoch} batch ${beforeCancel.batch} seen before cancelling`,
+    );
   });
 
   it('cli train starts a run and follows it with a progress bar until the result', async () => {
@@ -120,8 +129,26 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     assert.equal(cli.status, 0, cli.stderr);
     assert.match(cli.stdout, /Following trainModel cli-/);
     assert.match(cli.stdout, /\] +\d+%  epoch 1\/2  batch \d+\/\d+  loss \d\.\d{4}  acc \d\.\d{3}  \d+ samples\/s  ETA \d+:\d\d/);
-    assert.match(cli.stdout, /100%  epoch 2\/2  batch (\d+)\/\1/);
+    assert.match(cli.stdout, /100%  epoch 2\/2  loss \d\.\d{4}  acc \d\.\d{3}  (evaluating|done)/);
     const result = JSON.parse(cli.stdout.slice(cli.stdout.indexOf('\n{') + 1));
     assert.ok(result.evaluation.accuracy > 0.9);
   });
 });
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Training states of the checkpoints stored since `since` (ms), read from the artifact store. */
+function checkpointsWrittenSince(since: number): TrainingState[] {
+  const root = artifactStore().pathOf('sha256');
+  return readdirSync(root)
+    .flatMap((prefix) => readdirSync(`${root}/${prefix}`).map((name) => `${root}/${prefix}/${name}`))
+    .filter((dir) => statSync(dir).isDirectory() && statSync(dir).mtimeMs >= since - 1000 && readdirSync(dir).includes('state.json'))
+    .map((dir) => JSON.parse(readFileSync(`${dir}/state.json`, 'utf8')) as TrainingState);
+}

@@ -2,7 +2,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   continueAsNew,
-  defineQuery,
   executeChild,
   isCancellation,
   proxyActivities,
@@ -17,6 +16,7 @@ import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import { applyAssignment, plannedTrials, rankTrial, trialAssignment, trialScore, type TrialOutcome } from '../lib/sweep';
 import { invalidInput, parseWorkflowInput } from '../lib/validate';
 import { trainModel } from './train-model';
+import { sweepStatusQuery } from './definitions';
 
 const { sweepConstraints, storeTrialTablePart, writeTrialTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -63,7 +63,6 @@ export interface HyperparameterSweepResult {
   trialTableUri: string;
 }
 
-export const sweepStatusQuery = defineQuery<SweepStatus>('trials');
 
 /** The innermost message of a failure chain (child workflow, then activity, then what actually went wrong). */
 function rootCauseMessage(err: unknown): string {

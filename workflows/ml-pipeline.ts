@@ -1,13 +1,14 @@
-import { defineQuery, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { mlPipelineInputSchema, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
+import { progressQuery } from './definitions';
 import { preprocessDataset } from './preprocess-dataset';
 import { trainModel } from './train-model';
 
-export type PipelineStage = 'validating' | 'preprocessing' | 'training' | 'done';
+export type PipelineStage = 'preprocessing' | 'training' | 'done';
 
 export interface PipelineProgress {
   stage: PipelineStage;
@@ -34,12 +35,10 @@ export interface MlPipelineResult {
   stageSeconds: Record<'preprocessing' | 'training', number>;
 }
 
-export const progressQuery = defineQuery<PipelineProgress>('progress');
-
 /** The end-to-end run: preprocess a dataset, then train and evaluate a model on it, each as a child workflow. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const { workflowId } = workflowInfo();
-  const progress: PipelineProgress = { stage: 'validating', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train` };
+  const progress: PipelineProgress = { stage: 'preprocessing', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train` };
   setHandler(progressQuery, () => progress);
   const config = parseWorkflowInput('mlPipeline', mlPipelineInputSchema, input);
   const enterStage = (stage: PipelineStage) => {

@@ -1,10 +1,11 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { DatasetListing, DatasetSummary } from '../activities/preprocessing';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { preprocessDatasetInputSchema, type PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { ML_STAGE } from '../lib/search-attributes';
 import { parseWorkflowInput } from '../lib/validate';
+import { preprocessProgressQuery } from './definitions';
 
 const { listDataset, writeManifest } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -39,8 +40,6 @@ export interface PreprocessDatasetResult extends DatasetSummary {
   bytesRead: number;
   seconds: number;
 }
-
-export const preprocessProgressQuery = defineQuery<PreprocessProgress>('progress');
 
 /**
  * Batches one run schedules before it continues as new: each batch adds 3 to 6 events (its activity and the workflow

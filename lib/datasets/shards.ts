@@ -1,14 +1,38 @@
 import type { Tensor } from '@tensorflow/tfjs';
 import type { LocalArtifactStore } from '../artifacts';
-import { decodeNpy } from '../npy';
+import { decodeNpy, type NpyArray } from '../npy';
 import type { Split } from '../split';
 import type { TensorFlow } from '../tf';
-import type { DatasetManifest } from './manifest';
+import { InvalidDatasetError, type DatasetManifest } from './manifest';
 
 export interface SplitTensors {
   images: Tensor;
   labels: Tensor;
   count: number;
+}
+
+/**
+ * Reads one `.npy` shard file. A file that is gone or is not the array the manifest promises is an InvalidDatasetError
+ * naming it; any other read failure (EACCES, EIO) is thrown as it is, for a retry.
+ */
+async function readShard(store: LocalArtifactStore, uri: string, dtype: NpyArray['dtype'], shape: number[]): Promise<NpyArray> {
+  let bytes: Buffer;
+  try {
+    bytes = await store.read(uri);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidDatasetError(`the dataset shard ${uri} is missing`);
+    throw err;
+  }
+  let array: NpyArray;
+  try {
+    array = decodeNpy(bytes);
+  } catch (err) {
+    throw new InvalidDatasetError(`the dataset shard ${uri} is not a valid .npy file: ${(err as Error).message}`);
+  }
+  if (array.dtype !== dtype || array.shape.join() !== shape.join()) {
+    throw new InvalidDatasetError(`the dataset shard ${uri} holds ${array.dtype} [${array.shape}], the manifest says ${dtype} [${shape}]`);
+  }
+  return array;
 }
 
 /** Loads every shard of one split into an image tensor and a one-hot label tensor. */
@@ -20,9 +44,8 @@ export async function loadSplit(tf: TensorFlow, store: LocalArtifactStore, manif
   const labels = new Int32Array(count);
   let offset = 0;
   for (const shard of shards) {
-    const images = decodeNpy(await store.read(shard.imagesUri));
-    const shardLabels = decodeNpy(await store.read(shard.labelsUri));
-    if (images.dtype !== 'float32' || shardLabels.dtype !== 'int32') throw new Error(`shard ${shard.imagesUri} has unexpected dtypes`);
+    const images = await readShard(store, shard.imagesUri, 'float32', [shard.count, height, width, channels]);
+    const shardLabels = await readShard(store, shard.labelsUri, 'int32', [shard.count]);
     pixels.set(images.data, offset * height * width * channels);
     labels.set(shardLabels.data, offset);
     offset += shard.count;

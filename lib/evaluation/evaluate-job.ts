@@ -1,6 +1,6 @@
 import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
-import type { DatasetManifest } from '../datasets/manifest';
+import { readManifest } from '../datasets/manifest';
 import { loadSplit } from '../datasets/shards';
 import { modelFromFiles } from '../model-io';
 import type { Split } from '../split';
@@ -54,7 +54,7 @@ const PROGRESS_INTERVAL_MS = 500;
 export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: EvaluationProgress) => void): Promise<EvaluationSummary> {
   const { tf } = tensorflow();
   const store = new LocalArtifactStore(input.artifactRoot);
-  const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
+  const manifest = await readManifest(store, input.manifestUri);
   const images = manifest.counts[input.split];
   if (!images) throw new EmptySplitError(`the dataset has no ${input.split} images to evaluate on`);
   const reportEveryMs = input.progressIntervalMs ?? PROGRESS_INTERVAL_MS;

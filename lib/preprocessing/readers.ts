@@ -15,7 +15,8 @@ export type ReadOutcome = { ok: true; input: ImageInput | null; sha256: string; 
 export interface ImageReader {
   /** Returns the content of the first images of the chunk up to `returnBytes` (at least one); the rest only hashed. */
   read(images: ListedImage[], returnBytes: number): Promise<ReadOutcome[]>;
-  close(): Promise<void>;
+  /** Releases files the reader keeps open, for readers that keep any. */
+  close?(): Promise<void>;
 }
 
 /** A small pool of file-reader threads, shared by every batch in this process and started on first use. */
@@ -86,7 +87,6 @@ export function folderReader(root: string, maxFileBytes: number): ImageReader {
         return { ok: false, reason: result.reason, detail: result.message };
       });
     },
-    async close() {},
   };
 }
 

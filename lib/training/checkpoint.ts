@@ -16,7 +16,7 @@ export interface TrainingState {
   history: EpochRecord[];
   /** Best value so far of the monitored validation figure (loss by default). */
   bestScore: number | null;
-  /** Weights of the best epoch so far, and which epoch that was (1-based). */
+  /** The model of the best epoch so far (1-based), saved when it was scored. */
   bestModel: { uri: string; bytes: number; epoch: number } | null;
   epochsWithoutImprovement: number;
   stoppedEarly: boolean;

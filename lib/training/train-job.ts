@@ -1,8 +1,8 @@
 import type { LayersModel, Optimizer, Scalar } from '@tensorflow/tfjs';
 import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
-import type { DatasetManifest } from '../datasets/manifest';
-import { loadSplit } from '../datasets/shards';
+import { readManifest, type DatasetManifest } from '../datasets/manifest';
+import { loadSplit, type SplitTensors } from '../datasets/shards';
 import { saveModel } from '../model-io';
 import { buildModel } from '../models';
 import { seededPermutation } from '../random';
@@ -31,6 +31,8 @@ export interface TrainProgress {
   loss: number;
   accuracy: number;
   samplesPerSecond: number;
+  /** Time left at this attempt's pace, when known. */
+  etaSeconds: number | null;
   learningRate: number;
   /** Latest checkpoint written and where it continues from (1-based epoch, batches done in it); a retry resumes from it. */
   checkpoint?: CheckpointRef;
@@ -54,7 +56,7 @@ export interface TrainJobResult {
   parameterCount: number;
   trainSamples: number;
   history: EpochRecord[];
-  /** The epoch whose weights `modelUri` holds: the best one when early stopping kept it, else the last. */
+  /** The epoch whose weights are returned: the best one under early stopping, else the last. */
   bestEpoch: EpochRecord;
   stoppedEarly: boolean;
   resumes: { epoch: number; batch: number }[];
@@ -72,12 +74,33 @@ export class TrainingStoppedError extends Error {
   override name = 'TrainingStoppedError';
 }
 
+/**
+ * Progress is reported after every step that can take a while (loading, each batch at most this often, validation,
+ * each checkpoint): the activity heartbeats only on these reports, so its 20 s heartbeat timeout must exceed the
+ * longest single batch, validation pass or checkpoint write.
+ */
 const PROGRESS_INTERVAL_MS = 500;
 
-function compile(tf: TensorFlow, model: LayersModel, learningRate: number): Optimizer {
-  const optimizer = tf.train.adam(learningRate);
-  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-  return optimizer;
+/** One attempt at a training job: its data, model and optimizer, where training stands, and how it reports. */
+interface TrainingRun {
+  tf: TensorFlow;
+  backend: BackendName;
+  store: LocalArtifactStore;
+  input: TrainJobInput;
+  report: (progress: TrainProgress) => void;
+  train: SplitTensors;
+  validation: SplitTensors | undefined;
+  model: LayersModel;
+  optimizer: Optimizer;
+  state: TrainingState;
+  batchesPerEpoch: number;
+  learningRate: number;
+  checkpoint: CheckpointRef | undefined;
+  resumedFrom: TrainProgress['resumedFrom'];
+  lastCheckpointAt: number;
+  lastReportAt: number;
+  samplesThisAttempt: number;
+  secondsThisAttempt: number;
 }
 
 /** Trains as the input says; SIGTERM stops it after the current batch, with a checkpoint. */
@@ -86,143 +109,198 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
   const requestStop = () => (stopRequested = true);
   process.on('SIGTERM', requestStop);
   try {
-    return await train(input, reportProgress, () => stopRequested);
+    const run = await startRun(input, reportProgress);
+    while (run.state.epoch < input.training.epochs && !run.state.stoppedEarly) {
+      const seconds = await runEpoch(run, () => stopRequested);
+      await endEpoch(run, seconds);
+    }
+    return await finish(run);
   } finally {
     process.off('SIGTERM', requestStop);
   }
 }
 
-async function train(input: TrainJobInput, reportProgress: (p: TrainProgress) => void, stopRequested: () => boolean): Promise<TrainJobResult> {
+/** Loads the dataset, then builds the model or restores it from the checkpoint to resume from. */
+async function startRun(input: TrainJobInput, report: TrainingRun['report']): Promise<TrainingRun> {
   const { tf, backend } = tensorflow();
   const store = new LocalArtifactStore(input.artifactRoot);
-  const manifest = await store.readJson<DatasetManifest>(input.manifestUri);
+  const { manifest, train, validation } = await loadData(tf, store, input.manifestUri);
+  const { model, optimizer, state, resumedFrom } = await buildOrResume(tf, store, input, manifest);
+  const run: TrainingRun = {
+    tf,
+    backend,
+    store,
+    input,
+    report,
+    train,
+    validation,
+    model,
+    optimizer,
+    state,
+    batchesPerEpoch: Math.ceil(train.count / input.training.batchSize),
+    learningRate: input.training.learningRate,
+    checkpoint: resumedFrom && { uri: input.resumeFrom!, bytes: 0, ...resumedFrom },
+    resumedFrom,
+    lastCheckpointAt: performance.now(),
+    lastReportAt: performance.now(),
+    samplesThisAttempt: 0,
+    secondsThisAttempt: 0,
+  };
+  report(progressOf(run));
+  return run;
+}
+
+async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: string) {
+  const manifest = await readManifest(store, manifestUri);
   const train = await loadSplit(tf, store, manifest, 'train');
   const validation = manifest.counts.validation > 0 ? await loadSplit(tf, store, manifest, 'validation') : undefined;
-  const [height, width, channels] = manifest.shape;
-  const { epochs, batchSize, seed } = input.training;
+  return { manifest, train, validation };
+}
 
-  let model: LayersModel;
-  let optimizer: Optimizer;
-  let state: TrainingState;
-  let resumedFrom: TrainProgress['resumedFrom'];
+async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest) {
   if (input.resumeFrom) {
     const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom);
-    model = checkpoint.model;
-    state = checkpoint.state;
-    optimizer = compile(tf, model, input.training.learningRate);
+    const optimizer = compile(tf, checkpoint.model, input.training.learningRate);
     await optimizer.setWeights(checkpoint.optimizerWeights);
-    resumedFrom = { epoch: state.epoch + 1, batch: state.batch };
-    state.resumes.push(resumedFrom);
-  } else {
-    model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, seed);
-    optimizer = compile(tf, model, input.training.learningRate);
-    state = initialTrainingState();
+    const resumedFrom = { epoch: checkpoint.state.epoch + 1, batch: checkpoint.state.batch };
+    checkpoint.state.resumes.push(resumedFrom);
+    return { model: checkpoint.model, optimizer, state: checkpoint.state, resumedFrom };
   }
+  const [height, width, channels] = manifest.shape;
+  const model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, input.training.seed);
+  return { model, optimizer: compile(tf, model, input.training.learningRate), state: initialTrainingState(), resumedFrom: undefined };
+}
 
-  const batchesPerEpoch = Math.ceil(train.count / batchSize);
-  let checkpoint: CheckpointRef | undefined = resumedFrom && { uri: input.resumeFrom!, bytes: 0, ...resumedFrom };
-  let lastCheckpointAt = performance.now();
-  let lastReportAt = 0;
-  let samplesThisAttempt = 0;
-  let secondsThisAttempt = 0;
-  const writeCheckpoint = async () => {
-    const saved = await saveCheckpoint(tf, store, model, optimizer, state);
-    checkpoint = { ...saved, epoch: state.epoch + 1, batch: state.batch };
-    lastCheckpointAt = performance.now();
-  };
+function compile(tf: TensorFlow, model: LayersModel, learningRate: number): Optimizer {
+  const optimizer = tf.train.adam(learningRate);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  return optimizer;
+}
 
-  while (state.epoch < epochs && !state.stoppedEarly) {
-    const epoch = state.epoch;
-    const learningRate = learningRateAt(input.training.learningRateSchedule, input.training.learningRate, epoch, epochs);
-    (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-    const order = seededPermutation(train.count, seed * 1000 + epoch);
-    const epochStarted = performance.now();
-    const progress = (extra: Partial<TrainProgress> = {}): TrainProgress => ({
-      epoch: epoch + 1,
-      epochs,
-      batch: state.batch,
-      batchesPerEpoch,
-      loss: state.batch ? state.epochLossSum / state.batch : NaN,
-      accuracy: state.batch ? state.epochAccuracySum / state.batch : NaN,
-      samplesPerSecond: secondsThisAttempt > 0 ? samplesThisAttempt / secondsThisAttempt : 0,
-      learningRate,
-      checkpoint,
-      resumedFrom,
-      ...extra,
-    });
-
-    while (state.batch < batchesPerEpoch) {
-      const indices = order.subarray(state.batch * batchSize, Math.min((state.batch + 1) * batchSize, train.count));
-      const batchStarted = performance.now();
-      const [xs, ys] = tf.tidy(() => {
-        const idx = tf.tensor1d(indices, 'int32');
-        return [tf.gather(train.images, idx), tf.gather(train.labels, idx)];
-      });
-      const [lossValue, accuracyValue] = (await model.trainOnBatch(xs!, ys!)) as number[];
-      tf.dispose([xs!, ys!]);
-      if (!Number.isFinite(lossValue)) {
-        throw new TrainingDivergedError(
-          `Training diverged: loss became ${lossValue} at epoch ${epoch + 1}, batch ${state.batch + 1}; lower training.learningRate (now ${learningRate}).`,
-        );
-      }
-      secondsThisAttempt += (performance.now() - batchStarted) / 1000;
-      samplesThisAttempt += indices.length;
-      state.batch++;
-      state.epochLossSum += lossValue!;
-      state.epochAccuracySum += accuracyValue!;
-      const now = performance.now();
-      if (stopRequested()) {
-        await writeCheckpoint();
-        reportProgress(progress());
-        throw new TrainingStoppedError(`Training stopped on request at epoch ${epoch + 1}, batch ${state.batch}; checkpoint ${checkpoint!.uri}`);
-      }
-      if (now - lastCheckpointAt >= input.training.checkpointEverySeconds * 1000 && state.batch < batchesPerEpoch) {
-        await writeCheckpoint();
-        reportProgress(progress());
-        lastReportAt = now;
-      } else if (now - lastReportAt >= (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
-        reportProgress(progress());
-        lastReportAt = now;
-      }
-    }
-
-    const record: EpochRecord = {
-      epoch: epoch + 1,
-      learningRate,
-      loss: state.epochLossSum / batchesPerEpoch,
-      accuracy: state.epochAccuracySum / batchesPerEpoch,
-      seconds: (performance.now() - epochStarted) / 1000,
-    };
-    if (validation) {
-      const [valLoss, valAccuracy] = model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[];
-      record.validationLoss = (await valLoss!.data())[0];
-      record.validationAccuracy = (await valAccuracy!.data())[0];
-      tf.dispose([valLoss!, valAccuracy!]);
-      trackBestModel(record, input.training.earlyStopping, state, await saveModel(tf, store, model));
-    }
-    state.history.push(record);
-    state.epoch++;
-    state.batch = 0;
-    state.epochLossSum = 0;
-    state.epochAccuracySum = 0;
-    await writeCheckpoint();
-    reportProgress({ ...progress(), batch: batchesPerEpoch, loss: record.loss, accuracy: record.accuracy, finishedEpoch: record });
-  }
-
-  // With early stopping the best epoch's weights are the result, as Keras' restore_best_weights gives.
-  const keptBest = input.training.earlyStopping ? state.bestModel : null;
-  const final = keptBest ?? (await saveModel(tf, store, model));
+function progressOf(run: TrainingRun, extra: Partial<TrainProgress> = {}): TrainProgress {
+  const { state } = run;
+  const { epochs, batchSize } = run.input.training;
+  const samplesPerSecond = run.secondsThisAttempt > 0 ? run.samplesThisAttempt / run.secondsThisAttempt : 0;
+  const batchesLeft = (epochs - state.epoch) * run.batchesPerEpoch - state.batch;
   return {
-    modelUri: final.uri,
-    modelBytes: final.bytes,
-    backend,
-    parameterCount: model.countParams(),
-    trainSamples: train.count,
+    epoch: state.epoch + 1,
+    epochs: run.input.training.epochs,
+    batch: state.batch,
+    batchesPerEpoch: run.batchesPerEpoch,
+    loss: state.batch ? state.epochLossSum / state.batch : NaN,
+    accuracy: state.batch ? state.epochAccuracySum / state.batch : NaN,
+    samplesPerSecond,
+    etaSeconds: samplesPerSecond > 0 ? (batchesLeft * batchSize) / samplesPerSecond : null,
+    learningRate: run.learningRate,
+    checkpoint: run.checkpoint,
+    resumedFrom: run.resumedFrom,
+    ...extra,
+  };
+}
+
+function report(run: TrainingRun, extra: Partial<TrainProgress> = {}): void {
+  run.report(progressOf(run, extra));
+  run.lastReportAt = performance.now();
+}
+
+async function writeCheckpoint(run: TrainingRun): Promise<void> {
+  const saved = await saveCheckpoint(run.tf, run.store, run.model, run.optimizer, run.state);
+  run.checkpoint = { ...saved, epoch: run.state.epoch + 1, batch: run.state.batch };
+  run.lastCheckpointAt = performance.now();
+}
+
+/**
+ * Trains the current epoch's remaining batches, in its seeded order, checkpointing every `checkpointEverySeconds`;
+ * returns the seconds it took.
+ */
+async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise<number> {
+  const { tf, state, train, input } = run;
+  const { epochs, batchSize, seed } = input.training;
+  const epoch = state.epoch;
+  run.learningRate = learningRateAt(input.training.learningRateSchedule, input.training.learningRate, epoch, epochs);
+  (run.optimizer as unknown as { learningRate: number }).learningRate = run.learningRate;
+  const order = seededPermutation(train.count, seed * 1000 + epoch);
+  const epochStarted = performance.now();
+
+  while (state.batch < run.batchesPerEpoch) {
+    const indices = order.subarray(state.batch * batchSize, Math.min((state.batch + 1) * batchSize, train.count));
+    const batchStarted = performance.now();
+    const [xs, ys] = tf.tidy(() => {
+      const idx = tf.tensor1d(indices, 'int32');
+      return [tf.gather(train.images, idx), tf.gather(train.labels, idx)];
+    });
+    const [loss, accuracy] = (await run.model.trainOnBatch(xs!, ys!)) as number[];
+    tf.dispose([xs!, ys!]);
+    if (!Number.isFinite(loss)) {
+      throw new TrainingDivergedError(
+        `Training diverged: loss became ${loss} at epoch ${epoch + 1}, batch ${state.batch + 1}; lower training.learningRate (now ${run.learningRate}).`,
+      );
+    }
+    run.secondsThisAttempt += (performance.now() - batchStarted) / 1000;
+    run.samplesThisAttempt += indices.length;
+    state.batch++;
+    state.epochLossSum += loss!;
+    state.epochAccuracySum += accuracy!;
+    const now = performance.now();
+    if (stopRequested()) {
+      await writeCheckpoint(run);
+      report(run);
+      throw new TrainingStoppedError(`Training stopped on request at epoch ${epoch + 1}, batch ${state.batch}; checkpoint ${run.checkpoint!.uri}`);
+    }
+    if (now - run.lastCheckpointAt >= input.training.checkpointEverySeconds * 1000 && state.batch < run.batchesPerEpoch) {
+      await writeCheckpoint(run);
+      report(run);
+    } else if (now - run.lastReportAt >= (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
+      report(run);
+    }
+  }
+  return (performance.now() - epochStarted) / 1000;
+}
+
+/** Records the finished epoch, scores it on the validation split (tracking the best model, stopping early), checkpoints. */
+async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
+  const { tf, state, validation } = run;
+  const record: EpochRecord = {
+    epoch: state.epoch + 1,
+    learningRate: run.learningRate,
+    loss: state.epochLossSum / run.batchesPerEpoch,
+    accuracy: state.epochAccuracySum / run.batchesPerEpoch,
+    seconds,
+  };
+  if (validation) {
+    const [loss, accuracy] = run.model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[];
+    record.validationLoss = (await loss!.data())[0];
+    record.validationAccuracy = (await accuracy!.data())[0];
+    tf.dispose([loss!, accuracy!]);
+    report(run);
+    trackBestModel(record, run.input.training.earlyStopping, state, await saveModel(tf, run.store, run.model));
+  }
+  state.history.push(record);
+  state.epoch++;
+  state.batch = 0;
+  state.epochLossSum = 0;
+  state.epochAccuracySum = 0;
+  await writeCheckpoint(run);
+  // Reported as the finished epoch's last position, not the next epoch's first.
+  report(run, { epoch: record.epoch, batch: run.batchesPerEpoch, loss: record.loss, accuracy: record.accuracy, finishedEpoch: record });
+}
+
+/** Stores the model to return: with early stopping the best epoch's weights, as Keras' restore_best_weights gives. */
+async function finish(run: TrainingRun): Promise<TrainJobResult> {
+  const { state } = run;
+  const best = run.input.training.earlyStopping && state.bestModel;
+  const model = best || (await saveModel(run.tf, run.store, run.model));
+  return {
+    modelUri: model.uri,
+    modelBytes: model.bytes,
+    backend: run.backend,
+    parameterCount: run.model.countParams(),
+    trainSamples: run.train.count,
     history: state.history,
-    bestEpoch: state.history.find((e) => e.epoch === keptBest?.epoch) ?? state.history.at(-1)!,
+    bestEpoch: best ? state.history.find((e) => e.epoch === best.epoch)! : state.history.at(-1)!,
     stoppedEarly: state.stoppedEarly,
     resumes: state.resumes,
-    samplesPerSecond: secondsThisAttempt > 0 ? samplesThisAttempt / secondsThisAttempt : 0,
+    samplesPerSecond: run.secondsThisAttempt > 0 ? run.samplesThisAttempt / run.secondsThisAttempt : 0,
     trainingSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
   };
 }

@@ -1,46 +1,10 @@
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as activities from '../../activities';
-import type { TaskQueue } from '../../lib/config';
-import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
-import { ensureTemporalCli } from '../../scripts/temporal-cli';
 
-/** A real Temporal dev server (the provisioned `temporal` CLI) on a free port, with the project's search attributes. */
-export function startTemporal(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: ensureTemporalCli() },
-      searchAttributes: SEARCH_ATTRIBUTES,
-    },
-  });
-}
-
-export interface InProcessWorkers {
-  shutdown(): Promise<void>;
-}
-
-/** Workers in this process: workflows on `ml-pipeline`, activities on the other queues named. */
-export async function runWorkersInProcess(env: TestWorkflowEnvironment, queues: TaskQueue[], options: { trainSlots?: number } = {}): Promise<InProcessWorkers> {
-  const workers = await Promise.all(
-    queues.map((taskQueue) =>
-      taskQueue === 'ml-pipeline'
-        ? Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: join(__dirname, '..', '..', 'workflow-bundle.js') } })
-        : Worker.create({ connection: env.nativeConnection, taskQueue, activities, maxConcurrentActivityTaskExecutions: taskQueue === 'ml-train' ? options.trainSlots : undefined }),
-    ),
-  );
-  const running = Promise.all(workers.map((w) => w.run()));
-  return {
-    async shutdown() {
-      workers.forEach((w) => w.shutdown());
-      await running;
-    },
-  };
-}
+export { runWorkersInProcess, startTemporal, type InProcessWorkers } from '../../workers/in-process';
 
 export function temporaryDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'temporal-ml-test-'));

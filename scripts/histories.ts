@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 /** Recorded histories, one `<workflow type>.json` each, written by `npm run record:histories`. */
-export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
+export const HISTORIES_DIR = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
 
 // @temporalio/common's historyToJSON and historyFromJSON reflect with their own copy of protobufjs, and this install
 // has several (the top-level one is @grpc/proto-loader's protobufjs 7): both then throw "type must be a Type".
