@@ -10,17 +10,8 @@ import type { EvaluationProgress } from '../lib/evaluation/evaluate-job';
 import type { TrainModelInput } from '../lib/schemas/train-model';
 import { trainModel } from '../workflows';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
+import { waitFor } from './helpers/wait';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
-
-async function waitFor<T>(what: string, timeoutMs: number, poll: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await poll();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The latest heartbeat of the workflow's running evaluateModel activity, if any. */
 async function evaluationHeartbeat(handle: WorkflowHandle): Promise<EvaluationProgress | undefined> {

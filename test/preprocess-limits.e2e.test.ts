@@ -1,5 +1,4 @@
-import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -14,6 +13,7 @@ import { preprocessDatasetInputSchema, type PreprocessDatasetInput } from '../li
 import { preprocessDataset } from '../workflows';
 import { distinctImage, pixelBomb } from './helpers/messy-dataset';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
+import { invalidInputOf } from './helpers/failures';
 
 /** This worker's ceilings, far below the defaults so that small files reach them. */
 const CEILINGS = {
@@ -52,18 +52,7 @@ describe('preprocessDataset within the worker limits', () => {
   const run = (input: PreprocessDatasetInput) =>
     env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `limits-${Math.random().toString(36).slice(2)}`, args: [input] });
 
-  async function failure(input: PreprocessDatasetInput): Promise<ApplicationFailure> {
-    const error = await run(input).then(
-      () => assert.fail('the workflow should have failed'),
-      (err: unknown) => err,
-    );
-    assert.ok(error instanceof WorkflowFailedError);
-    const cause = error.cause instanceof ActivityFailure ? error.cause.cause : error.cause;
-    assert.ok(cause instanceof ApplicationFailure, `expected ApplicationFailure, got ${cause}`);
-    assert.equal(cause.type, 'InvalidInput');
-    assert.equal(cause.nonRetryable, true);
-    return cause;
-  }
+  const failure = (input: PreprocessDatasetInput) => invalidInputOf(run(input));
 
   it('applies the ceilings to an input that leaves the limits out', async () => {
     const result = await run({ dataset: { source: 'limits' } });

@@ -1,5 +1,4 @@
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
@@ -12,7 +11,9 @@ import type { TrainModelInput } from '../lib/schemas/train-model';
 import { trainModel } from '../workflows';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
-import { trainingChildOf, waitFor } from './helpers/training';
+import { applicationFailureOf } from './helpers/failures';
+import { trainingChildOf } from './helpers/training';
+import { waitFor } from './helpers/wait';
 
 const { EventType } = temporal.api.enums.v1;
 const LONG_RUN = { epochs: 30, batchSize: 8, checkpointEverySeconds: 1 };
@@ -115,7 +116,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     const handle = await start('crash-always', input(smallManifest, LONG_RUN));
     const killed: number[] = [];
     for (let i = 0; i < MAX_CHILD_CRASHES; i++) killed.push(await signalNextChild('SIGKILL', killed));
-    const failure = await applicationFailureOf(handle);
+    const failure = await applicationFailureOf(handle.result());
     assert.equal(failure.type, 'TrainingCrashed');
     assert.equal(failure.nonRetryable, true);
     assert.equal(failure.message.match(/signal SIGKILL/g)?.length, MAX_CHILD_CRASHES, failure.message);
@@ -126,7 +127,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   it('fails without retries, naming the file, on a manifest that is not JSON or a shard that is missing', { timeout: 120_000 }, async () => {
     const store = artifactStore();
     const notJson = (await store.putBlob(Buffer.from('not a manifest'), '.json')).uri;
-    const failure = await applicationFailureOf(await start('bad-manifest', input(notJson, { epochs: 1 })));
+    const failure = await applicationFailureOf((await start('bad-manifest', input(notJson, { epochs: 1 }))).result());
     assert.equal(failure.type, 'InvalidInput');
     assert.equal(failure.nonRetryable, true);
     assert.ok(failure.message.startsWith(`manifestUri: the dataset manifest ${notJson} is not valid JSON`), failure.message);
@@ -135,7 +136,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     const gone = store.uriOf(store.pathOf('sha256/no-such-shard.npy'));
     manifest.shards[0].imagesUri = gone;
     const withMissingShard = (await store.putBlob(Buffer.from(JSON.stringify(manifest)), '.json')).uri;
-    const missing = await applicationFailureOf(await start('missing-shard', input(withMissingShard, { epochs: 1 })));
+    const missing = await applicationFailureOf((await start('missing-shard', input(withMissingShard, { epochs: 1 }))).result());
     assert.equal(missing.nonRetryable, true);
     assert.equal(missing.message, `manifestUri: the dataset shard ${gone} is missing`);
   });
@@ -152,14 +153,3 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     await parent.terminate();
   });
 });
-
-async function applicationFailureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
-  const error = await handle.result().then(
-    () => assert.fail('expected the run to fail'),
-    (err: unknown) => err,
-  );
-  assert.ok(error instanceof WorkflowFailedError);
-  assert.ok(error.cause instanceof ActivityFailure, `expected an activity failure, got ${error.cause}`);
-  assert.ok(error.cause.cause instanceof ApplicationFailure);
-  return error.cause.cause;
-}

@@ -9,7 +9,8 @@ import { artifactStore } from '../lib/artifacts';
 import type { TrainingState } from '../lib/training/checkpoint';
 import { trainModel } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
-import { trainingChildOf, waitFor } from './helpers/training';
+import { trainingChildOf } from './helpers/training';
+import { waitFor } from './helpers/wait';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 
 describe('trainModel survives a killed worker (real Temporal server, real worker processes)', () => {
