@@ -17,6 +17,7 @@ import { applyAssignment, plannedTrials, rankTrial, trialAssignment, trialScore,
 import { invalidInput, parseWorkflowInput } from '../lib/validate';
 import { trainModel } from './train-model';
 import { sweepStatusQuery } from './definitions';
+import { fanOut } from './fan-out';
 
 const { sweepConstraints, storeTrialTablePart, writeTrialTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -79,26 +80,6 @@ function trialsWithin(config: HyperparameterSweepConfig, maxTrials: number): num
   throw invalidInput('trials', `${asked}, more than this worker's maximum of ${maxTrials} per sweep (TEMPORAL_ML_MAX_SWEEP_TRIALS); ask for fewer`);
 }
 
-/**
- * Runs `count` copies of `lane` at once. The first to fail cancels the others, and its error is thrown once every
- * lane has stopped, so no trial is left running.
- */
-async function runLanes(count: number, lane: () => Promise<void>): Promise<void> {
-  const scope = new CancellationScope();
-  let failure: { error: unknown } | undefined;
-  await scope.run(() =>
-    Promise.all(
-      Array.from({ length: count }, () =>
-        lane().catch((error: unknown) => {
-          failure ??= { error };
-          scope.cancel();
-        }),
-      ),
-    ),
-  );
-  if (failure) throw failure.error;
-}
-
 async function runTrial(config: HyperparameterSweepConfig, index: number): Promise<TrialOutcome> {
   const trial = index + 1;
   const workflowId = `${workflowInfo().workflowId}-trial-${trial}`;
@@ -151,9 +132,11 @@ export async function hyperparameterSweep(input: HyperparameterSweepInput, carri
 
   const finishedThisRun: TrialOutcome[] = [];
   const runEnd = Math.min(total, progress.nextTrial + config.trialsPerRun);
-  await runLanes(Math.min(config.parallelism, runEnd - progress.nextTrial), async () => {
-    while (progress.nextTrial < runEnd && !workflowInfo().continueAsNewSuggested) {
-      const index = progress.nextTrial++;
+  progress.nextTrial = await fanOut(
+    progress.nextTrial,
+    runEnd,
+    config.parallelism,
+    async (index) => {
       running++;
       const outcome = await runTrial(config, index).finally(() => running--);
       finishedThisRun.push(outcome);
@@ -163,8 +146,9 @@ export async function hyperparameterSweep(input: HyperparameterSweepInput, carri
         progress.firstError ??= outcome.error ?? null;
       }
       progress.top = rankTrial(progress.top, outcome, config.metric, TOP_TRIALS);
-    }
-  });
+    },
+    () => workflowInfo().continueAsNewSuggested,
+  );
 
   if (progress.nextTrial < total) {
     const tableUri = await storeTrialTablePart({ previousUri: progress.tableUri, trials: finishedThisRun });

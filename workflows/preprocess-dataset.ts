@@ -1,11 +1,11 @@
 import { continueAsNew, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { DatasetListing, DatasetSummary } from '../activities/preprocessing';
-import { mapWithConcurrency } from '../lib/concurrency';
 import { preprocessDatasetInputSchema, type PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { ML_STAGE } from '../lib/search-attributes';
 import { parseWorkflowInput } from '../lib/validate';
 import { preprocessProgressQuery } from './definitions';
+import { fanOut } from './fan-out';
 
 const { listDataset, writeManifest } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -76,8 +76,7 @@ export async function preprocessDataset(input: PreprocessDatasetInput = {}, cont
   const { listingUri } = listing;
   let bytesRead = continued?.bytesRead ?? 0;
   const first = progress.batchesDone;
-  const batchNumbers = Array.from({ length: Math.min(BATCHES_PER_RUN, listing.batches - first) }, (_, i) => first + i);
-  await mapWithConcurrency(batchNumbers, config.batching.parallelism, async (batch) => {
+  await fanOut(first, Math.min(first + BATCHES_PER_RUN, listing.batches), config.batching.parallelism, async (batch) => {
     const result = await preprocessBatch({ listingUri, batch, spec: config.preprocess });
     progress.batchesDone++;
     progress.imagesDone += result.listed;
