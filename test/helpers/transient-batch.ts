@@ -1,6 +1,6 @@
 /**
  * Run as a child process with a low open-file limit (`node transient-batch.js <dataset root> <artifact root>`): runs
- * one batch with every file descriptor taken from when its images are hashed until the last one starts decoding, so
+ * one batch with every file descriptor taken from when its last image is hashed until the last one starts decoding, so
  * re-reading them to decode fails with EMFILE while writing its shards would not; then runs the batch again. Prints
  * what each run did as JSON.
  */
@@ -37,11 +37,12 @@ async function main(root: string, artifactRoot: string): Promise<void> {
   const release = () => taken.splice(0).forEach((fd) => closeSync(fd));
   const exhausted = await preprocessImages(images, reader, spec, store, {
     retainBytes: 0,
-    onProgress: (_done, phase) => {
-      if (phase === 'read') {
+    onProgress: (done, phase) => {
+      // Once, when the last image has been read and hashed: every re-read to decode then finds no descriptor free.
+      if (phase === 'read' && done === images.length && descriptorsTaken === 0) {
         taken = takeEveryDescriptor();
         descriptorsTaken = taken.length;
-      } else release();
+      } else if (phase === 'decode' && done === images.length) release();
     },
   }).then(
     (run) => ({ failed: false as const, leftOut: run.output.leftOut }),
