@@ -26,18 +26,18 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
 
 /**
  * Publishes a directory all at once: `fill` writes its files into a temporary directory beside `path`, every file
- * and folder in it is flushed to disk, then it is renamed into place. Returns false, dropping the new copy, when
- * another writer published `path` first.
+ * and folder in it is flushed to disk, then it is renamed into place. When another writer published `path` first,
+ * the new copy is dropped.
  */
-export async function publishDirectory(path: string, fill: (staging: string) => Promise<void>): Promise<boolean> {
-  return stageThenRename(path, async (staging) => {
+export async function publishDirectory(path: string, fill: (staging: string) => Promise<void>): Promise<void> {
+  await stageThenRename(path, async (staging) => {
     await mkdir(staging);
     await fill(staging);
     await syncTree(staging);
   });
 }
 
-async function stageThenRename(path: string, stage: (staging: string) => Promise<void>): Promise<boolean> {
+async function stageThenRename(path: string, stage: (staging: string) => Promise<void>): Promise<void> {
   const staging = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
     await mkdir(dirname(path), { recursive: true });
@@ -48,10 +48,9 @@ async function stageThenRename(path: string, stage: (staging: string) => Promise
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
       await rm(staging, { recursive: true, force: true });
-      return false;
+      return;
     }
     await syncPath(dirname(path));
-    return true;
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw describeDiskFull(err, path);
