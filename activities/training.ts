@@ -4,6 +4,7 @@ import { settings } from '../lib/config';
 import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingSamplesPerSecond } from '../lib/metrics';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
+import type { TrainingExtensionSpec } from '../lib/training/extension';
 import type { TrainJobInput, TrainJobResult, TrainProgress } from '../lib/training/train-job';
 import { invalidInput } from '../lib/validate';
 
@@ -12,6 +13,9 @@ export interface RunTrainingInput {
   manifestUri: string;
   model: ModelSpec;
   training: TrainingSpec;
+  /** Start from this stored layers model instead of building `model` afresh (fine-tuning). */
+  initialModelUri?: string;
+  extension?: TrainingExtensionSpec;
 }
 
 /** Crashes of the training child (no result: a signal, an exit, the OOM killer) tolerated before the activity gives up. */
@@ -43,6 +47,8 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
           manifestUri: input.manifestUri,
           model: input.model,
           training: input.training,
+          initialModelUri: input.initialModelUri,
+          extension: input.extension,
           resumeFrom: latest?.checkpoint?.uri,
         },
         { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000, silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },

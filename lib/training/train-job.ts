@@ -3,12 +3,13 @@ import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
 import { loadSplit, type SplitTensors } from '../datasets/shards';
-import { saveModel } from '../model-io';
+import { modelFromFiles, saveModel } from '../model-io';
 import { buildModel } from '../models';
 import { seededPermutation } from '../random';
 import type { ModelSpec, TrainingSpec } from '../schemas/model';
 import { tensorflow, type BackendName, type TensorFlow } from '../tf';
 import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
+import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from './extension';
 import { learningRateAt } from './schedule';
 
 export interface TrainJobInput {
@@ -18,6 +19,10 @@ export interface TrainJobInput {
   training: TrainingSpec;
   /** Checkpoint to continue from (a retried attempt passes the last one it heartbeated). */
   resumeFrom?: string;
+  /** Start from this stored layers model (architecture and weights) instead of building `model` afresh. */
+  initialModelUri?: string;
+  /** What this job does differently from plain supervised training. */
+  extension?: TrainingExtensionSpec;
   /** Least time between progress reports within an epoch (default 500 ms). */
   progressIntervalMs?: number;
 }
@@ -62,6 +67,8 @@ export interface TrainJobResult {
   resumes: { epoch: number; batch: number }[];
   samplesPerSecond: number;
   trainingSeconds: number;
+  /** What the extension reported when training ended. */
+  extension?: Record<string, unknown>;
 }
 
 /** Training stopped because the loss stopped being a finite number: retrying the same run would diverge again. */
@@ -92,6 +99,7 @@ interface TrainingRun {
   validation: SplitTensors | undefined;
   model: LayersModel;
   optimizer: Optimizer;
+  extension: TrainingExtension;
   state: TrainingState;
   batchesPerEpoch: number;
   learningRate: number;
@@ -125,7 +133,10 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   const { tf, backend } = tensorflow();
   const store = new LocalArtifactStore(input.artifactRoot);
   const { manifest, train, validation } = await loadData(tf, store, input.manifestUri);
-  const { model, optimizer, state, resumedFrom } = await buildOrResume(tf, store, input, manifest);
+  const batchesPerEpoch = Math.ceil(train.count / input.training.batchSize);
+  const extension = await extensionFor({ tf, store, manifest, train, batchesPerEpoch }, input.extension);
+  const { model, optimizer, state, resumedFrom } = await buildOrResume(tf, store, input, manifest, extension);
+  await extension.start?.(model, state);
   const run: TrainingRun = {
     tf,
     backend,
@@ -136,8 +147,9 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     validation,
     model,
     optimizer,
+    extension,
     state,
-    batchesPerEpoch: Math.ceil(train.count / input.training.batchSize),
+    batchesPerEpoch,
     learningRate: input.training.learningRate,
     checkpoint: resumedFrom && { uri: input.resumeFrom!, bytes: 0, ...resumedFrom },
     resumedFrom,
@@ -157,23 +169,26 @@ async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: 
   return { manifest, train, validation };
 }
 
-async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest) {
+async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest, extension: TrainingExtension) {
   if (input.resumeFrom) {
     const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom);
-    const optimizer = compile(tf, checkpoint.model, input.training.learningRate);
+    const optimizer = compile(tf, checkpoint.model, input.training.learningRate, extension);
     await optimizer.setWeights(checkpoint.optimizerWeights);
     const resumedFrom = { epoch: checkpoint.state.epoch + 1, batch: checkpoint.state.batch };
     checkpoint.state.resumes.push(resumedFrom);
     return { model: checkpoint.model, optimizer, state: checkpoint.state, resumedFrom };
   }
   const [height, width, channels] = manifest.shape;
-  const model = buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, input.training.seed);
-  return { model, optimizer: compile(tf, model, input.training.learningRate), state: initialTrainingState(), resumedFrom: undefined };
+  const initial = input.initialModelUri
+    ? await modelFromFiles(tf, await store.readDirectory(input.initialModelUri))
+    : buildModel(tf, input.model, { height, width, channels }, manifest.classes.length, input.training.seed);
+  const model = (await extension.prepareModel?.(initial)) ?? initial;
+  return { model, optimizer: compile(tf, model, input.training.learningRate, extension), state: initialTrainingState(), resumedFrom: undefined };
 }
 
-function compile(tf: TensorFlow, model: LayersModel, learningRate: number): Optimizer {
+function compile(tf: TensorFlow, model: LayersModel, learningRate: number, extension: TrainingExtension): Optimizer {
   const optimizer = tf.train.adam(learningRate);
-  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'], ...extension.compileArgs?.() });
   return optimizer;
 }
 
@@ -227,10 +242,11 @@ async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise
     const batchStarted = performance.now();
     const [xs, ys] = tf.tidy(() => {
       const idx = tf.tensor1d(indices, 'int32');
-      return [tf.gather(train.images, idx), tf.gather(train.labels, idx)];
+      return [tf.gather(train.images, idx), run.extension.batchTargets?.(idx, train.labels) ?? tf.gather(train.labels, idx)];
     });
     const [loss, accuracy] = (await run.model.trainOnBatch(xs!, ys!)) as number[];
     tf.dispose([xs!, ys!]);
+    run.extension.afterStep?.(run.model, epoch * run.batchesPerEpoch + state.batch + 1);
     if (!Number.isFinite(loss)) {
       throw new TrainingDivergedError(
         `Training diverged: loss became ${loss} at epoch ${epoch + 1}, batch ${state.batch + 1}; lower training.learningRate (now ${run.learningRate}).`,
@@ -288,6 +304,7 @@ async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
 /** Stores the model to return: with early stopping the best epoch's weights, as Keras' restore_best_weights gives. */
 async function finish(run: TrainingRun): Promise<TrainJobResult> {
   const { state } = run;
+  const extension = await run.extension.finish?.(run.model);
   const best = run.input.training.earlyStopping && state.bestModel;
   const model = best || (await saveModel(run.tf, run.store, run.model));
   return {
@@ -302,6 +319,7 @@ async function finish(run: TrainingRun): Promise<TrainJobResult> {
     resumes: state.resumes,
     samplesPerSecond: run.secondsThisAttempt > 0 ? run.samplesThisAttempt / run.secondsThisAttempt : 0,
     trainingSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
+    ...(extension ? { extension } : {}),
   };
 }
 
