@@ -38,7 +38,7 @@ const CHUNK = 1 << 20;
 
 /** Lets timers, I/O and heartbeats run between chunks of a long loop. */
 export type Yield = () => Promise<void>;
-const yieldToEventLoop: Yield = () => new Promise((resolve) => setImmediate(resolve));
+export const yieldToEventLoop: Yield = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Quantizes one float32 tensor. Refuses NaN and ±Infinity and, for float16, values beyond ±65504. */
 export async function quantizeTensor(name: string, values: Float32Array, dtype: QuantizationDtype, pause: Yield = yieldToEventLoop): Promise<QuantizedTensor> {
