@@ -44,12 +44,12 @@ export async function pruneModel(input: PruneModelInput): Promise<CompressedMode
     const schedule = await scheduleFor(store, input.manifestUri, variant, training);
     const result = await fineTune({ kind: 'prune', schedule });
     const details = result.extension!;
-    const sparse = details.sparse as { uri: string; bytes: number };
+    const sparse = details.sparse as { uri: string; bytes: number; gzipBytes: number };
     return {
       format: 'tfjs-layers',
       uri: result.modelUri,
       bytes: result.modelBytes,
-      alternates: [{ label: 'sparse', uri: sparse.uri, bytes: sparse.bytes }],
+      alternates: [{ label: 'sparse', uri: sparse.uri, bytes: sparse.bytes, gzipBytes: sparse.gzipBytes }],
       details: { method: variant.method, ...details, fineTuning: fineTuningSummary(result) },
     };
   }
