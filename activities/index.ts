@@ -1,4 +1,5 @@
 export * from './preprocessing';
 export * from './evaluation';
+export * from './compression-evaluation';
 export * from './training';
 export * from './sweep';
