@@ -1,5 +1,6 @@
 export * from './preprocessing';
 export * from './evaluation';
+export * from './compression-evaluation';
 export * from './training';
 export * from './sweep';
 export * from './quantization';

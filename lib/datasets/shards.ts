@@ -35,23 +35,37 @@ async function readShard(store: LocalArtifactStore, uri: string, dtype: NpyArray
   return array;
 }
 
-/** Loads every shard of one split into an image tensor and a one-hot label tensor. */
-export async function loadSplit(tf: TensorFlow, store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
+export interface SplitArrays {
+  /** NHWC pixels of every image, in shard order. */
+  images: Float32Array;
+  /** Class index of every image. */
+  labels: Int32Array;
+  count: number;
+}
+
+/** Reads every shard of one split into one pixel array and one label array. */
+export async function loadSplitArrays(store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
   const shards = manifest.shards.filter((s) => s.split === split && s.count > 0);
   const count = shards.reduce((n, s) => n + s.count, 0);
   const [height, width, channels] = manifest.shape;
-  const pixels = new Float32Array(count * height * width * channels);
+  const images = new Float32Array(count * height * width * channels);
   const labels = new Int32Array(count);
   let offset = 0;
   for (const shard of shards) {
-    const images = await readShard(store, shard.imagesUri, 'float32', [shard.count, height, width, channels]);
+    const shardImages = await readShard(store, shard.imagesUri, 'float32', [shard.count, height, width, channels]);
     const shardLabels = await readShard(store, shard.labelsUri, 'int32', [shard.count]);
-    pixels.set(images.data, offset * height * width * channels);
+    images.set(shardImages.data, offset * height * width * channels);
     labels.set(shardLabels.data, offset);
     offset += shard.count;
   }
+  return { images, labels, count };
+}
+
+/** Loads every shard of one split into an image tensor and a one-hot label tensor. */
+export async function loadSplit(tf: TensorFlow, store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
+  const { images, labels, count } = await loadSplitArrays(store, manifest, split);
   return tf.tidy(() => ({
-    images: tf.tensor4d(pixels, [count, height, width, channels]),
+    images: tf.tensor4d(images, [count, ...manifest.shape]),
     labels: tf.oneHot(tf.tensor1d(labels, 'int32'), manifest.classes.length),
     count,
   }));

@@ -1,17 +1,19 @@
 import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
+import type { ModelFormat } from '../compression/compressed-model';
 import { readManifest } from '../datasets/manifest';
-import { loadSplit } from '../datasets/shards';
-import { modelFromFiles } from '../model-io';
+import { loadSplitArrays } from '../datasets/shards';
 import type { Split } from '../split';
-import { tensorflow } from '../tf';
 import { accuracyOf, perClassScores, type ClassScores, type ConfusionMatrix } from './classification';
 import { measureLatency, type InferenceLatency } from './latency';
 import { scoreSplit } from './score';
+import { loadServingModel, readStoredModel, storedSize } from './stored-model';
 
 export interface EvaluateJobInput {
   artifactRoot: string;
   modelUri: string;
+  /** How the model is stored, which picks the runtime that serves it (default `tfjs-layers`). */
+  format?: ModelFormat;
   manifestUri: string;
   split: Split;
   /** Least time between progress reports while predicting or timing predictions (default 500 ms). */
@@ -23,13 +25,19 @@ export interface EvaluationSummary {
   loss: number;
   count: number;
   parameterCount: number;
+  nonZeroParameters: number;
+  /** Bytes of the stored model files, as they are and gzipped together. */
   modelBytes: number;
+  gzipBytes: number;
+  /** The runtime that served the predictions and was timed: `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
+  runtime: string;
   latencyMs: InferenceLatency;
   reportUri: string;
 }
 
 export interface EvaluationReport extends Omit<EvaluationSummary, 'reportUri'> {
   modelUri: string;
+  format: ModelFormat;
   manifestUri: string;
   split: Split;
   classes: string[];
@@ -50,9 +58,11 @@ export class EmptySplitError extends Error {
 
 const PROGRESS_INTERVAL_MS = 500;
 
-/** Scores a stored model on one split of a dataset, stores the full report and returns a small summary. */
+/**
+ * Scores and times a stored model, in the runtime its format is served by, on one split of a dataset; stores the full
+ * report and returns a small summary.
+ */
 export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: EvaluationProgress) => void): Promise<EvaluationSummary> {
-  const { tf } = tensorflow();
   const store = new LocalArtifactStore(input.artifactRoot);
   const manifest = await readManifest(store, input.manifestUri);
   const images = manifest.counts[input.split];
@@ -67,42 +77,44 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
     reportProgress({ stage, imagesDone, images });
   };
 
-  const modelFiles = await store.readDirectory(input.modelUri);
-  const model = await modelFromFiles(tf, modelFiles);
+  const format = input.format ?? 'tfjs-layers';
+  const modelFiles = await readStoredModel(store, { format, uri: input.modelUri });
+  const model = await loadServingModel(format, modelFiles, manifest.shape);
   try {
     progress('model-loaded');
-    const data = await loadSplit(tf, store, manifest, input.split);
-    try {
-      progress('split-loaded');
-      const { confusion, loss } = await scoreSplit(tf, model, data, manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
-      progress('predicted', data.count);
-      const latencyMs = measureLatency(model, data.images, () => progress('measuring-latency', data.count, true));
-      progress('latency-measured', data.count);
+    const data = await loadSplitArrays(store, manifest, input.split);
+    progress('split-loaded');
+    const { confusion, loss } = await scoreSplit(model, data, manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
+    progress('predicted', data.count);
+    const latencyMs = await measureLatency(model, data.images, data.count, () => progress('measuring-latency', data.count, true));
+    progress('latency-measured', data.count);
 
-      const summary: Omit<EvaluationSummary, 'reportUri'> = {
-        accuracy: accuracyOf(confusion),
-        loss,
-        count: data.count,
-        parameterCount: model.countParams(),
-        modelBytes: Object.values(modelFiles).reduce((n, f) => n + f.byteLength, 0),
-        latencyMs,
-      };
-      const report: EvaluationReport = {
-        ...summary,
-        modelUri: input.modelUri,
-        manifestUri: input.manifestUri,
-        split: input.split,
-        classes: manifest.classes,
-        confusion,
-        perClass: perClassScores(confusion),
-      };
-      const { uri } = await store.putBlob(Buffer.from(JSON.stringify(report, null, 2)), '.json');
-      return { ...summary, reportUri: uri };
-    } finally {
-      tf.dispose([data.images, data.labels]);
-    }
+    const size = storedSize(modelFiles);
+    const summary: Omit<EvaluationSummary, 'reportUri'> = {
+      accuracy: accuracyOf(confusion),
+      loss,
+      count: data.count,
+      parameterCount: model.parameterCount,
+      nonZeroParameters: model.nonZeroParameters,
+      modelBytes: size.bytes,
+      gzipBytes: size.gzipBytes,
+      runtime: model.runtime,
+      latencyMs,
+    };
+    const report: EvaluationReport = {
+      ...summary,
+      modelUri: input.modelUri,
+      format,
+      manifestUri: input.manifestUri,
+      split: input.split,
+      classes: manifest.classes,
+      confusion,
+      perClass: perClassScores(confusion),
+    };
+    const { uri } = await store.putBlob(Buffer.from(JSON.stringify(report, null, 2)), '.json');
+    return { ...summary, reportUri: uri };
   } finally {
-    model.dispose();
+    await model.dispose();
   }
 }
 

@@ -1,7 +1,7 @@
-import type { LayersModel, Tensor } from '@tensorflow/tfjs';
+import type { ServingModel } from './serving-model';
 
 export interface InferenceLatency {
-  /** Median milliseconds of `model.predict` on one image and on a batch of `batchSize` (up to 256). */
+  /** Median milliseconds of a prediction on one image and on a batch of `batchSize` (up to 256), output read. */
   single: number;
   batch: number;
   batchSize: number;
@@ -11,14 +11,12 @@ function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
-/** Median wall time of `model.predict` (until its output is read) after one warm-up call, `repeats` times. */
-function timePredict(model: LayersModel, input: Tensor, repeats: number, onRun: () => void): number {
+/** Median wall time of `model.predict` on `count` images after one warm-up call, `repeats` times. */
+async function timePredict(model: ServingModel, images: Float32Array, count: number, repeats: number, onRun: () => void): Promise<number> {
   const runs: number[] = [];
   for (let i = 0; i <= repeats; i++) {
     const started = performance.now();
-    const output = model.predict(input) as Tensor;
-    output.dataSync();
-    output.dispose();
+    await model.predict(images, count);
     if (i > 0) runs.push(performance.now() - started);
     onRun();
   }
@@ -26,17 +24,15 @@ function timePredict(model: LayersModel, input: Tensor, repeats: number, onRun: 
 }
 
 /**
- * Inference latency of `model` on the first image of `images` and on a batch of its first (up to) 256; `onRun` is
- * called after each timed call.
+ * Inference latency of `model` on the first of `count` images (NHWC in `images`) and on a batch of the first (up to)
+ * 256; `onRun` is called after each timed call.
  */
-export function measureLatency(model: LayersModel, images: Tensor, onRun: () => void): InferenceLatency {
-  const batchSize = Math.min(256, images.shape[0]!);
-  const single = images.slice(0, 1);
-  const batch = images.slice(0, batchSize);
-  try {
-    return { single: timePredict(model, single, 30, onRun), batch: timePredict(model, batch, 5, onRun), batchSize };
-  } finally {
-    single.dispose();
-    batch.dispose();
-  }
+export async function measureLatency(model: ServingModel, images: Float32Array, count: number, onRun: () => void): Promise<InferenceLatency> {
+  const imageSize = images.length / count;
+  const batchSize = Math.min(256, count);
+  return {
+    single: await timePredict(model, images.subarray(0, imageSize), 1, 30, onRun),
+    batch: await timePredict(model, images.subarray(0, batchSize * imageSize), batchSize, 5, onRun),
+    batchSize,
+  };
 }

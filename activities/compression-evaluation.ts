@@ -1,0 +1,55 @@
+import type { CompressedModel } from '../lib/compression/compressed-model';
+import type { InferenceLatency } from '../lib/evaluation/latency';
+import { evaluateInChild } from './evaluate-in-child';
+
+export interface EvaluateVariantInput {
+  modelName: string;
+  /** The variant's name in the table (`baseline` for the uncompressed model). */
+  variant: string;
+  /** What a compression step returned, or the uncompressed model as `{ format: 'tfjs-layers', uri }`. */
+  model: CompressedModel | { format: 'tfjs-layers'; uri: string };
+  manifestUri: string;
+}
+
+/** One row of the compression table: the variant measured on the test split in the runtime that serves it. */
+export interface VariantEvaluation {
+  variant: string;
+  format: CompressedModel['format'];
+  /** `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
+  runtime: string;
+  accuracy: number;
+  loss: number;
+  /** Test images scored. */
+  count: number;
+  parameters: number;
+  nonZeroParameters: number;
+  /** Bytes of the stored model files, as they are and gzipped together. */
+  bytes: number;
+  gzipBytes: number;
+  /** Median milliseconds of a prediction on one image and on a batch of `batchSize` (256 unless the split is smaller). */
+  latencyMs: InferenceLatency;
+  /** The full evaluation report (confusion matrix, per-class scores), as `evaluateModel` stores it. */
+  reportUri: string;
+}
+
+/**
+ * Evaluates one compression variant (or the baseline) on the test split by the same code as every other: in a child
+ * process, in the runtime its format is served by, heartbeating progress; cancellation kills the child.
+ */
+export async function evaluateVariant(input: EvaluateVariantInput): Promise<VariantEvaluation> {
+  const summary = await evaluateInChild({ modelUri: input.model.uri, format: input.model.format, manifestUri: input.manifestUri, split: 'test' });
+  return {
+    variant: input.variant,
+    format: input.model.format,
+    runtime: summary.runtime,
+    accuracy: summary.accuracy,
+    loss: summary.loss,
+    count: summary.count,
+    parameters: summary.parameterCount,
+    nonZeroParameters: summary.nonZeroParameters,
+    bytes: summary.modelBytes,
+    gzipBytes: summary.gzipBytes,
+    latencyMs: summary.latencyMs,
+    reportUri: summary.reportUri,
+  };
+}
