@@ -5,4 +5,5 @@ export * from './training';
 export * from './sweep';
 export * from './quantization';
 export * from './pruning';
+export * from './onnx';
 export * from './compression';
