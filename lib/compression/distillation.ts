@@ -31,7 +31,9 @@ export function distillationLoss(tf: TensorFlow, { temperature, alpha, classes }
     const width = targets.shape[1];
     if (width !== classes && width !== 2 * classes) throw new Error(`distillation targets are ${classes} or ${2 * classes} wide, not ${width}`);
     const studentLogits = logitsOf(tf, probabilities);
-    const crossEntropy = tf.neg(tf.sum(tf.mul(tf.slice(targets, [0, 0], [-1, classes]), studentLogits), -1));
+    // One-hot labels come as int32.
+    const labels = tf.cast(tf.slice(targets, [0, 0], [-1, classes]), 'float32');
+    const crossEntropy = tf.neg(tf.sum(tf.mul(labels, studentLogits), -1));
     if (width === classes) return crossEntropy;
     const teacher = tf.logSoftmax(tf.div(tf.slice(targets, [0, classes], [-1, classes]), temperature));
     const student = tf.logSoftmax(tf.div(studentLogits, temperature));

@@ -4,6 +4,7 @@ import type { DatasetManifest } from '../datasets/manifest';
 import type { SplitTensors } from '../datasets/shards';
 import type { TensorFlow } from '../tf';
 import type { TrainingState } from './checkpoint';
+import { distillationExtension, type DistillationExtensionSpec } from './distillation-extension';
 
 /**
  * What a training job does differently from plain supervised training (pruning masks, distillation targets, ...).
@@ -33,12 +34,14 @@ export interface ExtensionContext {
 }
 
 /** The extensions a training job can be given, by `kind`. */
-export type TrainingExtensionSpec = never;
+export type TrainingExtensionSpec = DistillationExtensionSpec;
 
 export async function extensionFor(context: ExtensionContext, spec: TrainingExtensionSpec | undefined): Promise<TrainingExtension> {
   if (!spec) return {};
   const kind = (spec as { kind: string }).kind;
   switch (kind) {
+    case 'distill':
+      return distillationExtension(context, spec);
     default:
       throw new Error(`unknown training extension "${kind}"`);
   }
