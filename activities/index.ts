@@ -6,4 +6,5 @@ export * from './sweep';
 export * from './quantization';
 export * from './pruning';
 export * from './onnx';
+export * from './distillation';
 export * from './compression';
