@@ -1,10 +1,10 @@
 import type { LayersModel, ModelCompileArgs, Tensor } from '@tensorflow/tfjs';
 import type { LocalArtifactStore } from '../artifacts';
-import type { DatasetManifest } from '../datasets/manifest';
-import type { SplitTensors } from '../datasets/shards';
 import { MagnitudePruning } from '../compression/magnitude-pruning';
 import type { PolynomialDecay } from '../compression/sparsity-schedule';
 import { StructuredPruning } from '../compression/structured-pruning';
+import type { DatasetManifest } from '../datasets/manifest';
+import type { SplitTensors } from '../datasets/shards';
 import type { TensorFlow } from '../tf';
 import type { TrainingState } from './checkpoint';
 import { distillationExtension, type DistillationExtensionSpec } from './distillation-extension';
