@@ -1,24 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HISTOGRAM_BINS, MinMaxCollector, PercentileCollector } from '../lib/compression/onnx/calibration-ranges';
-import { activationParams, quantizeBias, quantizePerChannel } from '../lib/compression/onnx/quantization';
+import { activationParams, quantizeBias, quantizePerChannel, WEIGHT_MAX } from '../lib/compression/onnx/quantization';
 import { seededRandom } from '../lib/random';
 
 describe('static quantization maths', () => {
-  it('per output channel: rows of conv weights, scale = max |w| / 127, round trip within scale / 2', () => {
+  it('per output channel: rows of conv weights, scale = max |w| / 63, round trip within scale / 2', () => {
     // Two output channels of 3 weights each: [out, in*kh*kw].
     const weights = Float32Array.of(0.5, -1.27, 0.01, 100, -25, 0.3);
     const { values, scales } = quantizePerChannel(weights, 2, 'rows');
-    assert.deepEqual(Array.from(scales), [Math.fround(1.27 / 127), Math.fround(100 / 127)]);
-    assert.deepEqual(Array.from(values), [50, -127, 1, 127, -32, 0]);
+    assert.equal(WEIGHT_MAX, 63);
+    assert.deepEqual(Array.from(scales), [Math.fround(1.27 / 63), Math.fround(100 / 63)]);
+    assert.deepEqual(Array.from(values), [25, -63, 0, 63, -16, 0]);
     weights.forEach((w, i) => assert.ok(Math.abs(values[i]! * scales[Math.floor(i / 3)]! - w) <= scales[Math.floor(i / 3)]! / 2 + 1e-7));
   });
 
   it('per output column of dense weights [in, out]; an all-zero (pruned) column keeps a positive scale', () => {
-    const weights = Float32Array.of(1, 0, -4, 0.5, 0, 2);
+    const weights = Float32Array.of(1, 0, -4, 0.25, 0, 1);
     const { values, scales } = quantizePerChannel(weights, 3, 'columns');
-    assert.deepEqual(Array.from(scales), [Math.fround(1 / 127), 1, Math.fround(4 / 127)]);
-    assert.deepEqual(Array.from(values), [127, 0, -127, 64, 0, 64]);
+    assert.deepEqual(Array.from(scales), [Math.fround(1 / 63), 1, Math.fround(4 / 63)]);
+    assert.deepEqual(Array.from(values), [63, 0, -63, 16, 0, 16]);
   });
 
   it('round trip error of random weights never exceeds half a step of their channel', () => {
@@ -29,7 +30,7 @@ describe('static quantization maths', () => {
     weights.forEach((w, i) => {
       const scale = scales[i % channels]!;
       assert.ok(Math.abs(values[i]! * scale - w) <= scale / 2 + 1e-7, `weight ${i}`);
-      assert.ok(Math.abs(values[i]!) <= 127);
+      assert.ok(Math.abs(values[i]!) <= WEIGHT_MAX);
     });
   });
 
