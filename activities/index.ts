@@ -3,3 +3,5 @@ export * from './evaluation';
 export * from './compression-evaluation';
 export * from './training';
 export * from './sweep';
+export * from './quantization';
+export * from './pruning';

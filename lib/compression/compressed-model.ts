@@ -8,7 +8,7 @@ export interface CompressedModel {
   uri: string;
   bytes: number;
   /** Other stored forms of the same model, e.g. a sparse encoding beside a stock-loadable dense copy. */
-  alternates?: { label: string; uri: string; bytes: number }[];
+  alternates?: { label: string; uri: string; bytes: number; gzipBytes?: number }[];
   /** Small, method-specific facts for the table: per-layer sparsity, calibration ranges summary, teacher logits URI, ... */
   details: Record<string, unknown>;
 }

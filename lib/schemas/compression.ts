@@ -80,7 +80,8 @@ export const distillVariantSchema = z.strictObject({
   compareWithoutDistillation: z.boolean().default(true),
 });
 
-const stepSchema = z.union([quantizeVariantSchema, onnxVariantSchema, int8VariantSchema, pruneVariantSchema, structuredPruneVariantSchema, distillVariantSchema]);
+// Told apart by `method`, so an error names the field of the method asked for, and an unknown method is named as such.
+const stepSchema = z.discriminatedUnion('method', [quantizeVariantSchema, onnxVariantSchema, int8VariantSchema, pruneVariantSchema, structuredPruneVariantSchema, distillVariantSchema]);
 
 /** Steps applied in order, each to the previous one's model; ONNX steps can only come last. */
 export const chainVariantSchema = z
@@ -94,7 +95,7 @@ export const chainVariantSchema = z
     message: 'an onnx or int8 step can only be the last step (its model is no longer a TensorFlow.js model)',
   });
 
-export const compressionVariantSchema = z.union([stepSchema, chainVariantSchema]);
+export const compressionVariantSchema = z.discriminatedUnion('method', [...stepSchema.options, chainVariantSchema]);
 
 export type QuantizeVariant = z.output<typeof quantizeVariantSchema>;
 export type OnnxVariant = z.output<typeof onnxVariantSchema>;

@@ -2,6 +2,9 @@ import type { LayersModel, ModelCompileArgs, Tensor } from '@tensorflow/tfjs';
 import type { LocalArtifactStore } from '../artifacts';
 import type { DatasetManifest } from '../datasets/manifest';
 import type { SplitTensors } from '../datasets/shards';
+import { MagnitudePruning } from '../compression/magnitude-pruning';
+import type { PolynomialDecay } from '../compression/sparsity-schedule';
+import { StructuredPruning } from '../compression/structured-pruning';
 import type { TensorFlow } from '../tf';
 import type { TrainingState } from './checkpoint';
 
@@ -33,12 +36,20 @@ export interface ExtensionContext {
 }
 
 /** The extensions a training job can be given, by `kind`. */
-export type TrainingExtensionSpec = never;
+export type TrainingExtensionSpec =
+  /** Gradual magnitude pruning of convolution and dense kernels along `schedule`. */
+  | { kind: 'prune'; schedule: PolynomialDecay }
+  /** The `fraction` of every hidden layer's filters and units with the smallest L1 norm removed before training. */
+  | { kind: 'structured-prune'; fraction: number };
 
 export async function extensionFor(context: ExtensionContext, spec: TrainingExtensionSpec | undefined): Promise<TrainingExtension> {
   if (!spec) return {};
   const kind = (spec as { kind: string }).kind;
-  switch (kind) {
+  switch (spec.kind) {
+    case 'prune':
+      return new MagnitudePruning(context.tf, context.store, spec.schedule, context.batchesPerEpoch);
+    case 'structured-prune':
+      return new StructuredPruning(context.tf, spec.fraction);
     default:
       throw new Error(`unknown training extension "${kind}"`);
   }
