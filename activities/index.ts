@@ -5,3 +5,4 @@ export * from './training';
 export * from './sweep';
 export * from './quantization';
 export * from './pruning';
+export * from './compression';

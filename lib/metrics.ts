@@ -118,3 +118,17 @@ export const modelTestAccuracy = new Gauge({
   labelNames: ['model'],
   registers: [registry],
 });
+
+export const compressionRatio = new Gauge({
+  name: 'temporal_ml_compression_ratio',
+  help: "Stored size of the uncompressed model over a compression variant's (smallest stored form, gzip), per model and variant.",
+  labelNames: ['model', 'variant'],
+  registers: [registry],
+});
+
+export const compressionAccuracyDelta = new Gauge({
+  name: 'temporal_ml_compression_accuracy_delta',
+  help: "A compression variant's test accuracy minus the uncompressed model's (negative: a drop), per model and variant.",
+  labelNames: ['model', 'variant'],
+  registers: [registry],
+});

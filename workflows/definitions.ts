@@ -3,6 +3,7 @@
  * so none of them imports another's workflow code to reach a definition.
  */
 import { defineQuery } from '@temporalio/workflow';
+import type { CompressionProgress } from './compress-model';
 import type { SweepStatus } from './hyperparameter-sweep';
 import type { PipelineProgress } from './ml-pipeline';
 import type { PreprocessProgress } from './preprocess-dataset';
@@ -11,4 +12,5 @@ import type { TrainModelProgress } from './train-model';
 export const progressQuery = defineQuery<PipelineProgress>('progress');
 export const preprocessProgressQuery = defineQuery<PreprocessProgress>('progress');
 export const trainingProgressQuery = defineQuery<TrainModelProgress>('progress');
+export const compressionProgressQuery = defineQuery<CompressionProgress>('progress');
 export const sweepStatusQuery = defineQuery<SweepStatus>('trials');

@@ -1,3 +1,4 @@
+export * from './compress-model';
 export * from './definitions';
 export * from './hyperparameter-sweep';
 export * from './ml-pipeline';
