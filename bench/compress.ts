@@ -16,6 +16,7 @@ import { trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
 import { trainJob } from '../lib/training/train-job';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
+import { compressModel } from '../workflows';
 import { fashionMnistManifest } from './fashion-mnist';
 import { REFERENCE_MODELS } from './reference-models';
 
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
   try {
     const started = performance.now();
     const input: CompressModelInput = { modelName: 'bench-compress', modelUri, manifestUri, variants: VARIANTS, parallelism: 1 };
-    const result = await env.client.workflow.execute<(input: CompressModelInput) => Promise<{ table: CompressionTable; markdown: string }>>('compressModel', {
+    const result = await env.client.workflow.execute(compressModel, {
       taskQueue: 'ml-pipeline',
       workflowId: `bench-compress-${Date.now()}`,
       args: [input],

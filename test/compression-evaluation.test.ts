@@ -5,11 +5,10 @@ import { evaluateVariant, type EvaluateVariantInput, type VariantEvaluation } fr
 import { artifactStore } from '../lib/artifacts';
 import type { CompressedModel } from '../lib/compression/compressed-model';
 import type { EvaluationProgress, EvaluationReport } from '../lib/evaluation/evaluate-job';
-import { modelFromFiles } from '../lib/model-io';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
 import { trainJob } from '../lib/training/train-job';
-import { denseClassifierOnnx } from './helpers/onnx-model';
+import { storeOnnxOf } from './helpers/onnx-export';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { temporaryDataDir } from './helpers/temporal';
 
@@ -27,12 +26,8 @@ describe('evaluateVariant: one table row per variant, from the same evaluation i
     const training = trainingSpecSchema.parse({ epochs: 2, batchSize: 32, learningRate: 0.01, earlyStopping: null });
     const { modelUri } = await trainJob({ artifactRoot: store.root, manifestUri, model, training }, () => undefined);
     baseline = { format: 'tfjs-layers', uri: modelUri };
-    const { tf } = tensorflow();
-    const loaded = await modelFromFiles(tf, await store.readDirectory(modelUri));
-    const [k0, b0, k1, b1] = loaded.getWeights().map((w) => w.dataSync() as Float32Array);
-    loaded.dispose();
-    const stored = await store.putBlob(denseClassifierOnnx([8, 8, 1], [{ kernel: k0!, bias: b0! }, { kernel: k1!, bias: b1! }]), '.onnx');
-    onnx = { format: 'onnx', uri: stored.uri, bytes: stored.bytes, details: {} };
+    const exported = await storeOnnxOf(store, baseline, manifestUri);
+    onnx = { format: 'onnx', uri: exported.uri, bytes: (await store.read(exported.uri)).byteLength, details: {} };
   });
 
   async function run(variant: string, model: EvaluateVariantInput['model']): Promise<{ row: VariantEvaluation; heartbeats: EvaluationProgress[] }> {
