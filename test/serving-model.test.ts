@@ -6,16 +6,15 @@ import { before, describe, it } from 'node:test';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { loadSplitArrays } from '../lib/datasets/shards';
-import { evaluateJob, type EvaluateJobInput, type EvaluationReport } from '../lib/evaluation/evaluate-job';
+import { evaluateJob, type EvaluateJobInput, type EvaluationReport, type EvaluationSummary } from '../lib/evaluation/evaluate-job';
 import { measureLatency } from '../lib/evaluation/latency';
-import { onnxParameterCounts } from '../lib/evaluation/onnx-parameters';
 import type { ServingModel } from '../lib/evaluation/serving-model';
 import { loadServingModel, readStoredModel, type StoredModel } from '../lib/evaluation/stored-model';
 import { modelFromFiles, saveModel } from '../lib/model-io';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
 import { trainJob } from '../lib/training/train-job';
-import { denseClassifierOnnx, type DenseLayerWeights } from './helpers/onnx-model';
+import { storeOnnxOf } from './helpers/onnx-export';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 
 describe('serving models: the same evaluation in tfjs-node and onnxruntime-node (real runtimes)', () => {
@@ -23,111 +22,104 @@ describe('serving models: the same evaluation in tfjs-node and onnxruntime-node 
   const store = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'serving-model-')));
   const imageShape = [8, 8, 1];
   let manifestUri: string;
-  /** A trained dense classifier: as TensorFlow.js layers and the same weights as ONNX. */
-  let trained: { tfjs: StoredModel; onnx: StoredModel; layers: DenseLayerWeights[] };
+  /** Trained models, each as TensorFlow.js layers and exported to ONNX. */
+  const trained: Record<'mlp' | 'cnn', { tfjs: StoredModel; onnx: StoredModel }> = {} as never;
 
-  const job = (model: StoredModel): EvaluateJobInput => ({ artifactRoot: store.root, modelUri: model.uri, format: model.format, manifestUri, split: 'test' });
+  const evaluate = (model: StoredModel): Promise<EvaluationSummary> =>
+    evaluateJob({ artifactRoot: store.root, modelUri: model.uri, format: model.format, manifestUri, split: 'test' } satisfies EvaluateJobInput, () => undefined);
 
-  /** Stores `layers` as a TensorFlow.js model of the trained one's architecture and as ONNX. */
-  async function storeBoth(layers: DenseLayerWeights[], options: { int8Kernels?: boolean } = {}): Promise<{ tfjs: StoredModel; onnx: StoredModel }> {
-    const model = await modelFromFiles(tf, await store.readDirectory(trained.tfjs.uri));
-    const shapes = model.getWeights().map((w) => w.shape);
-    model.setWeights(layers.flatMap(({ kernel, bias }, i) => [tf.tensor(kernel, shapes[2 * i]), tf.tensor(bias, shapes[2 * i + 1])]));
+  /** The trained MLP with `share` of each weight matrix set to 0, stored in both formats, and how many weights are 0. */
+  async function sparsified(share: number): Promise<{ tfjs: StoredModel; onnx: StoredModel; zeros: number; total: number }> {
+    const model = await modelFromFiles(tf, await store.readDirectory(trained.mlp.tfjs.uri));
+    const every = Math.round(1 / (1 - share));
+    let zeros = 0;
+    let total = 0;
+    model.setWeights(
+      model.getWeights().map((weights) => {
+        const values = (weights.dataSync() as Float32Array).map((w, i) => (weights.rank === 2 && i % every !== 0 ? 0 : w));
+        // Biases of units that never fired stay 0 after training.
+        zeros += values.filter((w) => w === 0).length;
+        total += values.length;
+        return tf.tensor(values, weights.shape);
+      }),
+    );
     const tfjs = { format: 'tfjs-layers' as const, uri: (await saveModel(tf, store, model)).uri };
     model.dispose();
-    const onnx = { format: 'onnx' as const, uri: (await store.putBlob(denseClassifierOnnx(imageShape, layers, options), '.onnx')).uri };
-    return { tfjs, onnx };
-  }
-
-  /** The trained weights with `share` of each kernel set to 0, and the number of zeros (biases of units that never fired stay 0). */
-  function sparsified(share: number): { layers: DenseLayerWeights[]; zeros: number } {
-    let zeros = 0;
-    const layers = trained.layers.map(({ kernel, bias }) => {
-      const sparse = kernel.map((w, i) => (i % Math.round(1 / (1 - share)) === 0 ? w : 0));
-      zeros += sparse.filter((w) => w === 0).length + bias.filter((b) => b === 0).length;
-      return { kernel: sparse, bias };
-    });
-    return { layers, zeros };
+    return { tfjs, onnx: await storeOnnxOf(store, tfjs, manifestUri), zeros, total };
   }
 
   before(async () => {
     manifestUri = await writeSyntheticDataset(store, 256, { testCount: 700 });
-    const model = modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [64], dropout: 0 });
     const training = trainingSpecSchema.parse({ epochs: 2, batchSize: 32, learningRate: 0.01, earlyStopping: null });
-    const { modelUri } = await trainJob({ artifactRoot: store.root, manifestUri, model, training }, () => undefined);
-    const loaded = await modelFromFiles(tf, await store.readDirectory(modelUri));
-    const weights = loaded.getWeights().map((w) => w.dataSync() as Float32Array);
-    loaded.dispose();
-    const layers = [0, 2].map((i) => ({ kernel: weights[i]!, bias: weights[i + 1]! }));
-    assert.ok(layers.every((l) => l.kernel.every((w) => w !== 0)), 'trained weights are all non-zero');
-    trained = { tfjs: { format: 'tfjs-layers', uri: modelUri }, onnx: { format: 'onnx', uri: (await store.putBlob(denseClassifierOnnx(imageShape, layers), '.onnx')).uri }, layers };
+    const specs = { mlp: { architecture: 'mlp', hiddenUnits: [64], dropout: 0 }, cnn: { architecture: 'cnn', filters: [4, 8], hiddenUnits: [16], dropout: 0 } };
+    for (const [name, spec] of Object.entries(specs) as ['mlp' | 'cnn', object][]) {
+      const { modelUri } = await trainJob({ artifactRoot: store.root, manifestUri, model: modelSpecSchema.parse(spec), training }, () => undefined);
+      const tfjs = { format: 'tfjs-layers' as const, uri: modelUri };
+      trained[name] = { tfjs, onnx: await storeOnnxOf(store, tfjs, manifestUri) };
+    }
   });
 
   it('scores a real .onnx file in onnxruntime-node with the accuracy and loss tfjs-node gives the same weights', async () => {
-    const [tfjs, onnx] = [await evaluateJob(job(trained.tfjs), () => undefined), await evaluateJob(job(trained.onnx), () => undefined)];
-    assert.equal(tfjs.runtime, tensorflow().backend === 'tensorflow' ? 'tfjs-node' : 'tfjs-cpu');
-    assert.equal(onnx.runtime, 'onnxruntime-node');
-    assert.equal(onnx.count, 700);
-    assert.ok(tfjs.accuracy > 0.5, `the trained model learned something (accuracy ${tfjs.accuracy})`);
-    assert.equal(onnx.accuracy, tfjs.accuracy);
-    assert.ok(Math.abs(onnx.loss - tfjs.loss) < 1e-5, `loss ${onnx.loss} in onnxruntime, ${tfjs.loss} in tfjs`);
-    assert.equal(onnx.parameterCount, tfjs.parameterCount);
-    const report = await store.readJson<EvaluationReport>(onnx.reportUri);
-    assert.deepEqual([report.format, report.modelUri, report.runtime], ['onnx', trained.onnx.uri, 'onnxruntime-node']);
-
-    // Every probability, not only the argmax, agrees.
     const data = await loadSplitArrays(store, await store.readJson<DatasetManifest>(manifestUri), 'test');
-    const served = await Promise.all([trained.tfjs, trained.onnx].map(async (m) => loadServingModel(m.format, await readStoredModel(store, m), imageShape)));
-    const [fromTfjs, fromOnnx] = await Promise.all(served.map((m) => m.predict(data.images, data.count)));
-    await Promise.all(served.map((m) => m.dispose()));
-    assert.equal(fromOnnx!.length, 700 * 4);
-    assert.ok(fromOnnx!.every((p, i) => Math.abs(p - fromTfjs![i]!) < 1e-5), 'probabilities differ by more than 1e-5');
+    for (const [name, { tfjs, onnx }] of Object.entries(trained)) {
+      const [inTfjs, inOnnx] = [await evaluate(tfjs), await evaluate(onnx)];
+      assert.equal(inTfjs.runtime, tensorflow().backend === 'tensorflow' ? 'tfjs-node' : 'tfjs-cpu');
+      assert.equal(inOnnx.runtime, 'onnxruntime-node');
+      assert.equal(inOnnx.count, 700);
+      assert.ok(inTfjs.accuracy > 0.5, `${name} learned something (accuracy ${inTfjs.accuracy})`);
+      assert.equal(inOnnx.accuracy, inTfjs.accuracy, name);
+      assert.ok(Math.abs(inOnnx.loss - inTfjs.loss) < 1e-5, `${name}: loss ${inOnnx.loss} in onnxruntime, ${inTfjs.loss} in tfjs`);
+      assert.equal(inOnnx.parameterCount, inTfjs.parameterCount, name);
+      const report = await store.readJson<EvaluationReport>(inOnnx.reportUri);
+      assert.deepEqual([report.format, report.modelUri, report.runtime], ['onnx', onnx.uri, 'onnxruntime-node']);
+
+      // Every probability, not only the argmax, agrees.
+      const served = await Promise.all([tfjs, onnx].map(async (m) => loadServingModel(m.format, await readStoredModel(store, m), imageShape)));
+      const [fromTfjs, fromOnnx] = await Promise.all(served.map((m) => m.predict(data.images, data.count)));
+      await Promise.all(served.map((m) => m.dispose()));
+      assert.equal(fromOnnx!.length, 700 * 4);
+      assert.ok(fromOnnx!.every((p, i) => Math.abs(p - fromTfjs![i]!) < 1e-5), `${name}: probabilities differ by more than 1e-5`);
+    }
   });
 
   it('counts non-zero parameters, the same in both runtimes', async () => {
-    const { layers, zeros } = sparsified(0.75);
-    const both = await storeBoth(layers);
-    const [tfjs, onnx] = [await evaluateJob(job(both.tfjs), () => undefined), await evaluateJob(job(both.onnx), () => undefined)];
-    const total = trained.layers.reduce((n, l) => n + l.kernel.length + l.bias.length, 0);
-    assert.equal(tfjs.parameterCount, total);
-    assert.equal(onnx.parameterCount, total);
+    const { tfjs, onnx, zeros, total } = await sparsified(0.75);
+    const [inTfjs, inOnnx] = [await evaluate(tfjs), await evaluate(onnx)];
     assert.ok(zeros > total / 2);
-    assert.equal(tfjs.nonZeroParameters, total - zeros);
-    assert.equal(onnx.nonZeroParameters, total - zeros);
+    assert.deepEqual([inTfjs.parameterCount, inTfjs.nonZeroParameters], [total, total - zeros]);
+    assert.deepEqual([inOnnx.parameterCount, inOnnx.nonZeroParameters], [total, total - zeros]);
   });
 
-  it('does not count quantization scales and zero points of int8 weights as parameters; weights quantized to 0 are zeros', () => {
-    const { layers, zeros } = sparsified(0.5);
-    const total = trained.layers.reduce((n, l) => n + l.kernel.length + l.bias.length, 0);
-    const counts = onnxParameterCounts(denseClassifierOnnx(imageShape, layers, { int8Kernels: true }));
-    assert.equal(counts.parameterCount, total);
+  it('counts an int8 model as many parameters as its float model (scales and zero points are not parameters), zeros kept 0', async () => {
+    for (const [name, { tfjs }] of Object.entries(trained)) {
+      const [float, int8] = [await evaluate(tfjs), await evaluate(await storeOnnxOf(store, tfjs, manifestUri, { int8: true }))];
+      assert.equal(int8.runtime, 'onnxruntime-node');
+      assert.equal(int8.parameterCount, float.parameterCount, name);
+      assert.ok(Math.abs(int8.accuracy - float.accuracy) <= 0.02, `${name}: int8 ${int8.accuracy}, float ${float.accuracy}`);
+    }
+    const sparse = await sparsified(0.5);
+    const int8 = await evaluate(await storeOnnxOf(store, sparse.tfjs, manifestUri, { int8: true }));
     // Symmetric int8 keeps a 0 as 0 and rounds only the smallest weights to it.
-    assert.ok(counts.nonZeroParameters <= total - zeros && counts.nonZeroParameters > total - zeros - total / 20, `${counts.nonZeroParameters} of ${total}`);
-  });
-
-  it('serves int8 weights in onnxruntime-node within the quantization error of the float model', async () => {
-    const int8 = { format: 'onnx' as const, uri: (await store.putBlob(denseClassifierOnnx(imageShape, trained.layers, { int8Kernels: true }), '.onnx')).uri };
-    const [float, quantized] = [await evaluateJob(job(trained.onnx), () => undefined), await evaluateJob(job(int8), () => undefined)];
-    assert.ok(Math.abs(quantized.accuracy - float.accuracy) <= 0.02, `int8 ${quantized.accuracy}, float ${float.accuracy}`);
-    assert.ok(quantized.modelBytes < float.modelBytes / 3, `int8 file ${quantized.modelBytes} bytes, float ${float.modelBytes}`);
+    const nonZero = sparse.total - sparse.zeros;
+    assert.ok(int8.nonZeroParameters <= nonZero && int8.nonZeroParameters > 0.95 * nonZero, `${int8.nonZeroParameters} non-zero, float has ${nonZero}`);
   });
 
   it('gzips the stored files together: a mostly zero model shrinks, a dense one hardly does', async () => {
-    const sparse = await storeBoth(sparsified(0.9).layers);
-    for (const [dense, zeroed] of [[trained.tfjs, sparse.tfjs], [trained.onnx, sparse.onnx]] as const) {
-      const [d, z] = [await evaluateJob(job(dense), () => undefined), await evaluateJob(job(zeroed), () => undefined)];
+    const sparse = await sparsified(0.9);
+    for (const [dense, zeroed] of [[trained.mlp.tfjs, sparse.tfjs], [trained.mlp.onnx, sparse.onnx]] as const) {
+      const [d, z] = [await evaluate(dense), await evaluate(zeroed)];
       assert.equal(z.modelBytes, d.modelBytes, `${dense.format}: zeros take as many bytes on disk`);
       assert.ok(d.gzipBytes > 0.8 * d.modelBytes, `${dense.format}: trained float weights gzip to ${d.gzipBytes} of ${d.modelBytes} bytes`);
       assert.ok(z.gzipBytes < 0.35 * z.modelBytes, `${dense.format}: 90% zeros gzip to ${z.gzipBytes} of ${z.modelBytes} bytes`);
     }
-    const tfjsFiles = await readStoredModel(store, trained.tfjs);
-    assert.deepEqual(Object.keys(tfjsFiles).sort(), ['model.json', 'weights.bin']);
-    assert.equal((await evaluateJob(job(trained.tfjs), () => undefined)).modelBytes, tfjsFiles['model.json']!.length + tfjsFiles['weights.bin']!.length);
+    const files = await readStoredModel(store, trained.mlp.tfjs);
+    assert.deepEqual(Object.keys(files).sort(), ['model.json', 'weights.bin']);
+    assert.equal((await evaluate(trained.mlp.tfjs)).modelBytes, files['model.json']!.length + files['weights.bin']!.length);
   });
 
   it('times one image and a batch of up to 256, each after a warm-up call, in either runtime', async () => {
     const data = await loadSplitArrays(store, await store.readJson<DatasetManifest>(manifestUri), 'test');
-    for (const stored of [trained.tfjs, trained.onnx]) {
+    for (const stored of [trained.cnn.tfjs, trained.cnn.onnx]) {
       const served = await loadServingModel(stored.format, await readStoredModel(store, stored), imageShape);
       const calls: number[] = [];
       const counting: ServingModel = { ...served, predict: (images, count) => (calls.push(count), served.predict(images, count)) };

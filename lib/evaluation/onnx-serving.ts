@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { PROBABILITIES } from '../compression/onnx/float-graph';
 import { onnxParameterCounts } from './onnx-parameters';
 import type { ServingModel } from './serving-model';
 
@@ -22,13 +23,14 @@ export async function onnxServingModel(model: Uint8Array, imageShape: readonly n
   const counts = onnxParameterCounts(model);
   const session = await InferenceSession.create(model, ONNX_SESSION_OPTIONS);
   const [input] = session.inputNames;
-  const [output] = session.outputNames;
+  // Models exported here also output their logits; any other model's first output is its probabilities.
+  const output = session.outputNames.includes(PROBABILITIES) ? PROBABILITIES : session.outputNames[0];
   return {
     runtime: 'onnxruntime-node',
     ...counts,
     async predict(images, count) {
       const feed = new Tensor('float32', images, [count, ...imageShape]);
-      const results = await session.run({ [input!]: feed });
+      const results = await session.run({ [input!]: feed }, [output!]);
       return results[output!]!.data as Float32Array;
     },
     dispose: () => session.release(),
