@@ -7,11 +7,11 @@
  *   Target: the sparse encoding, gzipped, at least 3x smaller than the dense float32 weights file.
  * Weights are the seeded initial ones: latency and sizes do not depend on training (accuracy is for bench:compress).
  */
-import type { Tensor } from '@tensorflow/tfjs';
 import { magnitudeMask, prunableKernels } from '../lib/compression/magnitude-pruning';
 import { encodeSparseModel, filesSize } from '../lib/compression/sparse-encoding';
 import { planStructuredPruning, rebuildWithUnits } from '../lib/compression/structured-pruning';
 import { measureLatency } from '../lib/evaluation/latency';
+import { tfjsServingModel } from '../lib/evaluation/tfjs-serving';
 import { modelFiles } from '../lib/model-io';
 import { buildModel } from '../lib/models';
 import { tensorflow } from '../lib/tf';
@@ -26,11 +26,13 @@ async function main(): Promise<void> {
 
   const original = build();
   const smaller = await rebuildWithUnits(tf, original, planStructuredPruning(tf, original, 0.5));
-  const images = tf.randomUniform([256, FASHION_MNIST_SHAPE.height, FASHION_MNIST_SHAPE.width, FASHION_MNIST_SHAPE.channels], 0, 1, 'float32', 1) as Tensor;
+  const shape = [FASHION_MNIST_SHAPE.height, FASHION_MNIST_SHAPE.width, FASHION_MNIST_SHAPE.channels];
+  const images = tf.randomUniform([256, ...shape], 0, 1, 'float32', 1).dataSync() as Float32Array;
+  const [servedOriginal, servedSmaller] = await Promise.all([original, smaller].map(async (model) => tfjsServingModel(tf, await modelFiles(tf, model), shape, backend)));
   const timings = { original: [] as { single: number; batch: number }[], smaller: [] as { single: number; batch: number }[] };
   for (let round = 0; round < ROUNDS; round++) {
-    timings.original.push(measureLatency(original, images, () => undefined));
-    timings.smaller.push(measureLatency(smaller, images, () => undefined));
+    timings.original.push(await measureLatency(servedOriginal!, images, 256, () => undefined));
+    timings.smaller.push(await measureLatency(servedSmaller!, images, 256, () => undefined));
   }
   const latency = (runs: { single: number; batch: number }[]) => ({ single: median(runs.map((r) => r.single)), batch: median(runs.map((r) => r.batch)) });
   const [before, after] = [latency(timings.original), latency(timings.smaller)];

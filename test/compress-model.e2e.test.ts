@@ -1,11 +1,13 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import assert from 'node:assert/strict';
+import type { z } from 'zod';
 import { after, before, describe, it } from 'node:test';
 import { artifactStore } from '../lib/artifacts';
 import type { CompressionTable, MeasuredRow, TableRow } from '../lib/compression/choice';
 import { registry } from '../lib/metrics';
-import type { CompressModelInput } from '../lib/schemas/compress-model';
+import { DEFAULT_VARIANTS, type CompressModelInput } from '../lib/schemas/compress-model';
+import type { compressionVariantSchema } from '../lib/schemas/compression';
 import type { TrainProgress } from '../lib/training/train-job';
 import { compressionProgressQuery, compressModel, trainModel, type CompressionProgress } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
@@ -13,6 +15,8 @@ import { invalidInputOf } from './helpers/failures';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 import { trainingChildOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
+
+type CompressionVariantInput = z.input<typeof compressionVariantSchema>;
 
 const measured = (rows: TableRow[], variant: string): MeasuredRow => {
   const row = rows.find((r) => r.variant === variant);
@@ -39,7 +43,7 @@ describe('compressModel end to end (real Temporal server, real worker processes)
     const teacher = await env.client.workflow.execute(trainModel, {
       taskQueue: 'ml-pipeline',
       workflowId: `compress-teacher-${Date.now()}`,
-      args: [{ modelName: 'digits', manifestUri, model: { filters: [4, 8], hiddenUnits: [16], dropout: 0 }, training: { epochs: 4, batchSize: 32, learningRate: 0.005, earlyStopping: null } }],
+      args: [{ modelName: 'digits', manifestUri, model: { filters: [8, 16], hiddenUnits: [32], dropout: 0 }, training: { epochs: 4, batchSize: 32, learningRate: 0.005, earlyStopping: null } }],
     });
     modelUri = teacher.modelUri;
   });
@@ -53,20 +57,23 @@ describe('compressModel end to end (real Temporal server, real worker processes)
   const start = (name: string, input: Partial<CompressModelInput>) =>
     env.client.workflow.start(compressModel, { taskQueue: 'ml-pipeline', workflowId: `${name}-${Date.now()}`, args: [{ modelName: 'digits', modelUri, manifestUri, ...input }] });
   const quickFineTuning = { epochs: 1, batchSize: 32 };
+  /** A default variant with its training cut short, and a student smaller than the teacher. */
+  const quick = (variant: CompressionVariantInput): CompressionVariantInput => {
+    if (variant.method === 'prune' || variant.method === 'structured-prune') return { ...variant, fineTuning: quickFineTuning };
+    if (variant.method === 'distill') return { ...variant, student: { filters: [4], hiddenUnits: [16] }, training: { epochs: 2, batchSize: 32, earlyStopping: null } };
+    if (variant.method === 'chain') return { ...variant, steps: variant.steps.map((step) => quick(step) as typeof step) };
+    return variant;
+  };
 
-  it('measures the baseline and every variant on the test split, records a failing variant, and chooses within the budget', { timeout: 600_000 }, async () => {
+  it('measures the baseline and the default variants on the test split, records a failing variant, and chooses within the budget', { timeout: 600_000 }, async () => {
     const handle = await start('compress', {
       variants: [
-        { method: 'quantize', dtype: 'float16' },
-        { method: 'quantize', dtype: 'uint8' },
-        { method: 'prune', finalSparsity: 0.8, frequency: 5, fineTuning: quickFineTuning },
-        { method: 'structured-prune', fraction: 0.5, fineTuning: quickFineTuning },
+        ...DEFAULT_VARIANTS.map(quick),
         // Starts pruning after the fine-tuning has ended: refused by the activity, without retries.
         { method: 'prune', name: 'too-late', beginStep: 1_000_000, fineTuning: quickFineTuning },
-        { method: 'chain', steps: [{ method: 'prune', finalSparsity: 0.8, frequency: 5, fineTuning: quickFineTuning }, { method: 'quantize', dtype: 'uint8' }] },
       ],
       budget: { maxAccuracyDrop: 0.05, objective: 'size' },
-      parallelism: 2,
+      parallelism: 3,
     });
     const seen: CompressionProgress[] = [];
     let finished = false;
@@ -81,20 +88,20 @@ describe('compressModel end to end (real Temporal server, real worker processes)
 
     const statuses = new Set(seen.flatMap((p) => p.variants.map((v) => v.status)));
     assert.ok(statuses.has('pending') && statuses.has('running'), `progress showed pending and running variants: ${[...statuses]}`);
-    assert.ok(seen.every((p) => p.variants.filter((v) => v.status === 'running').length <= 2), 'never more running than the parallelism');
+    assert.ok(seen.every((p) => p.variants.filter((v) => v.status === 'running').length <= 3), 'never more running than the parallelism');
     const final = await handle.query(compressionProgressQuery);
     assert.equal(final.stage, 'done');
     assert.deepEqual(
       final.variants.map((v) => [v.variant, v.status]),
-      [['float16', 'done'], ['uint8', 'done'], ['prune-80', 'done'], ['structured-50', 'done'], ['too-late', 'failed'], ['prune-80+uint8', 'done']],
+      [...['float16', 'uint8', 'int8', 'prune-80', 'structured-50', 'distill', 'prune-80+int8'].map((name) => [name, 'done']), ['too-late', 'failed']],
     );
-    assert.match(final.variants[4]!.error!, /variant\.beginStep/);
+    assert.match(final.variants[7]!.error!, /variant\.beginStep/);
 
     const { baseline, rows } = table;
     assert.equal(baseline.variant, 'baseline');
     assert.ok(baseline.accuracy > 0.6, `the teacher learned: ${baseline.accuracy}`);
-    assert.equal(rows.length, 6);
-    const failed = rows[4]!;
+    assert.equal(rows.length, 9);
+    const failed = rows[8]!;
     assert.ok(failed.status === 'failed' && /variant\.beginStep/.test(failed.error), JSON.stringify(failed));
     const float16 = measured(rows, 'float16');
     const uint8 = measured(rows, 'uint8');
@@ -106,22 +113,31 @@ describe('compressModel end to end (real Temporal server, real worker processes)
     assert.ok(pruned.sizeBytes < baseline.sizeBytes / 2);
     const structured = measured(rows, 'structured-50');
     assert.ok(structured.parameters < baseline.parameters * 0.6, `structured pruning removes units: ${structured.parameters}`);
-    const chain = measured(rows, 'prune-80+uint8');
-    assert.deepEqual((chain.details.steps as { method: string }[]).map((s) => s.method), ['prune', 'quantize']);
-    for (const row of [float16, uint8, pruned, structured, chain]) {
-      assert.equal(row.runtime, baseline.runtime);
+    const int8 = measured(rows, 'int8');
+    assert.equal(int8.format, 'onnx');
+    assert.equal(int8.runtime, 'onnxruntime-node');
+    assert.ok(int8.gzipBytes < baseline.gzipBytes / 2, `int8 weights: ${int8.gzipBytes} against ${baseline.gzipBytes}`);
+    const distilled = measured(rows, 'distill');
+    const labelsOnly = measured(rows, 'distill-without-distillation');
+    assert.equal(distilled.parameters, labelsOnly.parameters);
+    assert.ok(distilled.parameters < baseline.parameters / 3, `a smaller student: ${distilled.parameters} against ${baseline.parameters}`);
+    const chain = measured(rows, 'prune-80+int8');
+    assert.equal(chain.format, 'onnx');
+    assert.deepEqual((chain.details.steps as { method: string }[]).map((s) => s.method), ['prune', 'int8']);
+    for (const row of [float16, uint8, pruned, structured, distilled, labelsOnly]) assert.equal(row.runtime, baseline.runtime);
+    for (const row of [float16, uint8, int8, pruned, structured, distilled, labelsOnly, chain]) {
       assert.ok(row.latencyMs.single > 0 && row.latencyMs.batch > 0);
       assert.equal(row.sizeRatio, baseline.sizeBytes / row.sizeBytes);
       assert.equal(row.accuracyDelta, row.accuracy - baseline.accuracy);
     }
 
-    const qualifying = [float16, uint8, pruned, structured, chain].filter((r) => r.accuracyDelta >= -0.05 && r.sizeBytes < baseline.sizeBytes);
+    const qualifying = [float16, uint8, int8, pruned, structured, distilled, labelsOnly, chain].filter((r) => r.accuracyDelta >= -0.05 && r.sizeBytes < baseline.sizeBytes);
     const smallest = qualifying.reduce((best, r) => (r.sizeBytes < best.sizeBytes ? r : best));
     assert.equal(chosen.variant, smallest.variant);
     assert.equal(chosen.modelUri, smallest.modelUri);
     assert.match(chosen.reason, /^best size/);
     assert.deepEqual(await artifactStore().readJson<CompressionTable>(tableUri), table);
-    for (const variant of ['baseline', 'float16', 'uint8', 'prune-80', 'structured-50', 'too-late', 'prune-80+uint8']) assert.ok(markdown.includes(`| ${variant}`) || markdown.includes(`**${variant}**`), variant);
+    for (const variant of ['baseline', ...rows.map((r) => r.variant)]) assert.ok(markdown.includes(`| ${variant}`) || markdown.includes(`**${variant}**`), variant);
     assert.match(markdown, /\| too-late \| failed: variant\.beginStep/);
 
     const ratio = await registry.getSingleMetricAsString('temporal_ml_compression_ratio');
@@ -132,7 +148,7 @@ describe('compressModel end to end (real Temporal server, real worker processes)
   });
 
   it('resumes a pruning fine-tuning from its checkpoint after its worker is SIGKILLed, and completes', { timeout: 600_000 }, async () => {
-    const handle = await start('compress-kill', { variants: [{ method: 'prune', finalSparsity: 0.5, fineTuning: { epochs: 8, batchSize: 8 } }] });
+    const handle = await start('compress-kill', { variants: [{ method: 'prune', finalSparsity: 0.5, fineTuning: { epochs: 6, batchSize: 8 } }] });
     const heartbeat = async (): Promise<TrainProgress | undefined> => {
       const pruning = (await handle.describe()).raw.pendingActivities?.find((a) => a.activityType?.name === 'pruneModel');
       const payloads = pruning?.heartbeatDetails?.payloads;
@@ -154,7 +170,7 @@ describe('compressModel end to end (real Temporal server, real worker processes)
     const { table } = await handle.result();
     const row = measured(table.rows, 'prune-50');
     const fineTuning = row.details.fineTuning as { epochs: number; resumes: unknown[] };
-    assert.equal(fineTuning.epochs, 8);
+    assert.equal(fineTuning.epochs, 6);
     assert.ok(fineTuning.resumes.length >= 1, JSON.stringify(fineTuning));
     assert.ok(row.nonZeroParameters <= row.parameters * 0.55, `${row.nonZeroParameters} of ${row.parameters}`);
   });
