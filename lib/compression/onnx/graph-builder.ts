@@ -4,15 +4,11 @@ import { AttributeType, DataType, type AttributeProto, type DataTypeCode, type M
 export const OPSET = 13;
 const IR_VERSION = 7;
 
-export type AttributeValue = number | number[] | string | { float: number } | { floats: number[] };
+export type AttributeValue = number | number[];
 type TypedArray = Float32Array | Uint8Array | Int8Array | Int32Array;
 
 function attribute(name: string, value: AttributeValue): AttributeProto {
-  if (typeof value === 'string') return { name, type: AttributeType.STRING, s: Buffer.from(value) };
-  if (typeof value === 'number') return { name, type: AttributeType.INT, i: value };
-  if (Array.isArray(value)) return { name, type: AttributeType.INTS, ints: value };
-  if ('float' in value) return { name, type: AttributeType.FLOAT, f: value.float };
-  return { name, type: AttributeType.FLOATS, floats: value.floats };
+  return typeof value === 'number' ? { name, type: AttributeType.INT, i: value } : { name, type: AttributeType.INTS, ints: value };
 }
 
 function dataTypeOf(data: TypedArray): DataTypeCode {
@@ -22,10 +18,10 @@ function dataTypeOf(data: TypedArray): DataTypeCode {
   return DataType.INT32;
 }
 
-/** A tensor's declared type; without `shape`, its rank is left open. */
-function valueInfo(name: string, elemType: DataTypeCode, shape?: (number | string)[]): ValueInfoProto {
+/** A float32 tensor's declared type; without `shape`, its rank is left open. */
+function valueInfo(name: string, shape?: (number | string)[]): ValueInfoProto {
   const dim = shape?.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
-  return { name, type: { tensorType: { elemType, ...(dim ? { shape: { dim } } : {}) } } };
+  return { name, type: { tensorType: { elemType: DataType.FLOAT, ...(dim ? { shape: { dim } } : {}) } } };
 }
 
 /** Builds one ONNX graph: constant tensors, nodes in topological order, named inputs and outputs. */
@@ -46,12 +42,13 @@ export class GraphBuilder {
 
   input(name: string, shape: (number | string)[]): string {
     const unique = this.name(name);
-    this.inputs.push(valueInfo(unique, DataType.FLOAT, shape));
+    this.inputs.push(valueInfo(unique, shape));
     return unique;
   }
 
-  output(name: string, shape?: (number | string)[], elemType: DataTypeCode = DataType.FLOAT): void {
-    this.outputs.push(valueInfo(name, elemType, shape));
+  /** Declares a float32 graph output. */
+  output(name: string, shape?: (number | string)[]): void {
+    this.outputs.push(valueInfo(name, shape));
   }
 
   /** A constant tensor; returns its name. */

@@ -72,11 +72,11 @@ export function int8Graph(model: InferenceModel, ranges: ActivationRanges, optio
       const output = moveValues(g, op, flow.name);
       flow = qdq && flow.quantization ? quantized(output, flow.quantization) : { ...flow, name: output };
     } else if (op.kind === 'conv' || op.kind === 'dense') {
-      const input = flow.quantization ?? quantization(ranges.ops[i - 1]!, `${op.layer}/input`);
-      if (!flow.quantization) flow = quantized(flow.name, input);
+      // Every tensor is quantized up to the last dense layer, the only one that writes float.
+      const input = flow.quantization!;
       const isLast = op.kind === 'dense' && model.ops.slice(i + 1).every((next) => next.kind === 'softmax');
       const output = isLast ? undefined : quantization(outputRange(), op.layer);
-      const name = (op.kind === 'conv' ? convolution : dense)(g, op as never, flow.name, input, output, options);
+      const name = op.kind === 'conv' ? convolution(g, op, flow.name, input, output, options) : dense(g, op, flow.name, input, output, options);
       flow = output ? (qdq ? quantized(name, output) : { name, quantization: output }) : { name };
     } else if (op.kind === 'relu') {
       const name = g.node('Relu', [toFloat(flow)], `${op.layer}/relu`);

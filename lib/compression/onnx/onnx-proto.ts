@@ -1,11 +1,11 @@
 import * as protobuf from 'protobufjs/light';
 
 /** ONNX element types used here (TensorProto.DataType). */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** AttributeProto.AttributeType values used here. */
-export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+export const AttributeType = { INT: 2, INTS: 7 } as const;
 
 export interface TensorProto {
   name: string;
@@ -18,10 +18,7 @@ export interface TensorProto {
 export interface AttributeProto {
   name: string;
   type: (typeof AttributeType)[keyof typeof AttributeType];
-  f?: number;
   i?: number;
-  s?: Uint8Array;
-  floats?: number[];
   ints?: number[];
 }
 
@@ -63,10 +60,7 @@ const root = protobuf.Root.fromJSON({
         AttributeProto: {
           fields: {
             name: { type: 'string', id: 1 },
-            f: { type: 'float', id: 2 },
             i: { type: 'int64', id: 3 },
-            s: { type: 'bytes', id: 4 },
-            floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
             type: { type: 'int32', id: 20 },
           },
