@@ -12,7 +12,8 @@ import { logitsOf } from '../lib/compression/distillation';
 import { readManifest } from '../lib/datasets/manifest';
 import { loadSplit } from '../lib/datasets/shards';
 import { evaluateJob } from '../lib/evaluation/evaluate-job';
-import { modelFromFiles } from '../lib/model-io';
+import { modelFromFiles, saveModel } from '../lib/model-io';
+import { buildModel } from '../lib/models';
 import { decodeNpy, encodeNpy } from '../lib/npy';
 import { seededPermutation } from '../lib/random';
 import { distillVariantSchema, type DistillVariant } from '../lib/schemas/compression';
@@ -23,6 +24,7 @@ import { distillProbe, teacherLogitsProbe } from './fixtures/distillation-probe'
 import { preprocessDigits } from './helpers/digits';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 import { trainingChildOf } from './helpers/training';
+import { invalidInputOf } from './helpers/failures';
 import { waitFor } from './helpers/wait';
 
 const { EventType } = temporal.api.enums.v1;
@@ -115,6 +117,14 @@ describe('distillation (real Temporal server, real training processes, built-in 
     assert.deepEqual(second, first);
   });
 
+  it('refuses, naming the field, a teacher outside the store and one whose outputs are not the classes of the dataset', { timeout: 120_000 }, async () => {
+    const outside = await invalidInputOf((await run(teacherLogitsProbe, 'logits-outside', 'file:///etc/model', manifestUri)).result());
+    assert.match(outside.message, /^modelUri: The artifact path "\/etc\/model" is outside/);
+    const fourClasses = await saveModel(tf, artifactStore(), buildModel(tf, modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [4] }), { height: 28, width: 28, channels: 1 }, 4, 1));
+    const mismatch = await invalidInputOf((await run(teacherLogitsProbe, 'logits-mismatch', fourClasses.uri, manifestUri)).result());
+    assert.equal(mismatch.message, "modelUri: the teacher's output is [null,4]; the dataset has 10 classes");
+  });
+
   it('distills a student from a trained CNN teacher well above chance', { timeout: 300_000 }, async () => {
     const student = await (await distill('distill')).result();
     const accuracy = await testAccuracy(student.uri);
@@ -144,7 +154,7 @@ describe('distillation (real Temporal server, real training processes, built-in 
   it('resumes from its checkpoint after the training process is SIGKILLed, without computing the teacher logits again', { timeout: 600_000 }, async () => {
     await (await run(teacherLogitsProbe, 'logits-before-kill', teacherUri, manifestUri)).result();
     const student = await withoutTeacher(async () => {
-      const handle = await distill('distill-kill', { variant: variant({ training: trainingSpecSchema.parse({ epochs: 10, batchSize: 8, checkpointEverySeconds: 1, earlyStopping: null }) }) });
+      const handle = await distill('distill-kill', { variant: variant({ training: trainingSpecSchema.parse({ epochs: 6, batchSize: 8, checkpointEverySeconds: 1, earlyStopping: null }) }) });
       await waitFor('a heartbeated checkpoint', 120_000, async () => ((await distillHeartbeat(handle))?.checkpoint ? true : undefined));
       process.kill(await waitFor('the training process', 10_000, () => trainingChildOf(process.pid)), 'SIGKILL');
       const result = await handle.result();
@@ -158,7 +168,7 @@ describe('distillation (real Temporal server, real training processes, built-in 
       return result;
     });
     assert.equal(student.details.resumes, 1);
-    assert.equal(student.details.epochs, 10);
+    assert.equal(student.details.epochs, 6);
     assert.ok((await testAccuracy(student.uri)) > 0.6);
   });
 
