@@ -5,4 +5,6 @@ export * from './training';
 export * from './sweep';
 export * from './quantization';
 export * from './pruning';
+export * from './onnx';
+export * from './distillation';
 export * from './compression';

@@ -77,6 +77,8 @@ function classifyChildError(err: ChildTaskError): Error {
   switch (err.name) {
     case 'InvalidDatasetError':
       return invalidInput('manifestUri', err.message);
+    case 'TeacherLogitsMismatchError':
+      return invalidInput('teacherLogitsUri', err.message);
     case 'TrainingDivergedError':
       return ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
     default:

@@ -1,5 +1,5 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { preprocessProgressQuery, progressQuery, type PreprocessProgress } from '../workflows';
+import { compressionProgressQuery, preprocessProgressQuery, progressQuery, type CompressionProgress, type PreprocessProgress } from '../workflows';
 import { renderTrainingProgress } from './progress-bar';
 import { trainingProgress } from './training-progress';
 
@@ -22,7 +22,7 @@ export function endLine(): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Shows a run's progress until it ends (for mlPipeline, its preprocessing, then its training child); returns its result. */
+/** Shows a run's progress until it ends (for mlPipeline, its preprocessing, training and compression children); returns its result. */
 export async function followRun(client: Client, workflowId: string): Promise<unknown> {
   const handle = client.workflow.getHandle(workflowId);
   const { type } = await handle.describe();
@@ -42,6 +42,7 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
     }
     endLine();
     if (!finished) await followTraining(client, `${workflowId}-train`, handle);
+    if (!finished) await followCompression(client, `${workflowId}-compress`, () => finished);
   } else if (type === 'preprocessDataset') {
     console.log(`Following preprocessDataset ${workflowId}`);
     while (!finished) {
@@ -50,6 +51,9 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
       await sleep(POLL_MS);
     }
     endLine();
+  } else if (type === 'compressModel') {
+    console.log(`Following compressModel ${workflowId}`);
+    await followCompression(client, workflowId, () => finished);
   } else if (type === 'trainModel') {
     console.log(`Following trainModel ${workflowId}`);
     await followTraining(client, workflowId);
@@ -63,6 +67,23 @@ function describePreprocessing(p: PreprocessProgress): string {
   if (p.stage !== 'preprocessing') return p.stage;
   const cached = p.cacheHits ? `, ${p.cacheHits} reused from the cache` : '';
   return `preprocessing: ${p.batchesDone}/${p.batchesTotal} batches, ${p.imagesDone}/${p.imagesTotal} images, ${p.leftOut} left out${cached}`;
+}
+
+function describeCompression(p: CompressionProgress): string {
+  if (p.stage !== 'compressing') return `compression: ${p.stage}`;
+  return `compression: ${p.variants.map((v) => `${v.variant} ${v.status}`).join(', ')}`;
+}
+
+/** Shows a compressModel run's variants (pending, running, done, failed) until `finished()` or the run stops running. */
+export async function followCompression(client: Client, workflowId: string, finished: () => boolean): Promise<void> {
+  const handle = client.workflow.getHandle(workflowId);
+  while (!finished()) {
+    const progress = await handle.query(compressionProgressQuery).catch(() => undefined);
+    if (progress) show(describeCompression(progress));
+    if (progress?.stage === 'done') break;
+    await sleep(POLL_MS);
+  }
+  endLine();
 }
 
 /**

@@ -4,12 +4,20 @@
  *   npm run cli -- train '<trainModel input JSON>' [--id <workflow id>]
  *   npm run cli -- pipeline '<mlPipeline input JSON>' [--id <workflow id>]
  *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
+ *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
-import { mlPipeline, preprocessDataset, trainModel } from '../workflows';
+import { compressModel, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
+
+/** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
+function compressionTableOf(result: unknown): string | undefined {
+  const fields = result as { markdown?: unknown; compression?: { markdown?: unknown } | null };
+  const markdown = fields.markdown ?? fields.compression?.markdown;
+  return typeof markdown === 'string' ? markdown : undefined;
+}
 
 function option(name: string): string | undefined {
   const index = process.argv.indexOf(name);
@@ -23,7 +31,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace });
   try {
     let workflowId: string;
-    const workflows = { train: trainModel, pipeline: mlPipeline, preprocess: preprocessDataset } as const;
+    const workflows = { train: trainModel, pipeline: mlPipeline, preprocess: preprocessDataset, compress: compressModel } as const;
     if (command && command in workflows) {
       const input = JSON.parse(argument ?? '{}');
       workflowId = option('--id') ?? `${command}-${Date.now()}`;
@@ -33,12 +41,14 @@ async function main(): Promise<void> {
     } else if (command === 'watch' && argument) {
       workflowId = argument;
     } else {
-      console.error("usage: cli train '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli watch <workflow id>");
+      console.error("usage: cli train '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
       process.exitCode = 2;
       return;
     }
     const result = await followRun(client, workflowId);
     console.log(JSON.stringify(result, null, 2));
+    const markdown = compressionTableOf(result);
+    if (markdown) console.log(`\n${markdown}`);
   } finally {
     await connection.close();
   }

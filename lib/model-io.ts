@@ -2,7 +2,8 @@ import type { LayersModel, io } from '@tensorflow/tfjs';
 import type { LocalArtifactStore, StoredArtifact } from './artifacts';
 import type { TensorFlow } from './tf';
 
-const WEIGHTS_FILE = 'weights.bin';
+/** The one weights file a stored model has. */
+export const WEIGHTS_FILE = 'weights.bin';
 
 /**
  * Stores a model in the stock TensorFlow.js layers format (model.json + one weights file), as a content-addressed

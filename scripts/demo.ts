@@ -90,6 +90,10 @@ async function main(): Promise<void> {
     console.log(`  model           ${result.modelUri}/model.json`);
     console.log(`  dataset         ${result.manifestUri}`);
     console.log(`  report          ${result.reportUri}`);
+    if (result.compression) {
+      console.log(`\nCompression (table ${result.compression.tableUri}):`);
+      console.log(result.compression.markdown);
+    }
     console.log('\nPer-activity figures from the worker\'s /metrics:');
     console.log(await activityMetricsSummary(Number(process.env.METRICS_PORT ?? 9464)));
     console.log(`\nWeb UI: http://localhost:${server.uiPort}/namespaces/default/workflows/${workflowId}`);

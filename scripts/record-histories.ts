@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HISTORIES_DIR, historyToJson, recordedWorkflowId } from './histories';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
-import { hyperparameterSweep, mlPipeline, preprocessDataset, trainModel } from '../workflows';
+import { compressModel, hyperparameterSweep, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 
 const TINY_MODEL = { architecture: 'mlp' as const, hiddenUnits: [16] };
 const TINY_TRAINING = { epochs: 1, batchSize: 32 };
@@ -37,16 +37,22 @@ async function main(): Promise<void> {
       }),
     ]);
     await Promise.all(others.map((handle) => handle.result()));
+    const { modelUri } = await others[1]!.result();
+    const compress = await env.client.workflow.start(compressModel, {
+      ...options('compressModel'),
+      args: [{ modelUri, manifestUri, variants: [{ method: 'quantize', dtype: 'float16' }, { method: 'int8' }] }],
+    });
+    await compress.result();
 
     mkdirSync(HISTORIES_DIR, { recursive: true });
-    for (const handle of [preprocess, ...others]) {
+    for (const handle of [preprocess, ...others, compress]) {
       const history = await handle.fetchHistory();
       const workflowType = history.events![0]!.workflowExecutionStartedEventAttributes!.workflowType!.name!;
       const path = join(HISTORIES_DIR, `${workflowType}.json`);
       writeFileSync(path, historyToJson(history));
       console.log(`${workflowType}: ${history.events!.length} events -> ${path}`);
     }
-    console.log(`Recorded ${others.length + 1} histories in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+    console.log(`Recorded ${others.length + 2} histories in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   } finally {
     await workers.shutdown();
     await env.teardown();

@@ -10,7 +10,12 @@ import { tensorflow } from '../lib/tf';
 import type { EvaluationReport } from '../activities/evaluation';
 import { join } from 'node:path';
 import { mlPipeline, preprocessProgressQuery, progressQuery } from '../workflows';
+import type { CompressionTable } from '../lib/compression/choice';
+import { QUICK_VARIANTS, variantName } from '../lib/schemas/compress-model';
+import { compressionVariantSchema } from '../lib/schemas/compression';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+
+const QUICK_VARIANT_NAMES = QUICK_VARIANTS.map((variant) => variantName(compressionVariantSchema.parse(variant)));
 
 describe('mlPipeline end to end (real Temporal server, real worker process)', () => {
   let env: TestWorkflowEnvironment;
@@ -91,7 +96,30 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.match(metrics, /temporal_ml_preprocess_batch_seconds_count\{cache="miss"\} 4/);
     assert.match(metrics, /temporal_ml_preprocess_images_per_second [1-9]/);
 
+    // The compression stage tried the quick variants on the trained model and stored their table.
+    assert.ok(result.compression, 'compressed by default');
+    assert.equal(progress.compressWorkflowId, `${handle.workflowId}-compress`);
+    const table = await store.readJson<CompressionTable>(result.compression.tableUri);
+    assert.deepEqual(table.rows.map((row) => [row.variant, row.status]), QUICK_VARIANT_NAMES.map((name) => [name, 'done']));
+    assert.equal(table.baseline.accuracy, result.testAccuracy);
+    assert.equal(result.compression.chosen.variant, table.chosen.variant);
+    for (const name of ['baseline', ...QUICK_VARIANT_NAMES]) assert.ok(result.compression.markdown.includes(name), name);
+
     const sdkMetrics = await (await fetch(`http://127.0.0.1:${worker.sdkMetricsPort}/metrics`)).text();
     assert.match(sdkMetrics, /temporal_activity_execution_latency/);
+  });
+
+  it('skips the compression stage when the input says "compression": null', async () => {
+    const handle = await env.client.workflow.start(mlPipeline, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `ml-pipeline-no-compression-${Date.now()}`,
+      args: [{ dataset: { maxImages: 300 }, model: { architecture: 'mlp', hiddenUnits: [16] }, training: { epochs: 1 }, compression: null }],
+    });
+    const result = await handle.result();
+    assert.equal(result.compression, null);
+    assert.equal(result.stageSeconds.compression, 0);
+    const progress = await handle.query(progressQuery);
+    assert.equal(progress.compressWorkflowId, null);
+    await assert.rejects(env.client.workflow.getHandle(`${handle.workflowId}-compress`).describe(), { name: 'WorkflowNotFoundError' });
   });
 });

@@ -82,6 +82,15 @@ describe('weight quantization in the tfjs-converter format', () => {
     });
   }
 
+  it('uint8: halves round to the even level, as NumPy in tfjs-converter rounds (the zero point as well)', async () => {
+    // A step of exactly 1; 0.5 steps from 0 to the minimum puts the zero point on a tie, which goes to 0, not 1.
+    const quantized = await quantizeTensor('w', Float32Array.from([-0.5, 2.5, 3.5, 254.5]), 'uint8');
+    assert.ok(quantized.quantization.dtype === 'uint8');
+    assert.deepEqual([quantized.quantization.min, quantized.quantization.scale], [-0, 1]);
+    assert.deepEqual([...quantized.data], [0, 2, 4, 254]);
+    assert.equal(quantized.maxAbsoluteError, 0.5);
+  });
+
   it('float16: stock tfjs loads what we dequantize, relative error at most 2^-11', async () => {
     const values = uniform(20_000, -300, 300, 3);
     const quantized = await quantizeTensor('w', values, 'float16');

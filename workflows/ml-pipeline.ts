@@ -4,17 +4,20 @@ import { mlPipelineInputSchema, type MlPipelineInput } from '../lib/schemas/ml-p
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
+import { compressModel, type CompressModelResult } from './compress-model';
 import { progressQuery } from './definitions';
 import { preprocessDataset } from './preprocess-dataset';
 import { trainModel } from './train-model';
 
-export type PipelineStage = 'preprocessing' | 'training' | 'done';
+export type PipelineStage = 'preprocessing' | 'training' | 'compression' | 'done';
 
 export interface PipelineProgress {
   stage: PipelineStage;
   /** IDs of the child workflows, whose own `progress` queries say more. */
   preprocessWorkflowId: string;
   trainWorkflowId: string;
+  /** Null when the input skips compression. */
+  compressWorkflowId: string | null;
 }
 
 export interface MlPipelineResult {
@@ -32,15 +35,18 @@ export interface MlPipelineResult {
   manifestUri: string;
   modelUri: string;
   reportUri: string;
-  stageSeconds: Record<'preprocessing' | 'training', number>;
+  /** The compression stage's table and choice; null when the input skipped it. */
+  compression: Pick<CompressModelResult, 'chosen' | 'markdown' | 'tableUri'> | null;
+  stageSeconds: Record<'preprocessing' | 'training' | 'compression', number>;
 }
 
-/** The end-to-end run: preprocess a dataset, then train and evaluate a model on it, each as a child workflow. */
+/** The end-to-end run: preprocess a dataset, train and evaluate a model on it, then try compressing it, each as a child workflow. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const { workflowId } = workflowInfo();
-  const progress: PipelineProgress = { stage: 'preprocessing', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train` };
+  const progress: PipelineProgress = { stage: 'preprocessing', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train`, compressWorkflowId: null };
   setHandler(progressQuery, () => progress);
   const config = parseWorkflowInput('mlPipeline', mlPipelineInputSchema, input);
+  if (config.compression) progress.compressWorkflowId = `${workflowId}-compress`;
   const enterStage = (stage: PipelineStage) => {
     progress.stage = stage;
     upsertSearchAttributes([
@@ -63,6 +69,17 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     args: [{ modelName: config.modelName, manifestUri: dataset.manifestUri, model: config.model, training: config.training }],
   });
   const trainingSeconds = (Date.now() - started) / 1000;
+
+  let compressed: CompressModelResult | null = null;
+  let compressionSeconds = 0;
+  if (config.compression) {
+    started = enterStage('compression');
+    compressed = await executeChild(compressModel, {
+      workflowId: progress.compressWorkflowId!,
+      args: [{ modelName: config.modelName, modelUri: trained.modelUri, manifestUri: dataset.manifestUri, ...config.compression }],
+    });
+    compressionSeconds = (Date.now() - started) / 1000;
+  }
   enterStage('done');
 
   return {
@@ -79,6 +96,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     manifestUri: dataset.manifestUri,
     modelUri: trained.modelUri,
     reportUri: trained.evaluation.reportUri,
-    stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds },
+    compression: compressed && { chosen: compressed.chosen, markdown: compressed.markdown, tableUri: compressed.tableUri },
+    stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds, compression: compressionSeconds },
   };
 }

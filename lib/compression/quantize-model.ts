@@ -1,7 +1,6 @@
 import type { io } from '@tensorflow/tfjs';
+import { WEIGHTS_FILE } from '../model-io';
 import { dequantizeTensor, quantizeTensor, yieldToEventLoop, type QuantizationDtype, type WeightQuantization, type Yield } from './quantize';
-
-const WEIGHTS_FILE = 'weights.bin';
 
 /** Files that are not a TensorFlow.js layers model (a graph model, a missing or malformed model.json or weights file). */
 export class NotLayersModelError extends Error {

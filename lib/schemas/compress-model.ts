@@ -63,12 +63,13 @@ export function rowNames(variant: CompressionVariant): string[] {
   return variant.method === 'distill' && variant.compareWithoutDistillation ? [name, `${name}${WITHOUT_DISTILLATION}`] : [name];
 }
 
-export const compressionSettingsSchema = z.strictObject({
-  variants: z
+/** Variants to try, `defaults` when none are given; each named, the names unique among the table's rows. */
+function variantsSchema(defaults: z.input<typeof compressionVariantSchema>[]) {
+  return z
     .array(compressionVariantSchema)
     .min(1)
     .max(32)
-    .prefault(DEFAULT_VARIANTS)
+    .prefault(defaults)
     .superRefine((variants, ctx) => {
       const seen = new Set([BASELINE]);
       variants.forEach((variant, index) => {
@@ -78,10 +79,17 @@ export const compressionSettingsSchema = z.strictObject({
         }
       });
     })
-    .transform((variants) => variants.map((variant) => ({ ...variant, name: variantName(variant) }))),
+    .transform((variants) => variants.map((variant) => ({ ...variant, name: variantName(variant) })));
+}
+
+/** Variants compressed and evaluated at once. */
+const parallelismSchema = z.int().min(1).max(16).default(2);
+
+/** mlPipeline's compression stage: compressModel's settings, quick variants by default. */
+export const compressionStageSchema = z.strictObject({
+  variants: variantsSchema(QUICK_VARIANTS),
   budget: budgetSchema.prefault({}),
-  /** Variants compressed and evaluated at once. */
-  parallelism: z.int().min(1).max(16).default(2),
+  parallelism: parallelismSchema,
 });
 
 const storedUri = (what: string) => z.string().startsWith('file://', `must be a file:// URI of ${what} in the artifact store`);
@@ -94,7 +102,9 @@ export const compressModelInputSchema = z.strictObject({
   modelUri: storedUri('a TensorFlow.js layers model'),
   /** The dataset it was trained on (`manifestUri`): fine-tuning trains on its training split, every row is scored on its test split. */
   manifestUri: storedUri('a dataset manifest'),
-  ...compressionSettingsSchema.shape,
+  variants: variantsSchema(DEFAULT_VARIANTS),
+  budget: budgetSchema.prefault({}),
+  parallelism: parallelismSchema,
 });
 
 export type CompressModelInput = z.input<typeof compressModelInputSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compressionStageSchema } from './compress-model';
 import { modelSpecSchema, trainingSpecSchema } from './model';
 import { batchingSchema, datasetSourceSchema, preprocessSpecSchema } from './preprocess';
 import { modelNameSchema } from './train-model';
@@ -13,6 +14,8 @@ export const mlPipelineInputSchema = z.strictObject({
   batching: batchingSchema.prefault({}),
   model: modelSpecSchema.prefault({}),
   training: trainingSpecSchema.prefault({}),
+  /** Variants of the trained model to try after training (quick ones, no fine-tuning, by default); `null` skips the stage. */
+  compression: compressionStageSchema.nullable().prefault({}),
 });
 
 export type MlPipelineInput = z.input<typeof mlPipelineInputSchema>;

@@ -1,12 +1,13 @@
 import type { LayersModel, ModelCompileArgs, Tensor } from '@tensorflow/tfjs';
 import type { LocalArtifactStore } from '../artifacts';
-import type { DatasetManifest } from '../datasets/manifest';
-import type { SplitTensors } from '../datasets/shards';
 import { MagnitudePruning } from '../compression/magnitude-pruning';
 import type { PolynomialDecay } from '../compression/sparsity-schedule';
 import { StructuredPruning } from '../compression/structured-pruning';
+import type { DatasetManifest } from '../datasets/manifest';
+import type { SplitTensors } from '../datasets/shards';
 import type { TensorFlow } from '../tf';
 import type { TrainingState } from './checkpoint';
+import { distillationExtension, type DistillationExtensionSpec } from './distillation-extension';
 
 /**
  * What a training job does differently from plain supervised training (pruning masks, distillation targets, ...).
@@ -40,7 +41,8 @@ export type TrainingExtensionSpec =
   /** Gradual magnitude pruning of convolution and dense kernels along `schedule`. */
   | { kind: 'prune'; schedule: PolynomialDecay }
   /** The `fraction` of every hidden layer's filters and units with the smallest L1 norm removed before training. */
-  | { kind: 'structured-prune'; fraction: number };
+  | { kind: 'structured-prune'; fraction: number }
+  | DistillationExtensionSpec;
 
 export async function extensionFor(context: ExtensionContext, spec: TrainingExtensionSpec | undefined): Promise<TrainingExtension> {
   if (!spec) return {};
@@ -50,6 +52,8 @@ export async function extensionFor(context: ExtensionContext, spec: TrainingExte
       return new MagnitudePruning(context.tf, context.store, spec.schedule, context.batchesPerEpoch);
     case 'structured-prune':
       return new StructuredPruning(context.tf, spec.fraction);
+    case 'distill':
+      return distillationExtension(context, spec);
     default:
       throw new Error(`unknown training extension "${kind}"`);
   }
