@@ -12,7 +12,8 @@ import { logitsOf } from '../lib/compression/distillation';
 import { readManifest } from '../lib/datasets/manifest';
 import { loadSplit } from '../lib/datasets/shards';
 import { evaluateJob } from '../lib/evaluation/evaluate-job';
-import { modelFromFiles } from '../lib/model-io';
+import { modelFromFiles, saveModel } from '../lib/model-io';
+import { buildModel } from '../lib/models';
 import { decodeNpy, encodeNpy } from '../lib/npy';
 import { seededPermutation } from '../lib/random';
 import { distillVariantSchema, type DistillVariant } from '../lib/schemas/compression';
@@ -23,6 +24,7 @@ import { distillProbe, teacherLogitsProbe } from './fixtures/distillation-probe'
 import { preprocessDigits } from './helpers/digits';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 import { trainingChildOf } from './helpers/training';
+import { invalidInputOf } from './helpers/failures';
 import { waitFor } from './helpers/wait';
 
 const { EventType } = temporal.api.enums.v1;
@@ -113,6 +115,14 @@ describe('distillation (real Temporal server, real training processes, built-in 
     // With the teacher gone, only a recorded result can answer.
     const second = await withoutTeacher(async () => (await run(teacherLogitsProbe, 'logits-again', teacherUri, manifestUri)).result());
     assert.deepEqual(second, first);
+  });
+
+  it('refuses, naming the field, a teacher outside the store and one whose outputs are not the classes of the dataset', { timeout: 120_000 }, async () => {
+    const outside = await invalidInputOf((await run(teacherLogitsProbe, 'logits-outside', 'file:///etc/model', manifestUri)).result());
+    assert.match(outside.message, /^modelUri: The artifact path "\/etc\/model" is outside/);
+    const fourClasses = await saveModel(tf, artifactStore(), buildModel(tf, modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [4] }), { height: 28, width: 28, channels: 1 }, 4, 1));
+    const mismatch = await invalidInputOf((await run(teacherLogitsProbe, 'logits-mismatch', fourClasses.uri, manifestUri)).result());
+    assert.equal(mismatch.message, "modelUri: the teacher's output is [null,4]; the dataset has 10 classes");
   });
 
   it('distills a student from a trained CNN teacher well above chance', { timeout: 300_000 }, async () => {

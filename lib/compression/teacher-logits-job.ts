@@ -46,7 +46,8 @@ export async function teacherLogitsJob(input: TeacherLogitsJobInput, reportProgr
       throw new TeacherMismatchError(`the teacher's output is [${outputs.map(String)}]; the dataset has ${classes} classes`);
     }
     const logits = new Float32Array(train.count * classes);
-    let lastReportAt = -Infinity;
+    reportProgress({ imagesDone: 0, images: train.count });
+    let lastReportAt = performance.now();
     for (let start = 0; start < train.count; start += BATCH_SIZE) {
       const size = Math.min(BATCH_SIZE, train.count - start);
       const batch = tf.tidy(() => logitsOf(tf, model.predict(train.images.slice(start, size)) as ReturnType<typeof tf.tensor2d>));
