@@ -3,34 +3,20 @@ import type * as activities from '../activities';
 import { baselineRow, chooseVariant, renderTable, variantRows, type Choice, type CompressionTable, type TableRow, type VariantOutcome } from '../lib/compression/choice';
 import type { CompressedModel } from '../lib/compression/compressed-model';
 import { BASELINE, compressModelInputSchema, rowNames, type CompressModelConfig, type CompressModelInput, type NamedVariant } from '../lib/schemas/compress-model';
-import type { CompressionStep, DistillVariant, Int8Variant, OnnxVariant } from '../lib/schemas/compression';
+import type { CompressionStep, DistillVariant } from '../lib/schemas/compression';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import { parseWorkflowInput } from '../lib/validate';
 import { compressionProgressQuery } from './definitions';
 import { fanOut } from './fan-out';
 
-/** The compression activities as the workflow calls them: ONNX export and distillation by their declared signatures. */
-type CompressionActivities = typeof activities & {
-  exportOnnx(input: { modelName: string; modelUri: string; manifestUri: string; variant: OnnxVariant | Int8Variant }): Promise<CompressedModel>;
-  teacherLogits(input: { modelUri: string; manifestUri: string }): Promise<{ uri: string; bytes: number }>;
-  distillModel(input: {
-    modelName: string;
-    teacherUri: string;
-    manifestUri: string;
-    teacherLogitsUri: string;
-    variant: DistillVariant;
-    withoutDistillation?: boolean;
-  }): Promise<CompressedModel>;
-};
-
-const { checkCompressionInput, storeCompressionTable } = proxyActivities<CompressionActivities>({
+const { checkCompressionInput, storeCompressionTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumAttempts: 5 },
 });
 
 // Tensor work in a child process that heartbeats its progress, as evaluateModel does.
-const { quantizeWeights, exportOnnx, teacherLogits, evaluateVariant } = proxyActivities<CompressionActivities>({
+const { quantizeWeights, exportOnnx, teacherLogits, evaluateVariant } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
@@ -39,7 +25,7 @@ const { quantizeWeights, exportOnnx, teacherLogits, evaluateVariant } = proxyAct
 
 // Fine-tuning and distillation train through runTraining: the same settings as trainModel's, so a dead worker is
 // noticed within the heartbeat timeout and the retry resumes from the checkpoint in the last heartbeat.
-const { pruneModel, distillModel } = proxyActivities<CompressionActivities>({
+const { pruneModel, distillModel } = proxyActivities<typeof activities>({
   taskQueue: 'ml-train',
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '20 seconds',
