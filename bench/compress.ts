@@ -23,7 +23,7 @@ import { REFERENCE_MODELS } from './reference-models';
 const TEACHER = {
   model: REFERENCE_MODELS.cnn,
   training: trainingSpecSchema.parse({
-    epochs: 15,
+    epochs: 10,
     batchSize: 256,
     learningRate: 0.002,
     learningRateSchedule: { type: 'cosine' },
