@@ -145,9 +145,8 @@ export async function compressModel(input: CompressModelInput): Promise<Compress
   await checkCompressionInput({ modelUri: config.modelUri, manifestUri: config.manifestUri });
 
   enterStage('baseline');
-  const uncompressed: CompressedModel = { format: 'tfjs-layers', uri: config.modelUri, bytes: 0, details: {} };
   const measured = await evaluateVariant({ modelName: config.modelName, variant: BASELINE, model: { format: 'tfjs-layers', uri: config.modelUri }, manifestUri: config.manifestUri });
-  const baseline = baselineRow({ ...uncompressed, bytes: measured.bytes }, measured, config.budget);
+  const baseline = baselineRow({ format: 'tfjs-layers', uri: config.modelUri, bytes: measured.bytes, details: {} }, measured, config.budget);
 
   enterStage('compressing');
   const run = new CompressionRun(config);
