@@ -2,3 +2,4 @@ export * from './preprocessing';
 export * from './evaluation';
 export * from './training';
 export * from './sweep';
+export * from './distributed';
