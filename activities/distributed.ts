@@ -3,7 +3,9 @@ import { artifactStore } from '../lib/artifacts';
 import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
 import { PartitionError, type PartitionSpec } from '../lib/distributed/partition';
 import { writePartitions, type PartitionedDataset } from '../lib/distributed/partition-dataset';
+import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import { invalidInput } from '../lib/validate';
+import { runTraining } from './training';
 
 export type { DatasetPartition, PartitionedDataset } from '../lib/distributed/partition-dataset';
 
@@ -31,4 +33,74 @@ export async function partitionDataset(input: PartitionDatasetInput): Promise<Pa
     if (err instanceof InvalidDatasetError) throw invalidInput('manifestUri', err.message);
     throw err;
   }
+}
+
+/**
+ * What a partition's optimizer starts each round with: `carry` restores the state (Adam's moments and step count) its
+ * previous round ended with, `reset` starts a fresh optimizer on the global weights.
+ */
+export type OptimizerStatePolicy = 'carry' | 'reset';
+export const DEFAULT_OPTIMIZER_STATE: OptimizerStatePolicy = 'reset';
+
+export interface TrainPartitionInput {
+  modelName: string;
+  round: number;
+  partition: number;
+  /** The partition's dataset manifest (from partitionDataset). */
+  manifestUri: string;
+  /** The global model to start from; null builds `model` from `training.seed`, the same weights in every partition. */
+  globalModelUri: string | null;
+  model: ModelSpec;
+  /** Local training: `epochs` of the partition, unless `localSteps` says how many optimizer steps. */
+  training: TrainingSpec;
+  localSteps: number | null;
+  /** The state this partition's previous round returned (with `optimizerState` carry). */
+  optimizerStateUri: string | null;
+  optimizerState?: OptimizerStatePolicy;
+}
+
+export interface TrainPartitionResult {
+  modelUri: string;
+  /** Training images of the partition: its weight in the average. */
+  samples: number;
+  /** Mean training loss and accuracy of the last local epoch. */
+  loss: number;
+  accuracy: number;
+  /** The optimizer state to pass to this partition's next round; null unless carried. */
+  optimizerStateUri: string | null;
+  seconds: number;
+  resumes: { epoch: number; batch: number }[];
+}
+
+/**
+ * One partition's local training for one round, through runTraining: in a child process, heartbeating, checkpointing
+ * and resuming after a crash like any training job. Returns the trained weights' URI, never the weights.
+ */
+export async function trainPartition(input: TrainPartitionInput): Promise<TrainPartitionResult> {
+  if (input.localSteps !== null && !(Number.isSafeInteger(input.localSteps) && input.localSteps >= 1)) {
+    throw invalidInput('localSteps', `must be a positive integer or null, not ${input.localSteps}`);
+  }
+  const carry = (input.optimizerState ?? DEFAULT_OPTIMIZER_STATE) === 'carry';
+  const result = await runTraining({
+    modelName: input.modelName,
+    manifestUri: input.manifestUri,
+    model: input.model,
+    // Local training returns its last weights, never an earlier epoch's.
+    training: { ...input.training, earlyStopping: null },
+    initialModelUri: input.globalModelUri ?? undefined,
+    maxSteps: input.localSteps ?? undefined,
+    // Each round visits the partition's images in another order; initial weights stay those of training.seed.
+    shuffleSeed: input.training.seed + input.round,
+    extension: carry ? { kind: 'optimizer-state', restoreFrom: input.optimizerStateUri } : undefined,
+  });
+  const last = result.history.at(-1)!;
+  return {
+    modelUri: result.modelUri,
+    samples: result.trainSamples,
+    loss: last.loss,
+    accuracy: last.accuracy,
+    optimizerStateUri: carry ? (result.extension!.optimizerStateUri as string) : null,
+    seconds: result.trainingSeconds,
+    resumes: result.resumes,
+  };
 }

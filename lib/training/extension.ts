@@ -1,5 +1,6 @@
 import type { LayersModel, ModelCompileArgs, Tensor } from '@tensorflow/tfjs';
 import type { LocalArtifactStore } from '../artifacts';
+import { optimizerStateExtension, type OptimizerStateExtensionSpec } from '../distributed/optimizer-state';
 import type { DatasetManifest } from '../datasets/manifest';
 import type { SplitTensors } from '../datasets/shards';
 import type { TensorFlow } from '../tf';
@@ -33,12 +34,14 @@ export interface ExtensionContext {
 }
 
 /** The extensions a training job can be given, by `kind`. */
-export type TrainingExtensionSpec = never;
+export type TrainingExtensionSpec = OptimizerStateExtensionSpec;
 
 export async function extensionFor(context: ExtensionContext, spec: TrainingExtensionSpec | undefined): Promise<TrainingExtension> {
   if (!spec) return {};
   const kind = (spec as { kind: string }).kind;
   switch (kind) {
+    case 'optimizer-state':
+      return optimizerStateExtension(context.tf, context.store, spec);
     default:
       throw new Error(`unknown training extension "${kind}"`);
   }
