@@ -1,8 +1,12 @@
 import { Context } from '@temporalio/activity';
-import { artifactStore } from '../lib/artifacts';
+import { ArtifactPathError, artifactStore } from '../lib/artifacts';
+import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
+import { settings } from '../lib/config';
 import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
+import type { AverageJobInput, AverageProgress, WeightedModel } from '../lib/distributed/average-job';
 import { PartitionError, type PartitionSpec } from '../lib/distributed/partition';
 import { writePartitions, type PartitionedDataset } from '../lib/distributed/partition-dataset';
+import type { StoredArtifact } from '../lib/artifacts';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import { invalidInput } from '../lib/validate';
 import { runTraining } from './training';
@@ -103,4 +107,64 @@ export async function trainPartition(input: TrainPartitionInput): Promise<TrainP
     seconds: result.trainingSeconds,
     resumes: result.resumes,
   };
+}
+
+export interface AggregateWeightsInput {
+  updates: { modelUri: string; samples: number }[];
+}
+
+export interface StoredModel {
+  modelUri: string;
+  seconds: number;
+}
+
+/** The sample-weighted average of the partitions' models (FedAvg, McMahan et al. 2017). */
+export async function aggregateWeights(input: AggregateWeightsInput): Promise<StoredModel> {
+  if (input.updates.length === 0) throw invalidInput('updates', 'must name at least one model');
+  const bad = input.updates.findIndex((u) => !(Number.isSafeInteger(u.samples) && u.samples > 0));
+  if (bad !== -1) throw invalidInput(`updates.${bad}.samples`, `must be a positive integer, not ${input.updates[bad]!.samples}`);
+  const total = input.updates.reduce((sum, u) => sum + u.samples, 0);
+  return averageModels(input.updates.map((u) => ({ modelUri: u.modelUri, weight: u.samples / total })), 'updates');
+}
+
+export interface MergeUpdateInput {
+  globalModelUri: string;
+  updateModelUri: string;
+  /** The update's share: `w <- (1 - weight) w + weight w_k` (see lib/distributed/staleness.ts). */
+  weight: number;
+}
+
+/** One asynchronous merge of a partition's model into the global one. */
+export async function mergeUpdate(input: MergeUpdateInput): Promise<StoredModel> {
+  if (!(input.weight >= 0 && input.weight <= 1)) throw invalidInput('weight', `must be from 0 to 1, not ${input.weight}`);
+  return averageModels(
+    [
+      { modelUri: input.globalModelUri, weight: 1 - input.weight },
+      { modelUri: input.updateModelUri, weight: input.weight },
+    ],
+    'updateModelUri',
+  );
+}
+
+const averageJobModule = require.resolve('../lib/distributed/average-job');
+
+/**
+ * Averages stored models in a child process (the arithmetic is synchronous), heartbeating its progress; cancellation
+ * kills it, and a killed average leaves only a scratch folder, never a half-written model where one is read.
+ */
+async function averageModels(models: WeightedModel[], modelsField: string): Promise<StoredModel> {
+  const context = Context.current();
+  const started = performance.now();
+  try {
+    const stored = await runChildTask<AverageJobInput, AverageProgress, StoredArtifact>(
+      averageJobModule,
+      { artifactRoot: settings().artifactRoot, models },
+      { signal: context.cancellationSignal, onProgress: (progress) => context.heartbeat(progress), silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },
+    );
+    return { modelUri: stored.uri, seconds: (performance.now() - started) / 1000 };
+  } catch (err) {
+    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+    if (err instanceof ChildTaskError && (err.name === 'IncompatibleModelsError' || err.name === ArtifactPathError.name)) throw invalidInput(modelsField, err.message);
+    throw err;
+  }
 }
