@@ -3,6 +3,7 @@
  * so none of them imports another's workflow code to reach a definition.
  */
 import { defineQuery } from '@temporalio/workflow';
+import type { DistributedProgress } from './distributed-train';
 import type { SweepStatus } from './hyperparameter-sweep';
 import type { PipelineProgress } from './ml-pipeline';
 import type { PreprocessProgress } from './preprocess-dataset';
@@ -12,3 +13,4 @@ export const progressQuery = defineQuery<PipelineProgress>('progress');
 export const preprocessProgressQuery = defineQuery<PreprocessProgress>('progress');
 export const trainingProgressQuery = defineQuery<TrainModelProgress>('progress');
 export const sweepStatusQuery = defineQuery<SweepStatus>('trials');
+export const distributedProgressQuery = defineQuery<DistributedProgress>('progress');

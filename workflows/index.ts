@@ -1,4 +1,5 @@
 export * from './definitions';
+export * from './distributed-train';
 export * from './hyperparameter-sweep';
 export * from './ml-pipeline';
 export * from './preprocess-dataset';

@@ -1,10 +1,12 @@
 import { executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { EvaluationSummary } from '../activities/evaluation';
 import type { DatasetManifest } from '../lib/datasets/manifest';
-import { mlPipelineInputSchema, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
+import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
 import { progressQuery } from './definitions';
+import { distributedTrain } from './distributed-train';
 import { preprocessDataset } from './preprocess-dataset';
 import { trainModel } from './train-model';
 
@@ -15,32 +17,75 @@ export interface PipelineProgress {
   /** IDs of the child workflows, whose own `progress` queries say more. */
   preprocessWorkflowId: string;
   trainWorkflowId: string;
+  /** Whether that child is a distributedTrain run rather than a trainModel one. */
+  distributed: boolean;
 }
 
 export interface MlPipelineResult {
   modelName: string;
   testAccuracy: number;
   testLoss: number;
-  backend: string;
+  /** The training process's TensorFlow backend; null for a distributed run, whose partitions each have their own. */
+  backend: string | null;
   counts: Record<Split, number>;
   /** Files of the source left out of the dataset (unreadable, corrupt, duplicate, ...), by reason. */
   leftOutByReason: DatasetManifest['leftOutByReason'];
   preprocessCacheHit: boolean;
   parameterCount: number;
+  /** Epochs over the training images: for a distributed run, rounds times `localEpochs`. */
   epochs: number;
+  /** For a distributed run, training images times epochs over its whole wall time, rounds' aggregation and evaluation included. */
   trainingSamplesPerSecond: number;
   manifestUri: string;
   modelUri: string;
   reportUri: string;
+  /** A distributed run's per-round history (see distributedTrain); null for a single one. */
+  roundHistoryUri: string | null;
   stageSeconds: Record<'preprocessing' | 'training', number>;
 }
 
-/** The end-to-end run: preprocess a dataset, then train and evaluate a model on it, each as a child workflow. */
+interface TrainedModel {
+  modelUri: string;
+  backend: string | null;
+  epochs: number;
+  trainingSamplesPerSecond: number;
+  roundHistoryUri: string | null;
+  evaluation: EvaluationSummary;
+}
+
+/** Trains with trainModel, or with distributedTrain when the input asks for it, as the child workflow `workflowId`. */
+async function train(config: MlPipelineConfig, manifestUri: string, workflowId: string): Promise<TrainedModel> {
+  const { modelName, model, training, distributed } = config;
+  if (distributed) {
+    const trained = await executeChild(distributedTrain, { workflowId, args: [{ ...distributed, modelName, manifestUri, model, training }] });
+    const epochs = trained.rounds * distributed.localEpochs;
+    return {
+      modelUri: trained.modelUri,
+      backend: null,
+      epochs,
+      trainingSamplesPerSecond: (trained.trainSamples * epochs) / trained.seconds,
+      roundHistoryUri: trained.historyUri,
+      evaluation: trained.evaluation,
+    };
+  }
+  const trained = await executeChild(trainModel, { workflowId, args: [{ modelName, manifestUri, model, training }] });
+  return {
+    modelUri: trained.modelUri,
+    backend: trained.backend,
+    epochs: trained.history.length,
+    trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
+    roundHistoryUri: null,
+    evaluation: trained.evaluation,
+  };
+}
+
+/** The end-to-end run: preprocess a dataset, then train (on one worker or distributed) and evaluate a model on it, each as a child workflow. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const { workflowId } = workflowInfo();
-  const progress: PipelineProgress = { stage: 'preprocessing', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train` };
+  const progress: PipelineProgress = { stage: 'preprocessing', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train`, distributed: false };
   setHandler(progressQuery, () => progress);
   const config = parseWorkflowInput('mlPipeline', mlPipelineInputSchema, input);
+  progress.distributed = config.distributed !== undefined;
   const enterStage = (stage: PipelineStage) => {
     progress.stage = stage;
     upsertSearchAttributes([
@@ -58,10 +103,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   const preprocessingSeconds = (Date.now() - started) / 1000;
 
   started = enterStage('training');
-  const trained = await executeChild(trainModel, {
-    workflowId: progress.trainWorkflowId,
-    args: [{ modelName: config.modelName, manifestUri: dataset.manifestUri, model: config.model, training: config.training }],
-  });
+  const trained = await train(config, dataset.manifestUri, progress.trainWorkflowId);
   const trainingSeconds = (Date.now() - started) / 1000;
   enterStage('done');
 
@@ -73,12 +115,13 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     counts: dataset.counts,
     leftOutByReason: dataset.leftOutByReason,
     preprocessCacheHit: dataset.cache.hit,
-    parameterCount: trained.parameterCount,
-    epochs: trained.history.length,
+    parameterCount: trained.evaluation.parameterCount,
+    epochs: trained.epochs,
     trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
     manifestUri: dataset.manifestUri,
     modelUri: trained.modelUri,
     reportUri: trained.evaluation.reportUri,
+    roundHistoryUri: trained.roundHistoryUri,
     stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds },
   };
 }

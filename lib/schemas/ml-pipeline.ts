@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { distributedOptionsSchema } from './distributed-train';
 import { modelSpecSchema, trainingSpecSchema } from './model';
 import { batchingSchema, datasetSourceSchema, preprocessSpecSchema } from './preprocess';
 import { modelNameSchema } from './train-model';
@@ -13,6 +14,8 @@ export const mlPipelineInputSchema = z.strictObject({
   batching: batchingSchema.prefault({}),
   model: modelSpecSchema.prefault({}),
   training: trainingSpecSchema.prefault({}),
+  /** Train with distributedTrain instead of trainModel: its input without the manifest, model name, model and training, which are the pipeline's. */
+  distributed: distributedOptionsSchema.optional(),
 });
 
 export type MlPipelineInput = z.input<typeof mlPipelineInputSchema>;
