@@ -1,3 +1,4 @@
+import { readChain } from '../lib/artifact-chain';
 import { artifactStore } from '../lib/artifacts';
 import type { RoundRecord } from '../lib/distributed/rounds';
 
@@ -15,12 +16,7 @@ export async function storeRoundHistoryPart(part: RoundHistoryPart): Promise<str
 /** Joins the last run's rounds and every earlier part into one JSON array in round order; returns its URI. */
 export async function writeRoundHistory(last: RoundHistoryPart): Promise<string> {
   const store = artifactStore();
-  const rounds = [...last.rounds];
-  for (let uri = last.previousUri; uri; ) {
-    const part = await store.readJson<RoundHistoryPart>(uri);
-    rounds.push(...part.rounds);
-    uri = part.previousUri;
-  }
+  const rounds = await readChain(store, last, (part) => part.rounds);
   rounds.sort((a, b) => a.round - b.round);
   return (await store.putBlob(Buffer.from(JSON.stringify(rounds)), '.json')).uri;
 }
