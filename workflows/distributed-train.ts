@@ -44,6 +44,9 @@ const { evaluateModel } = proxyActivities<typeof activities>({
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
 
+/** A run continues as new once its history passes this many events (a fifth of Temporal's limit), whatever the rounds. */
+const EVENTS_PER_RUN = 10_000;
+
 export type PartitionState = 'waiting' | 'training' | 'reported' | 'skipped';
 
 /** What the `progress` query answers. */
@@ -354,7 +357,10 @@ export async function distributedTrain(input: DistributedTrainInput, carried?: D
 
   const run: Run = { config, state, progress, records: [] };
   const firstRound = state.round;
-  const continueAsNewDue = () => workflowInfo().continueAsNewSuggested || state.round - firstRound >= config.roundsPerRun;
+  const continueAsNewDue = () => {
+    const { continueAsNewSuggested, historyLength } = workflowInfo();
+    return continueAsNewSuggested || historyLength > EVENTS_PER_RUN || state.round - firstRound >= config.roundsPerRun;
+  };
   let done = false;
   if (config.mode === 'sync') {
     do done = await syncRound(run);
