@@ -160,7 +160,7 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     state,
     batchesPerEpoch,
     epochs,
-    totalSteps: Math.min(epochs * batchesPerEpoch, input.maxSteps ?? Infinity),
+    totalSteps: input.maxSteps ?? epochs * batchesPerEpoch,
     learningRate: input.training.learningRate,
     checkpoint: resumedFrom && { uri: input.resumeFrom!, bytes: 0, ...resumedFrom },
     resumedFrom,
