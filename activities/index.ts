@@ -8,3 +8,5 @@ export * from './pruning';
 export * from './onnx';
 export * from './distillation';
 export * from './compression';
+export * from './distributed';
+export * from './round-history';

@@ -1,3 +1,4 @@
+import { readChain } from '../lib/artifact-chain';
 import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
 import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
@@ -34,12 +35,7 @@ export async function storeTrialTablePart(part: TrialTablePart): Promise<string>
 /** Joins the last run's trials and every earlier part into one JSON array, in trial order; returns its URI. */
 export async function writeTrialTable(last: TrialTablePart): Promise<string> {
   const store = artifactStore();
-  const trials = [...last.trials];
-  for (let uri = last.previousUri; uri; ) {
-    const part = await store.readJson<TrialTablePart>(uri);
-    trials.push(...part.trials);
-    uri = part.previousUri;
-  }
+  const trials = await readChain(store, last, (part) => part.trials);
   trials.sort((a, b) => a.trial - b.trial);
   return (await store.putBlob(Buffer.from(JSON.stringify(trials)), '.json')).uri;
 }

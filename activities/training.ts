@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { settings } from '../lib/config';
+import { settings, tensorflowThreadsEnv } from '../lib/config';
 import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingSamplesPerSecond } from '../lib/metrics';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
@@ -16,6 +16,10 @@ export interface RunTrainingInput {
   /** Start from this stored layers model instead of building `model` afresh (fine-tuning). */
   initialModelUri?: string;
   extension?: TrainingExtensionSpec;
+  /** Stop after this many optimizer steps (see TrainJobInput). */
+  maxSteps?: number;
+  /** Seed of the batch order, when it should differ from `training.seed`. */
+  shuffleSeed?: number;
 }
 
 /** Crashes of the training child (no result: a signal, an exit, the OOM killer) tolerated before the activity gives up. */
@@ -49,9 +53,17 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
           training: input.training,
           initialModelUri: input.initialModelUri,
           extension: input.extension,
+          maxSteps: input.maxSteps,
+          shuffleSeed: input.shuffleSeed,
           resumeFrom: latest?.checkpoint?.uri,
         },
-        { signal: context.cancellationSignal, onProgress, stopGraceMs: 30_000, silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },
+        {
+          signal: context.cancellationSignal,
+          onProgress,
+          stopGraceMs: 30_000,
+          silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
+          env: tensorflowThreadsEnv(settings().training),
+        },
       );
       trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
       return result;

@@ -1,6 +1,6 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { compressionProgressQuery, preprocessProgressQuery, progressQuery, type CompressionProgress, type PreprocessProgress } from '../workflows';
-import { renderTrainingProgress } from './progress-bar';
+import { compressionProgressQuery, distributedProgressQuery, preprocessProgressQuery, progressQuery, type CompressionProgress, type PreprocessProgress } from '../workflows';
+import { renderDistributedProgress, renderTrainingProgress } from './progress-bar';
 import { trainingProgress } from './training-progress';
 
 const POLL_MS = 500;
@@ -31,8 +31,10 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
   void result.finally(() => (finished = true)).catch(() => undefined);
   if (type === 'mlPipeline') {
     console.log(`Following mlPipeline ${workflowId}`);
+    let distributed = false;
     while (!finished) {
       const p = await handle.query(progressQuery).catch(() => undefined);
+      distributed = p?.distributed ?? false;
       if (p?.stage === 'training') break;
       if (p?.stage === 'preprocessing') {
         const pre = await client.workflow.getHandle(p.preprocessWorkflowId).query(preprocessProgressQuery).catch(() => undefined);
@@ -41,7 +43,7 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
       await sleep(POLL_MS);
     }
     endLine();
-    if (!finished) await followTraining(client, `${workflowId}-train`, handle);
+    if (!finished) await (distributed ? followDistributed : followTraining)(client, `${workflowId}-train`, handle);
     if (!finished) await followCompression(client, `${workflowId}-compress`, () => finished);
   } else if (type === 'preprocessDataset') {
     console.log(`Following preprocessDataset ${workflowId}`);
@@ -57,6 +59,9 @@ export async function followRun(client: Client, workflowId: string): Promise<unk
   } else if (type === 'trainModel') {
     console.log(`Following trainModel ${workflowId}`);
     await followTraining(client, workflowId);
+  } else if (type === 'distributedTrain') {
+    console.log(`Following distributedTrain ${workflowId}`);
+    await followDistributed(client, workflowId);
   } else {
     console.log(`Waiting for ${type} ${workflowId}…`);
   }
@@ -96,6 +101,20 @@ export async function followTraining(client: Client, workflowId: string, parent?
     show(progress ? renderTrainingProgress(progress) : 'training: waiting for the run to start…');
     if (progress?.stage === 'done') break;
     const running = progress || !parent ? client.workflow.getHandle(workflowId) : parent;
+    if ((await running.describe()).status.name !== 'RUNNING') break;
+    await sleep(POLL_MS);
+  }
+  endLine();
+}
+
+/** Shows a distributedTrain run's rounds until it stops running (across continue-as-new); `parent` as for followTraining. */
+export async function followDistributed(client: Client, workflowId: string, parent?: WorkflowHandle): Promise<void> {
+  for (;;) {
+    const handle = client.workflow.getHandle(workflowId);
+    const progress = await handle.query(distributedProgressQuery).catch(() => undefined);
+    show(progress ? renderDistributedProgress(progress) : 'distributed training: waiting for the run to start…');
+    if (progress?.stage === 'done') break;
+    const running = progress || !parent ? handle : parent;
     if ((await running.describe()).status.name !== 'RUNNING') break;
     await sleep(POLL_MS);
   }

@@ -2,6 +2,7 @@
  * temporal-ml's command line: start or attach to runs and follow them with a live progress bar.
  *
  *   npm run cli -- train '<trainModel input JSON>' [--id <workflow id>]
+ *   npm run cli -- distributed '<distributedTrain input JSON>' [--id <workflow id>]
  *   npm run cli -- pipeline '<mlPipeline input JSON>' [--id <workflow id>]
  *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
  *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
@@ -9,7 +10,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
-import { compressModel, mlPipeline, preprocessDataset, trainModel } from '../workflows';
+import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace });
   try {
     let workflowId: string;
-    const workflows = { train: trainModel, pipeline: mlPipeline, preprocess: preprocessDataset, compress: compressModel } as const;
+    const workflows = { train: trainModel, distributed: distributedTrain, pipeline: mlPipeline, preprocess: preprocessDataset, compress: compressModel } as const;
     if (command && command in workflows) {
       const input = JSON.parse(argument ?? '{}');
       workflowId = option('--id') ?? `${command}-${Date.now()}`;
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
     } else if (command === 'watch' && argument) {
       workflowId = argument;
     } else {
-      console.error("usage: cli train '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
+      console.error("usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
       process.exitCode = 2;
       return;
     }

@@ -1,3 +1,4 @@
+import type { DistributedProgress } from '../workflows/distributed-train';
 import type { LiveTrainingProgress } from './training-progress';
 
 const WIDTH = 30;
@@ -29,5 +30,29 @@ export function renderTrainingProgress(p: LiveTrainingProgress): string {
   if (c.samplesPerSecond) parts.push(`${Math.round(c.samplesPerSecond)} samples/s`);
   if (c.etaSeconds !== null) parts.push(`ETA ${duration(c.etaSeconds)}`);
   if (p.attempt > 1) parts.push(`attempt ${p.attempt}`);
+  return parts.join('  ');
+}
+
+function bar(done: number): string {
+  const filled = Math.round(Math.min(1, done) * WIDTH);
+  return `[${'█'.repeat(filled)}${'░'.repeat(WIDTH - filled)}] ${(done * 100).toFixed(0).padStart(3)}%`;
+}
+
+/** One line describing a distributedTrain run: a bar over its rounds, its partitions by state, the global model's score. */
+export function renderDistributedProgress(p: DistributedProgress): string {
+  if (p.stage === 'partitioning') return 'partitioning the training images…';
+  const byState = new Map<string, number>();
+  for (const { state } of p.partitions) byState.set(state, (byState.get(state) ?? 0) + 1);
+  const parts = [
+    bar(p.rounds ? p.round / p.rounds : 0),
+    `round ${p.round}/${p.rounds} (${p.mode})`,
+    `partitions ${[...byState].map(([state, count]) => `${count} ${state}`).join(', ')}`,
+  ];
+  if (p.validationAccuracy !== null) parts.push(`val acc ${p.validationAccuracy.toFixed(3)}`);
+  if (p.validationLoss !== null) parts.push(`val loss ${p.validationLoss.toFixed(4)}`);
+  if (p.skippedUpdates) parts.push(`stragglers ${p.skippedUpdates} (last round: ${p.stragglers.join(', ') || 'none'})`);
+  if (p.droppedStaleUpdates) parts.push(`dropped stale ${p.droppedStaleUpdates}`);
+  if (p.runs > 1) parts.push(`run ${p.runs}`);
+  if (p.stage !== 'training') parts.push(p.stage);
   return parts.join('  ');
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { publishDirectory, writeFileAtomic } from './atomic-write';
@@ -61,24 +61,51 @@ export class LocalArtifactStore {
    */
   async putDirectory(files: Record<string, Uint8Array>): Promise<StoredArtifact> {
     const names = Object.keys(files).sort();
-    const digest = createHash('sha256');
-    const expected = new Map<string, { sha256: string; bytes: number }>();
     for (const name of names) {
       if (name.includes('/') || name.includes('\\') || name === '..' || name === '.') {
         throw new ArtifactPathError(`File name "${name}" in a directory artifact must be a plain name.`);
       }
-      const content = files[name]!;
-      const fileSha256 = sha256Of(content);
-      digest.update(name).update('\0').update(Buffer.from(fileSha256, 'hex')).update('\0');
-      expected.set(name, { sha256: fileSha256, bytes: content.byteLength });
     }
+    const expected = new Map(names.map((name) => [name, { sha256: sha256Of(files[name]!), bytes: files[name]!.byteLength }]));
+    return this.publishDirectoryOf(expected, (staging) => Promise.all(names.map((name) => writeFile(join(staging, name), files[name]!))));
+  }
+
+  /**
+   * A folder of this store's file system to write files into one by one (those too large to hold in memory), for
+   * `putDirectoryFrom`. A process killed while writing leaves it under `tmp/`, never where an artifact is read.
+   */
+  async scratchFolder(): Promise<string> {
+    const folder = join(this.root, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
+    await mkdir(folder, { recursive: true });
+    return folder;
+  }
+
+  /** Stores the files of a scratch folder as `putDirectory` stores the same files; the folder is gone afterwards. */
+  async putDirectoryFrom(folder: string): Promise<StoredArtifact> {
+    const names = (await readdir(folder)).sort();
+    const expected = new Map(
+      await Promise.all(names.map(async (name) => [name, { sha256: await sha256OfFile(join(folder, name)), bytes: (await stat(join(folder, name))).size }] as const)),
+    );
+    try {
+      return await this.publishDirectoryOf(expected, async (staging) => {
+        for (const name of names) await rename(join(folder, name), join(staging, name));
+      });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  /** Publishes the files `expected` lists (written into the staging folder by `fill`) at the address of their content. */
+  private async publishDirectoryOf(expected: Map<string, { sha256: string; bytes: number }>, fill: (staging: string) => Promise<unknown>): Promise<StoredArtifact> {
+    const digest = createHash('sha256');
+    for (const name of [...expected.keys()].sort()) digest.update(name).update('\0').update(Buffer.from(expected.get(name)!.sha256, 'hex')).update('\0');
     const sha256 = digest.digest('hex');
     const dir = join(this.root, 'sha256', sha256.slice(0, 2), sha256);
     if (!(await directoryMatches(dir, expected))) {
       await this.discard(dir);
       // Should another writer publish the same content first, theirs stands: identical by construction.
       await publishDirectory(dir, async (staging) => {
-        await Promise.all(names.map((name) => writeFile(join(staging, name), files[name]!)));
+        await fill(staging);
       });
     }
     const bytes = [...expected.values()].reduce((sum, file) => sum + file.bytes, 0);
@@ -145,13 +172,17 @@ export function confine(root: string, path: string, what: string): string {
 
 const sha256Of = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 /** Whether the file at `path` holds exactly the content with this sha256 (and size, checked first: it costs no read). */
 async function fileMatches(path: string, sha256: string, bytes?: number): Promise<boolean> {
   try {
     if (bytes !== undefined && (await stat(path)).size !== bytes) return false;
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-    return hash.digest('hex') === sha256;
+    return (await sha256OfFile(path)) === sha256;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;

@@ -18,6 +18,21 @@ export interface Settings {
   tfjsBackend: 'auto' | 'native' | 'cpu';
   /** Resource ceilings of this worker: an input may lower them, never raise them. */
   limits: WorkerLimits;
+  /** How this worker shares its cores among training jobs. */
+  training: TrainingSlots;
+}
+
+/**
+ * N trainers on one machine of C cores: N slots, and about C / N intra-op threads each, so they do not oversubscribe
+ * the cores. Unset thread counts leave TensorFlow's default (one thread per core, per trainer).
+ */
+export interface TrainingSlots {
+  /** Concurrent `ml-train` activities (training jobs, each its own child process) in this worker process. */
+  slots: number;
+  /** Threads one TensorFlow op may use in a training child (`TF_NUM_INTRAOP_THREADS`). */
+  intraOpThreads: number | null;
+  /** TensorFlow ops a training child runs at once (`TF_NUM_INTEROP_THREADS`). */
+  interOpThreads: number | null;
 }
 
 export interface WorkerLimits {
@@ -61,6 +76,26 @@ function workerLimits(): WorkerLimits {
   return Object.fromEntries(entries) as WorkerLimits;
 }
 
+function optionalPositiveInteger(name: string): number | null {
+  return process.env[name] ? positiveInteger(name, 1) : null;
+}
+
+function trainingSlots(): TrainingSlots {
+  return {
+    slots: positiveInteger('TEMPORAL_ML_TRAIN_SLOTS', 1),
+    intraOpThreads: optionalPositiveInteger('TEMPORAL_ML_TRAIN_INTRA_OP_THREADS'),
+    interOpThreads: optionalPositiveInteger('TEMPORAL_ML_TRAIN_INTER_OP_THREADS'),
+  };
+}
+
+/** The environment a training child gets so that native TensorFlow uses the configured thread counts. */
+export function tensorflowThreadsEnv({ intraOpThreads, interOpThreads }: TrainingSlots): NodeJS.ProcessEnv {
+  return {
+    ...(intraOpThreads ? { TF_NUM_INTRAOP_THREADS: String(intraOpThreads) } : {}),
+    ...(interOpThreads ? { TF_NUM_INTEROP_THREADS: String(interOpThreads) } : {}),
+  };
+}
+
 function integer(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -102,6 +137,7 @@ export function loadSettings(): Settings {
     sdkMetricsPort: integer('SDK_METRICS_PORT', 9465),
     tfjsBackend: backend(),
     limits: workerLimits(),
+    training: trainingSlots(),
   };
 }
 

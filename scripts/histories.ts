@@ -4,7 +4,7 @@ import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-/** Recorded histories, one `<workflow type>.json` each, written by `npm run record:histories`. */
+/** Recorded histories, one `<name>.json` each (`trainModel`, `distributedTrain-async`), written by `npm run record:histories`. */
 export const HISTORIES_DIR = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
 
 // @temporalio/common's historyToJSON and historyFromJSON reflect with their own copy of protobufjs, and this install
@@ -23,10 +23,14 @@ export function readHistory(path: string): History {
   return protojson.fromJson(historyType, JSON.parse(readFileSync(path, 'utf8')), { ignoreUnknownFields: true });
 }
 
-/** Each recorded run's workflow ID is its type's: replay needs the ID the history was recorded under. */
-export const recordedWorkflowId = (workflowType: string) => `recorded-${workflowType}`;
+/** Each recorded run's workflow ID is its name's: replay needs the ID the history was recorded under. */
+export const recordedWorkflowId = (name: string) => `recorded-${name}`;
+export const recordingName = (workflowId: string) => workflowId.slice('recorded-'.length);
 
-/** The recorded histories by workflow type. */
+/** The workflow type a recorded history ran. */
+export const workflowTypeOf = (history: History) => history.events![0]!.workflowExecutionStartedEventAttributes!.workflowType!.name!;
+
+/** The recorded histories by name. */
 export function recordedHistories(): Map<string, string> {
   const files = readdirSync(HISTORIES_DIR).filter((file) => file.endsWith('.json')).sort();
   return new Map(files.map((file) => [basename(file, '.json'), join(HISTORIES_DIR, file)]));

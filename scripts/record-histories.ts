@@ -1,6 +1,7 @@
 /**
  * `npm run record:histories`: runs every workflow once on a tiny input against a fresh Temporal dev server and workers
- * in this process, and writes each run's event history to test/fixtures/histories/<workflow>.json, the format
+ * in this process, and writes each run's event history to test/fixtures/histories/<name>.json (the workflow type, and the variant where one
+ * workflow is recorded in several), the format
  * `temporal workflow show --output json` writes and `Worker.runReplayHistory` reads. test/replay.test.ts replays them.
  *
  * Re-record only when no run of the recorded code can still be open: see "Changing workflow code safely" in the README.
@@ -8,9 +9,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HISTORIES_DIR, historyToJson, recordedWorkflowId } from './histories';
+import { HISTORIES_DIR, historyToJson, recordedWorkflowId, recordingName } from './histories';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
-import { compressModel, hyperparameterSweep, mlPipeline, preprocessDataset, trainModel } from '../workflows';
+import { compressModel, distributedTrain, hyperparameterSweep, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 
 const TINY_MODEL = { architecture: 'mlp' as const, hiddenUnits: [16] };
 const TINY_TRAINING = { epochs: 1, batchSize: 32 };
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   process.env.TEMPORAL_ML_ARTIFACT_ROOT = artifactRoot;
   const env = await startTemporal();
   const workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu', 'ml-train']);
-  const options = (workflowType: string) => ({ taskQueue: 'ml-pipeline', workflowId: recordedWorkflowId(workflowType), workflowExecutionTimeout: '5 minutes' });
+  const options = (name: string) => ({ taskQueue: 'ml-pipeline', workflowId: recordedWorkflowId(name), workflowExecutionTimeout: '5 minutes' });
   try {
     const preprocess = await env.client.workflow.start(preprocessDataset, { ...options('preprocessDataset'), args: [TINY_DATASET] });
     const { manifestUri } = await preprocess.result();
@@ -35,6 +36,12 @@ async function main(): Promise<void> {
         ...options('hyperparameterSweep'),
         args: [{ manifestUri, base: { model: TINY_MODEL, training: TINY_TRAINING }, space: { 'training.learningRate': [0.01, 0.001] }, parallelism: 2 }],
       }),
+      ...(['sync', 'async'] as const).map((mode) =>
+        env.client.workflow.start(distributedTrain, {
+          ...options(`distributedTrain-${mode}`),
+          args: [{ manifestUri, model: TINY_MODEL, training: TINY_TRAINING, numWorkers: 2, rounds: 2, mode }],
+        }),
+      ),
     ]);
     await Promise.all(others.map((handle) => handle.result()));
     const { modelUri } = await others[1]!.result();
@@ -47,10 +54,10 @@ async function main(): Promise<void> {
     mkdirSync(HISTORIES_DIR, { recursive: true });
     for (const handle of [preprocess, ...others, compress]) {
       const history = await handle.fetchHistory();
-      const workflowType = history.events![0]!.workflowExecutionStartedEventAttributes!.workflowType!.name!;
-      const path = join(HISTORIES_DIR, `${workflowType}.json`);
+      const name = recordingName(handle.workflowId);
+      const path = join(HISTORIES_DIR, `${name}.json`);
       writeFileSync(path, historyToJson(history));
-      console.log(`${workflowType}: ${history.events!.length} events -> ${path}`);
+      console.log(`${name}: ${history.events!.length} events -> ${path}`);
     }
     console.log(`Recorded ${others.length + 2} histories in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   } finally {

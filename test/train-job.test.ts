@@ -10,6 +10,7 @@ import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
 import { loadSplit } from '../lib/datasets/shards';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
+import { loadCheckpoint } from '../lib/training/checkpoint';
 import { trainJob, TrainingDivergedError, TrainingStoppedError, type TrainJobInput, type TrainProgress } from '../lib/training/train-job';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 
@@ -87,6 +88,22 @@ describe('training job', () => {
     assert.deepEqual(resumed.resumes, [{ epoch: 2, batch: last!.batch }]);
     assert.equal(resumed.history.length, 3);
     assertClose(await weightsOf(resumed.modelUri), await weightsOf(uninterrupted.modelUri));
+  });
+
+  it('stops after maxSteps optimizer steps, across epochs, the last one partial; shuffleSeed changes only the batch order', async () => {
+    // 256 images in batches of 16: 16 steps an epoch; 20 steps are one epoch and 4 batches of the next.
+    const job = { ...(await input({ epochs: 1 })), maxSteps: 20 };
+    let last: TrainProgress | undefined;
+    const result = await trainJob(job, (p) => (last = p));
+    assert.deepEqual(result.history.map((e) => e.epoch), [1, 2]);
+    assert.deepEqual([last!.epoch, last!.batch, last!.epochs], [2, 4, 2]);
+    const steps = (await loadCheckpoint(tf, store, last!.checkpoint!.uri)).optimizerWeights[0]!.tensor.dataSync()[0];
+    assert.equal(steps, 20, 'Adam counted 20 steps');
+
+    const reseeded = await trainJob({ ...job, shuffleSeed: job.training.seed }, () => undefined);
+    assertClose(await weightsOf(reseeded.modelUri), await weightsOf(result.modelUri));
+    const reordered = await trainJob({ ...job, shuffleSeed: job.training.seed + 1 }, () => undefined);
+    assert.notDeepEqual(await weightsOf(reordered.modelUri), await weightsOf(result.modelUri));
   });
 
   it('stops early when validation loss stops improving and returns the best epoch, weights and figures', async () => {

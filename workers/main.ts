@@ -25,9 +25,10 @@ const QUEUE_OPTIONS: Record<TaskQueue, () => Partial<WorkerOptions>> = {
   'ml-pipeline': () => ({ ...workflowSource() }),
   // Heartbeats flushed every second, so a cancelled preprocessing batch hears of it within about that.
   'ml-cpu': () => ({ activities, maxConcurrentActivityTaskExecutions: Number(process.env.CPU_ACTIVITY_SLOTS ?? 4), maxHeartbeatThrottleInterval: '1 second' }),
-  // One training job per process, so it owns the cores. Heartbeats carry the latest checkpoint: flush them every
-  // 2 s (not the SDK's default 80% of the heartbeat timeout), so a retry after a crash resumes from a recent one.
-  'ml-train': () => ({ activities, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '2 seconds' }),
+  // One training job per process by default, so it owns the cores (TEMPORAL_ML_TRAIN_SLOTS runs more, each with fewer
+  // threads). Heartbeats carry the latest checkpoint: flush them every 2 s (not the SDK's default 80% of the
+  // heartbeat timeout), so a retry after a crash resumes from a recent one.
+  'ml-train': () => ({ activities, maxConcurrentActivityTaskExecutions: settings().training.slots, maxHeartbeatThrottleInterval: '2 seconds' }),
 };
 
 /** Waits for the server (up to TEMPORAL_CONNECT_TIMEOUT_SECONDS, default 60), so starting the worker first is fine. */

@@ -4,6 +4,7 @@
  */
 import { defineQuery } from '@temporalio/workflow';
 import type { CompressionProgress } from './compress-model';
+import type { DistributedProgress } from './distributed-train';
 import type { SweepStatus } from './hyperparameter-sweep';
 import type { PipelineProgress } from './ml-pipeline';
 import type { PreprocessProgress } from './preprocess-dataset';
@@ -14,3 +15,4 @@ export const preprocessProgressQuery = defineQuery<PreprocessProgress>('progress
 export const trainingProgressQuery = defineQuery<TrainModelProgress>('progress');
 export const compressionProgressQuery = defineQuery<CompressionProgress>('progress');
 export const sweepStatusQuery = defineQuery<SweepStatus>('trials');
+export const distributedProgressQuery = defineQuery<DistributedProgress>('progress');

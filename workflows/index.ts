@@ -1,5 +1,6 @@
 export * from './compress-model';
 export * from './definitions';
+export * from './distributed-train';
 export * from './hyperparameter-sweep';
 export * from './ml-pipeline';
 export * from './preprocess-dataset';

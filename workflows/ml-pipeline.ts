@@ -1,11 +1,13 @@
 import { executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { EvaluationSummary } from '../activities/evaluation';
 import type { DatasetManifest } from '../lib/datasets/manifest';
-import { mlPipelineInputSchema, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
+import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
 import { compressModel, type CompressModelResult } from './compress-model';
 import { progressQuery } from './definitions';
+import { distributedTrain } from './distributed-train';
 import { preprocessDataset } from './preprocess-dataset';
 import { trainModel } from './train-model';
 
@@ -18,34 +20,82 @@ export interface PipelineProgress {
   trainWorkflowId: string;
   /** Null when the input skips compression. */
   compressWorkflowId: string | null;
+  /** Whether that child is a distributedTrain run rather than a trainModel one. */
+  distributed: boolean;
 }
 
 export interface MlPipelineResult {
   modelName: string;
   testAccuracy: number;
   testLoss: number;
-  backend: string;
+  /** The training process's TensorFlow backend; null for a distributed run, whose partitions each have their own. */
+  backend: string | null;
   counts: Record<Split, number>;
   /** Files of the source left out of the dataset (unreadable, corrupt, duplicate, ...), by reason. */
   leftOutByReason: DatasetManifest['leftOutByReason'];
   preprocessCacheHit: boolean;
   parameterCount: number;
+  /** Epochs over the training images: for a distributed run, rounds times `localEpochs`. */
   epochs: number;
+  /** For a distributed run, training images times epochs over its whole wall time, rounds' aggregation and evaluation included. */
   trainingSamplesPerSecond: number;
   manifestUri: string;
   modelUri: string;
   reportUri: string;
   /** The compression stage's table and choice; null when the input skipped it. */
   compression: Pick<CompressModelResult, 'chosen' | 'markdown' | 'tableUri'> | null;
+  /** A distributed run's per-round history (see distributedTrain); null for a single one. */
+  roundHistoryUri: string | null;
   stageSeconds: Record<'preprocessing' | 'training' | 'compression', number>;
 }
+interface TrainedModel {
+  modelUri: string;
+  backend: string | null;
+  epochs: number;
+  trainingSamplesPerSecond: number;
+  roundHistoryUri: string | null;
+  evaluation: EvaluationSummary;
+}
 
-/** The end-to-end run: preprocess a dataset, train and evaluate a model on it, then try compressing it, each as a child workflow. */
+/** Trains with trainModel, or with distributedTrain when the input asks for it, as the child workflow `workflowId`. */
+async function train(config: MlPipelineConfig, manifestUri: string, workflowId: string): Promise<TrainedModel> {
+  const { modelName, model, training, distributed } = config;
+  if (distributed) {
+    const trained = await executeChild(distributedTrain, { workflowId, args: [{ ...distributed, modelName, manifestUri, model, training }] });
+    const epochs = trained.rounds * distributed.localEpochs;
+    return {
+      modelUri: trained.modelUri,
+      backend: null,
+      epochs,
+      trainingSamplesPerSecond: (trained.trainSamples * epochs) / trained.seconds,
+      roundHistoryUri: trained.historyUri,
+      evaluation: trained.evaluation,
+    };
+  }
+  const trained = await executeChild(trainModel, { workflowId, args: [{ modelName, manifestUri, model, training }] });
+  return {
+    modelUri: trained.modelUri,
+    backend: trained.backend,
+    epochs: trained.history.length,
+    trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
+    roundHistoryUri: null,
+    evaluation: trained.evaluation,
+  };
+}
+
+/** The end-to-end run: preprocess a dataset, train (on one worker or distributed) and evaluate a model on it, then try compressing it, each as a child workflow. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const { workflowId } = workflowInfo();
-  const progress: PipelineProgress = { stage: 'preprocessing', preprocessWorkflowId: `${workflowId}-preprocess`, trainWorkflowId: `${workflowId}-train`, compressWorkflowId: null };
+  const progress: PipelineProgress = {
+    stage: 'preprocessing',
+    preprocessWorkflowId: `${workflowId}-preprocess`,
+    trainWorkflowId: `${workflowId}-train`,
+    distributed: false,
+    compressWorkflowId: null,
+  };
   setHandler(progressQuery, () => progress);
   const config = parseWorkflowInput('mlPipeline', mlPipelineInputSchema, input);
+  progress.distributed = config.distributed !== undefined;
   if (config.compression) progress.compressWorkflowId = `${workflowId}-compress`;
   const enterStage = (stage: PipelineStage) => {
     progress.stage = stage;
@@ -64,10 +114,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   const preprocessingSeconds = (Date.now() - started) / 1000;
 
   started = enterStage('training');
-  const trained = await executeChild(trainModel, {
-    workflowId: progress.trainWorkflowId,
-    args: [{ modelName: config.modelName, manifestUri: dataset.manifestUri, model: config.model, training: config.training }],
-  });
+  const trained = await train(config, dataset.manifestUri, progress.trainWorkflowId);
   const trainingSeconds = (Date.now() - started) / 1000;
 
   let compressed: CompressModelResult | null = null;
@@ -90,13 +137,14 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     counts: dataset.counts,
     leftOutByReason: dataset.leftOutByReason,
     preprocessCacheHit: dataset.cache.hit,
-    parameterCount: trained.parameterCount,
-    epochs: trained.history.length,
+    parameterCount: trained.evaluation.parameterCount,
+    epochs: trained.epochs,
     trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
     manifestUri: dataset.manifestUri,
     modelUri: trained.modelUri,
     reportUri: trained.evaluation.reportUri,
     compression: compressed && { chosen: compressed.chosen, markdown: compressed.markdown, tableUri: compressed.tableUri },
+    roundHistoryUri: trained.roundHistoryUri,
     stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds, compression: compressionSeconds },
   };
 }

@@ -15,7 +15,7 @@ export interface SplitTensors {
  * Reads one `.npy` shard file. A file that is gone or is not the array the manifest promises is an InvalidDatasetError
  * naming it; any other read failure (EACCES, EIO) is thrown as it is, for a retry.
  */
-async function readShard(store: LocalArtifactStore, uri: string, dtype: NpyArray['dtype'], shape: number[]): Promise<NpyArray> {
+export async function readShard(store: LocalArtifactStore, uri: string, dtype: NpyArray['dtype'], shape: number[]): Promise<NpyArray> {
   let bytes: Buffer;
   try {
     bytes = await store.read(uri);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compressionStageSchema } from './compress-model';
+import { distributedOptionsSchema } from './distributed-train';
 import { modelSpecSchema, trainingSpecSchema } from './model';
 import { batchingSchema, datasetSourceSchema, preprocessSpecSchema } from './preprocess';
 import { modelNameSchema } from './train-model';
@@ -16,6 +17,8 @@ export const mlPipelineInputSchema = z.strictObject({
   training: trainingSpecSchema.prefault({}),
   /** Variants of the trained model to try after training (quick ones, no fine-tuning, by default); `null` skips the stage. */
   compression: compressionStageSchema.nullable().prefault({}),
+  /** Train with distributedTrain instead of trainModel: its input without the manifest, model name, model and training, which are the pipeline's. */
+  distributed: distributedOptionsSchema.optional(),
 });
 
 export type MlPipelineInput = z.input<typeof mlPipelineInputSchema>;

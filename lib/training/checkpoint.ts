@@ -57,15 +57,30 @@ export async function saveCheckpoint(
   optimizer: Optimizer,
   state: TrainingState,
 ): Promise<{ uri: string; bytes: number }> {
-  const optimizerWeights = await tf.io.encodeWeights(await optimizer.getWeights());
   const files = {
     ...(await modelFiles(tf, model)),
-    'optimizer.json': Buffer.from(JSON.stringify(optimizerWeights.specs)),
-    'optimizer.bin': new Uint8Array(tf.io.CompositeArrayBuffer.join(optimizerWeights.data)),
+    ...(await optimizerFiles(tf, optimizer)),
     'state.json': Buffer.from(JSON.stringify(state)),
   };
   const stored = await store.putDirectory(files);
   return { uri: stored.uri, bytes: stored.bytes };
+}
+
+/** The optimizer's slots (Adam's step count and moments) as `optimizer.json` (their specs) and `optimizer.bin`. */
+export async function optimizerFiles(tf: TensorFlow, optimizer: Optimizer): Promise<Record<string, Uint8Array>> {
+  const optimizerWeights = await tf.io.encodeWeights(await optimizer.getWeights());
+  return {
+    'optimizer.json': Buffer.from(JSON.stringify(optimizerWeights.specs)),
+    'optimizer.bin': new Uint8Array(tf.io.CompositeArrayBuffer.join(optimizerWeights.data)),
+  };
+}
+
+/** The optimizer's slots from the files `optimizerFiles` gave, in the order `Optimizer.setWeights` expects. */
+export function optimizerWeightsFromFiles(tf: TensorFlow, files: Record<string, Uint8Array>): NamedTensor[] {
+  const specs = JSON.parse(Buffer.from(files['optimizer.json']!).toString('utf8')) as io.WeightsManifestEntry[];
+  const decoded = tf.io.decodeWeights(new Uint8Array(files['optimizer.bin']!).buffer, specs);
+  // encodeWeights/decodeWeights keep the order getWeights gave, which setWeights expects.
+  return specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name]! }));
 }
 
 export interface RestoredCheckpoint {
@@ -76,12 +91,9 @@ export interface RestoredCheckpoint {
 
 export async function loadCheckpoint(tf: TensorFlow, store: LocalArtifactStore, uri: string): Promise<RestoredCheckpoint> {
   const files = await store.readDirectory(uri);
-  const specs = JSON.parse(files['optimizer.json']!.toString('utf8')) as io.WeightsManifestEntry[];
-  const decoded = tf.io.decodeWeights(new Uint8Array(files['optimizer.bin']!).buffer, specs);
   return {
     model: await modelFromFiles(tf, files),
-    // encodeWeights/decodeWeights keep the order getWeights gave, which setWeights expects.
-    optimizerWeights: specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name]! })),
+    optimizerWeights: optimizerWeightsFromFiles(tf, files),
     state: JSON.parse(files['state.json']!.toString('utf8')) as TrainingState,
   };
 }

@@ -3,6 +3,7 @@ import type { LocalArtifactStore } from '../artifacts';
 import { MagnitudePruning } from '../compression/magnitude-pruning';
 import type { PolynomialDecay } from '../compression/sparsity-schedule';
 import { StructuredPruning } from '../compression/structured-pruning';
+import { optimizerStateExtension, type OptimizerStateExtensionSpec } from '../distributed/optimizer-state';
 import type { DatasetManifest } from '../datasets/manifest';
 import type { SplitTensors } from '../datasets/shards';
 import type { TensorFlow } from '../tf';
@@ -42,11 +43,11 @@ export type TrainingExtensionSpec =
   | { kind: 'prune'; schedule: PolynomialDecay }
   /** The `fraction` of every hidden layer's filters and units with the smallest L1 norm removed before training. */
   | { kind: 'structured-prune'; fraction: number }
-  | DistillationExtensionSpec;
+  | DistillationExtensionSpec
+  | OptimizerStateExtensionSpec;
 
 export async function extensionFor(context: ExtensionContext, spec: TrainingExtensionSpec | undefined): Promise<TrainingExtension> {
   if (!spec) return {};
-  const kind = (spec as { kind: string }).kind;
   switch (spec.kind) {
     case 'prune':
       return new MagnitudePruning(context.tf, context.store, spec.schedule, context.batchesPerEpoch);
@@ -54,7 +55,9 @@ export async function extensionFor(context: ExtensionContext, spec: TrainingExte
       return new StructuredPruning(context.tf, spec.fraction);
     case 'distill':
       return distillationExtension(context, spec);
+    case 'optimizer-state':
+      return optimizerStateExtension(context.tf, context.store, spec);
     default:
-      throw new Error(`unknown training extension "${kind}"`);
+      throw new Error(`unknown training extension "${(spec as { kind: string }).kind}"`);
   }
 }

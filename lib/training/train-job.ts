@@ -23,6 +23,10 @@ export interface TrainJobInput {
   initialModelUri?: string;
   /** What this job does differently from plain supervised training. */
   extension?: TrainingExtensionSpec;
+  /** Stop after this many optimizer steps, counted across epochs: as many epochs as that takes, `training.epochs` aside. */
+  maxSteps?: number;
+  /** Seed of the batch order (default `training.seed`, which also seeds the initial weights). */
+  shuffleSeed?: number;
   /** Least time between progress reports within an epoch (default 500 ms). */
   progressIntervalMs?: number;
 }
@@ -102,6 +106,10 @@ interface TrainingRun {
   extension: TrainingExtension;
   state: TrainingState;
   batchesPerEpoch: number;
+  /** Epochs this job trains for, the last one partial when `maxSteps` ends it. */
+  epochs: number;
+  /** Optimizer steps this job takes in all. */
+  totalSteps: number;
   learningRate: number;
   checkpoint: CheckpointRef | undefined;
   resumedFrom: TrainProgress['resumedFrom'];
@@ -118,7 +126,7 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
   process.on('SIGTERM', requestStop);
   try {
     const run = await startRun(input, reportProgress);
-    while (run.state.epoch < input.training.epochs && !run.state.stoppedEarly) {
+    while (run.state.epoch < run.epochs && !run.state.stoppedEarly) {
       const seconds = await runEpoch(run, () => stopRequested);
       await endEpoch(run, seconds);
     }
@@ -134,6 +142,7 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   const store = new LocalArtifactStore(input.artifactRoot);
   const { manifest, train, validation } = await loadData(tf, store, input.manifestUri);
   const batchesPerEpoch = Math.ceil(train.count / input.training.batchSize);
+  const epochs = input.maxSteps ? Math.ceil(input.maxSteps / batchesPerEpoch) : input.training.epochs;
   const extension = await extensionFor({ tf, store, manifest, train, batchesPerEpoch }, input.extension);
   const { model, optimizer, state, resumedFrom } = await buildOrResume(tf, store, input, manifest, extension);
   await extension.start?.(model, state);
@@ -150,6 +159,8 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     extension,
     state,
     batchesPerEpoch,
+    epochs,
+    totalSteps: input.maxSteps ?? epochs * batchesPerEpoch,
     learningRate: input.training.learningRate,
     checkpoint: resumedFrom && { uri: input.resumeFrom!, bytes: 0, ...resumedFrom },
     resumedFrom,
@@ -194,12 +205,12 @@ function compile(tf: TensorFlow, model: LayersModel, learningRate: number, exten
 
 function progressOf(run: TrainingRun, extra: Partial<TrainProgress> = {}): TrainProgress {
   const { state } = run;
-  const { epochs, batchSize } = run.input.training;
+  const { batchSize } = run.input.training;
   const samplesPerSecond = run.secondsThisAttempt > 0 ? run.samplesThisAttempt / run.secondsThisAttempt : 0;
-  const batchesLeft = (epochs - state.epoch) * run.batchesPerEpoch - state.batch;
+  const batchesLeft = run.totalSteps - state.epoch * run.batchesPerEpoch - state.batch;
   return {
     epoch: state.epoch + 1,
-    epochs: run.input.training.epochs,
+    epochs: run.epochs,
     batch: state.batch,
     batchesPerEpoch: run.batchesPerEpoch,
     loss: state.batch ? state.epochLossSum / state.batch : NaN,
@@ -225,19 +236,20 @@ async function writeCheckpoint(run: TrainingRun): Promise<void> {
 }
 
 /**
- * Trains the current epoch's remaining batches, in its seeded order, checkpointing every `checkpointEverySeconds`;
- * returns the seconds it took.
+ * Trains the current epoch's remaining batches (up to the job's last step), in its seeded order, checkpointing every
+ * `checkpointEverySeconds`; returns the seconds it took.
  */
 async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise<number> {
   const { tf, state, train, input } = run;
-  const { epochs, batchSize, seed } = input.training;
+  const { batchSize, seed } = input.training;
   const epoch = state.epoch;
-  run.learningRate = learningRateAt(input.training.learningRateSchedule, input.training.learningRate, epoch, epochs);
+  const batches = Math.min(run.batchesPerEpoch, run.totalSteps - epoch * run.batchesPerEpoch);
+  run.learningRate = learningRateAt(input.training.learningRateSchedule, input.training.learningRate, epoch, run.epochs);
   (run.optimizer as unknown as { learningRate: number }).learningRate = run.learningRate;
-  const order = seededPermutation(train.count, seed * 1000 + epoch);
+  const order = seededPermutation(train.count, (input.shuffleSeed ?? seed) * 1000 + epoch);
   const epochStarted = performance.now();
 
-  while (state.batch < run.batchesPerEpoch) {
+  while (state.batch < batches) {
     const indices = order.subarray(state.batch * batchSize, Math.min((state.batch + 1) * batchSize, train.count));
     const batchStarted = performance.now();
     const [xs, ys] = tf.tidy(() => {
@@ -263,7 +275,7 @@ async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise
       report(run);
       throw new TrainingStoppedError(`Training stopped on request at epoch ${epoch + 1}, batch ${state.batch}; checkpoint ${run.checkpoint!.uri}`);
     }
-    if (now - run.lastCheckpointAt >= input.training.checkpointEverySeconds * 1000 && state.batch < run.batchesPerEpoch) {
+    if (now - run.lastCheckpointAt >= input.training.checkpointEverySeconds * 1000 && state.batch < batches) {
       await writeCheckpoint(run);
       report(run);
     } else if (now - run.lastReportAt >= (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
@@ -276,11 +288,12 @@ async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise
 /** Records the finished epoch, scores it on the validation split (tracking the best model, stopping early), checkpoints. */
 async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
   const { tf, state, validation } = run;
+  const batches = state.batch;
   const record: EpochRecord = {
     epoch: state.epoch + 1,
     learningRate: run.learningRate,
-    loss: state.epochLossSum / run.batchesPerEpoch,
-    accuracy: state.epochAccuracySum / run.batchesPerEpoch,
+    loss: state.epochLossSum / batches,
+    accuracy: state.epochAccuracySum / batches,
     seconds,
   };
   if (validation) {
@@ -298,7 +311,7 @@ async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
   state.epochAccuracySum = 0;
   await writeCheckpoint(run);
   // Reported as the finished epoch's last position, not the next epoch's first.
-  report(run, { epoch: record.epoch, batch: run.batchesPerEpoch, loss: record.loss, accuracy: record.accuracy, finishedEpoch: record });
+  report(run, { epoch: record.epoch, batch: batches, loss: record.loss, accuracy: record.accuracy, finishedEpoch: record });
 }
 
 /** Stores the model to return: with early stopping the best epoch's weights, as Keras' restore_best_weights gives. */

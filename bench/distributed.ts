@@ -1,0 +1,159 @@
+/**
+ * `npm run bench:distributed`: distributedTrain against trainModel on the full Fashion-MNIST, on a Temporal dev
+ * server with real training worker processes, one TensorFlow thread count per process. Figures (all by default, or
+ * those named in BENCH_FIGURES, comma-separated):
+ *   speedup   time to 88% validation accuracy (reference MLP): sync on 2 processes of 1 thread vs trainModel on 1 of 2
+ *   accuracy  final test accuracy, sync and async IID, vs trainModel, the same epochs
+ *   workers   numWorkers 1, 2, 4, sync vs async: validation accuracy against wall time
+ *   noniid    Dirichlet alpha 0.3 against IID, 4 partitions, sync
+ *   scale     SCALE_PARTITIONS (64) partitions x SCALE_ROUNDS (200) rounds of a tiny model: events per run, aggregation seconds per round
+ * BENCH_ROUNDS (10) sets rounds (and trainModel's epochs) for accuracy, workers and noniid.
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { artifactStore } from '../lib/artifacts';
+import type { RoundRecord } from '../lib/distributed/rounds';
+import type { DistributedTrainInput } from '../lib/schemas/distributed-train';
+import { runWorkersInProcess, startTemporal } from '../workers/in-process';
+import { distributedTrain, trainModel, type DistributedTrainResult } from '../workflows';
+import { fashionMnistManifest } from './fashion-mnist';
+import { REFERENCE_MODELS } from './reference-models';
+
+const TARGET = 0.88;
+const TRAINING = { batchSize: 128, learningRate: 0.001, earlyStopping: null, checkpointEverySeconds: 60 };
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const FIGURES = (process.env.BENCH_FIGURES ?? 'speedup,accuracy,workers,noniid,scale').split(',');
+
+/** Production training workers (`dist/workers/main.js` on ml-train), each with `threads` TensorFlow threads. */
+async function withTrainers<T>(address: string, count: number, threads: number, work: () => Promise<T>): Promise<T> {
+  const env = { TEMPORAL_ML_TRAIN_INTRA_OP_THREADS: String(threads), TEMPORAL_ML_TRAIN_INTER_OP_THREADS: String(threads), TF_CPP_MIN_LOG_LEVEL: '2' };
+  const started: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const child = spawn(process.execPath, [join(__dirname, '..', 'workers', 'main.js')], {
+        env: { ...process.env, ...env, TEMPORAL_ADDRESS: address, TASK_QUEUES: 'ml-train', METRICS_PORT: '0', SDK_METRICS_PORT: '0' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      started.push(child);
+      await new Promise<void>((resolve, reject) => {
+        let output = '';
+        child.stdout!.on('data', (data) => {
+          output += data;
+          if (output.includes('Worker connected')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`training worker exited with code ${code}:\n${output}`)));
+      });
+    }
+    return await work();
+  } finally {
+    for (const child of started) child.kill('SIGTERM');
+  }
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const rounds = (result: DistributedTrainResult) => artifactStore().readJson<RoundRecord[]>(result.historyUri);
+/** Training seconds (summed epoch times) until an epoch's validation accuracy reached TARGET. */
+function timeToTarget(history: { epoch: number; seconds: number; validationAccuracy?: number | null }[]): { seconds: number; epoch: number } | undefined {
+  let seconds = 0;
+  for (const epoch of history) {
+    seconds += epoch.seconds;
+    if ((epoch.validationAccuracy ?? 0) >= TARGET) return { seconds, epoch: epoch.epoch };
+  }
+  return undefined;
+}
+const curve = (points: { seconds: number; accuracy: number }[]) => points.map((p) => `${p.seconds.toFixed(0)}s:${(p.accuracy * 100).toFixed(1)}`).join(' ');
+
+async function main(): Promise<void> {
+  const manifestUri = await fashionMnistManifest(resolve(process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist'));
+  const env = await startTemporal();
+  const workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
+  const client: Client = env.client;
+  console.log(`Fashion-MNIST ${manifestUri}; ${availableParallelism()} cores; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  let runs = 0;
+  const start = async <R>(handle: Promise<WorkflowHandle<() => Promise<R>>>) => (await handle).result();
+  const distributed = (input: Omit<DistributedTrainInput, 'manifestUri'>) =>
+    start(client.workflow.start(distributedTrain, { taskQueue: 'ml-pipeline', workflowId: `bench-distributed-${++runs}`, args: [{ manifestUri, model: REFERENCE_MODELS.mlp, training: TRAINING, ...input }] }));
+  const single = (epochs: number) =>
+    start(client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `bench-single-${++runs}`, args: [{ manifestUri, model: REFERENCE_MODELS.mlp, training: { ...TRAINING, epochs } }] }));
+
+  try {
+    if (FIGURES.includes('speedup')) {
+      const baseline = await withTrainers(env.address, 1, 2, () => single(30));
+      const reached = timeToTarget(baseline.history);
+      const baselineSeconds = reached?.seconds ?? NaN;
+      const sync = await withTrainers(env.address, 2, 1, () => distributed({ numWorkers: 2, rounds: 60, target: { validationAccuracy: TARGET } }));
+      const syncSeconds = sync.reachedTarget ? sync.seconds : NaN;
+      console.log(`time to ${pct(TARGET)} validation accuracy (MLP):`);
+      console.log(`  trainModel, 1 process x 2 threads: ${baselineSeconds.toFixed(0)} s of training (epoch ${reached?.epoch ?? 'never'})`);
+      console.log(`  sync, 2 partitions on 2 processes x 1 thread: ${syncSeconds.toFixed(0)} s wall, partitioning, aggregation and evaluation included (round ${sync.rounds})`);
+      console.log(`  speedup ${(baselineSeconds / syncSeconds).toFixed(2)}x (target >= 1.5x)\n`);
+    }
+
+    const byWorkers = new Map<string, DistributedTrainResult>();
+    if (FIGURES.includes('accuracy') || FIGURES.includes('workers') || FIGURES.includes('noniid')) {
+      await withTrainers(env.address, 2, 1, async () => {
+        const counts = FIGURES.includes('workers') ? [1, 2, 4] : FIGURES.includes('noniid') ? [2, 4] : [2];
+        for (const numWorkers of counts) {
+          for (const mode of ['sync', 'async'] as const) byWorkers.set(`${mode} ${numWorkers}`, await distributed({ numWorkers, mode, rounds: ROUNDS }));
+        }
+      });
+    }
+    if (FIGURES.includes('accuracy')) {
+      const baseline = await withTrainers(env.address, 1, 2, () => single(ROUNDS));
+      console.log(`final test accuracy, IID, ${ROUNDS} epochs / rounds of 1 local epoch (target: within 1 pp of trainModel):`);
+      console.log(`  trainModel ${pct(baseline.evaluation.accuracy)}`);
+      for (const mode of ['sync', 'async']) {
+        const result = byWorkers.get(`${mode} 2`)!;
+        console.log(`  ${mode.padEnd(5)} 2 partitions ${pct(result.evaluation.accuracy)} (${((result.evaluation.accuracy - baseline.evaluation.accuracy) * 100).toFixed(2)} pp)`);
+      }
+      console.log('');
+    }
+    if (FIGURES.includes('workers')) {
+      console.log('numWorkers  mode   final val acc  test acc   wall s   validation accuracy (%) after each round at wall time');
+      for (const [key, result] of byWorkers) {
+        const [mode, numWorkers] = key.split(' ');
+        const points = (await rounds(result)).map((r) => ({ seconds: r.seconds, accuracy: r.validationAccuracy }));
+        console.log(`${numWorkers!.padStart(10)}  ${mode!.padEnd(5)}  ${pct(result.validationAccuracy).padStart(13)}  ${pct(result.evaluation.accuracy).padStart(8)}  ${result.seconds.toFixed(0).padStart(7)}   ${curve(points)}`);
+      }
+      console.log('');
+    }
+    if (FIGURES.includes('noniid')) {
+      const skewed = await withTrainers(env.address, 2, 1, () => distributed({ numWorkers: 4, rounds: ROUNDS, partition: { strategy: 'dirichlet', alpha: 0.3 } }));
+      const iid = byWorkers.get('sync 4')!;
+      console.log(`non-IID cost, sync, 4 partitions, ${ROUNDS} rounds: IID ${pct(iid.evaluation.accuracy)}, Dirichlet 0.3 ${pct(skewed.evaluation.accuracy)}: ` +
+        `${((iid.evaluation.accuracy - skewed.evaluation.accuracy) * 100).toFixed(2)} pp\n`);
+    }
+    if (FIGURES.includes('scale')) {
+      const partitions = Number(process.env.SCALE_PARTITIONS ?? 64);
+      const scaleRounds = Number(process.env.SCALE_ROUNDS ?? 200);
+      const handle = await client.workflow.start(distributedTrain, {
+        taskQueue: 'ml-pipeline',
+        workflowId: `bench-scale-${++runs}`,
+        args: [{ manifestUri, model: { architecture: 'mlp', hiddenUnits: [8], dropout: 0 }, training: TRAINING, numWorkers: partitions, rounds: scaleRounds, localSteps: 1 }],
+      });
+      const result = await withTrainers(env.address, availableParallelism(), 1, () => handle.result());
+      const events: number[] = [];
+      for await (const execution of client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) {
+        events.push((await client.workflow.getHandle(handle.workflowId, execution.runId).fetchHistory()).events!.length);
+      }
+      const aggregation = (await rounds(result)).map((r) => r.aggregationSeconds);
+      const mean = aggregation.reduce((a, b) => a + b, 0) / aggregation.length;
+      console.log(`scale: ${partitions} partitions x ${result.rounds} rounds in ${result.seconds.toFixed(0)} s over ${result.runs} runs`);
+      console.log(`  events per run: ${events.join(', ')} (most ${Math.max(...events)}; Temporal's limit is 51,200)`);
+      console.log(`  aggregation seconds per round: mean ${mean.toFixed(3)}, most ${Math.max(...aggregation).toFixed(3)}`);
+    }
+  } finally {
+    await workers.shutdown();
+    await env.teardown();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

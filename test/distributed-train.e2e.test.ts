@@ -1,0 +1,199 @@
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { followRun } from '../cli/follow';
+import { artifactStore } from '../lib/artifacts';
+import type { RoundRecord } from '../lib/distributed/rounds';
+import type { DistributedTrainInput } from '../lib/schemas/distributed-train';
+import { distributedProgressQuery, distributedTrain, mlPipeline, type DistributedTrainResult } from '../workflows';
+import { preprocessDigits } from './helpers/digits';
+import { invalidInputOf } from './helpers/failures';
+import { writeSyntheticDataset } from './helpers/synthetic-dataset';
+import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
+import { trainingChildOf } from './helpers/training';
+import { waitFor } from './helpers/wait';
+
+const { EventType } = temporal.api.enums.v1;
+/** A small MLP that learns the digits in a few rounds. */
+const MLP = { architecture: 'mlp' as const, hiddenUnits: [32], dropout: 0 };
+const TRAINING = { batchSize: 16, learningRate: 0.003, checkpointEverySeconds: 1 };
+const CHANCE = 0.1;
+
+describe('distributedTrain (real Temporal server, two real training worker processes)', () => {
+  let env: TestWorkflowEnvironment;
+  let workers: InProcessWorkers;
+  let dataDir: string;
+  let trainers: WorkerProcess[];
+  let digits: string;
+  let synthetic: string;
+
+  before(async () => {
+    dataDir = temporaryDataDir();
+    process.env.TEMPORAL_ML_DATA_DIR = dataDir;
+    env = await startTemporal();
+    workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
+    trainers = await Promise.all([0, 1].map(() => startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train', SDK_METRICS_PORT: '0' })));
+    digits = await preprocessDigits(1500);
+    synthetic = await writeSyntheticDataset(artifactStore(), 64);
+  });
+
+  after(async () => {
+    await Promise.all(trainers.map((t) => t.stop()));
+    await workers.shutdown();
+    await env.teardown();
+  });
+
+  const start = (name: string, input: DistributedTrainInput) =>
+    env.client.workflow.start(distributedTrain, { taskQueue: 'ml-pipeline', workflowId: `${name}-${Date.now()}`, args: [input] });
+  const digitsRun = (overrides: Partial<DistributedTrainInput>): DistributedTrainInput => ({
+    manifestUri: digits,
+    model: MLP,
+    training: TRAINING,
+    numWorkers: 2,
+    rounds: 3,
+    ...overrides,
+  });
+  const eventsOf = async (handle: WorkflowHandle) => (await handle.fetchHistory()).events ?? [];
+  const roundsOf = (result: DistributedTrainResult) => artifactStore().readJson<RoundRecord[]>(result.historyUri);
+  const trainingChildren = () => trainers.map((t) => trainingChildOf(t.process.pid!)).filter((pid) => pid !== undefined);
+
+  it('sync: FedAvg rounds on the digits reach well above chance, with a per-round history, followed by the CLI', { timeout: 300_000 }, async () => {
+    const handle = await start('sync', digitsRun({}));
+    const result = (await followRun(env.client, handle.workflowId)) as DistributedTrainResult;
+    console.log(`sync: validation ${result.validationAccuracy.toFixed(3)}, test ${result.evaluation.accuracy.toFixed(3)} in ${result.seconds.toFixed(1)} s`);
+    assert.equal(result.rounds, 3);
+    assert.ok(result.evaluation.accuracy > 5 * CHANCE, `test accuracy ${result.evaluation.accuracy}`);
+    const rounds = await roundsOf(result);
+    assert.deepEqual(rounds.map((r) => r.round), [1, 2, 3]);
+    assert.ok(rounds.every((r) => r.updates === 2 && r.skipped.length === 0 && r.validationAccuracy > 0 && r.aggregationSeconds >= 0));
+    assert.ok(rounds[2]!.seconds > rounds[0]!.seconds);
+    assert.equal(rounds[2]!.validationAccuracy, result.validationAccuracy);
+    const progress = await handle.query(distributedProgressQuery);
+    assert.equal(progress.stage, 'done');
+    assert.deepEqual(progress.partitions.map((p) => p.state), ['reported', 'reported']);
+  });
+
+  it('async: staleness-weighted merges reach well above chance; stale updates are dropped and counted', { timeout: 300_000 }, async () => {
+    const result = await (await start('async', digitsRun({ mode: 'async' }))).result();
+    console.log(`async: validation ${result.validationAccuracy.toFixed(3)}, test ${result.evaluation.accuracy.toFixed(3)}, ${result.droppedStaleUpdates} dropped`);
+    assert.equal(result.rounds, 3);
+    assert.ok(result.evaluation.accuracy > 5 * CHANCE, `test accuracy ${result.evaluation.accuracy}`);
+    const rounds = await roundsOf(result);
+    assert.ok(rounds.every((r) => r.updates === 2));
+    assert.equal(rounds.reduce((sum, r) => sum + r.droppedStale, 0), result.droppedStaleUpdates);
+
+    // Both partitions start from version 0; the second to finish is one merge stale, over a limit of 0.
+    const strict = await (await start('async-strict', { manifestUri: synthetic, model: MLP, numWorkers: 2, rounds: 1, mode: 'async', async: { maxStaleness: 0 } })).result();
+    assert.ok(strict.droppedStaleUpdates >= 1, `dropped ${strict.droppedStaleUpdates}`);
+  });
+
+  it('closes a round at its timeout once a quorum has reported, cancelling and recording the straggler', { timeout: 300_000 }, async () => {
+    // One training process for two partitions: the second cannot start before the first has reported, when the
+    // round, past its timeout with its quorum (1 of 2), closes and cancels it.
+    const [kept, stopped] = trainers as [WorkerProcess, WorkerProcess];
+    await stopped.stop();
+    trainers = [kept];
+    try {
+      const handle = await start('straggler', digitsRun({ rounds: 2, sync: { quorum: 0.5, roundTimeoutSeconds: 1 } }));
+      const result = await handle.result();
+      const rounds = await roundsOf(result);
+      assert.deepEqual(rounds.map((r) => [r.updates, r.skipped.length]), [[1, 1], [1, 1]]);
+      assert.equal(result.skippedUpdates, 2);
+      const events = await eventsOf(handle);
+      assert.equal(events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED).length, 2, 'both stragglers cancelled');
+      assert.ok(result.evaluation.accuracy > 3 * CHANCE);
+    } finally {
+      trainers = [kept, await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train', SDK_METRICS_PORT: '0' })];
+    }
+  });
+
+  it('cancelling the run stops every partition\'s training', { timeout: 300_000 }, async () => {
+    const handle = await start('cancel', digitsRun({ localEpochs: 200 }));
+    await waitFor('both partitions training in their processes', 120_000, () => (trainingChildren().length === 2 ? true : undefined));
+    await handle.cancel();
+    const error = await handle.result().then(
+      () => assert.fail('the run should be cancelled'),
+      (err: unknown) => err,
+    );
+    assert.ok(error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure, String(error));
+    const events = await eventsOf(handle);
+    assert.equal(events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED).length, 2);
+    await waitFor('no training process left', 30_000, () => (trainingChildren().length === 0 ? true : undefined));
+  });
+
+  it('keeps history bounded across continue-as-new and joins the rounds of every run', { timeout: 300_000 }, async () => {
+    const handle = await start('continue', { manifestUri: synthetic, model: MLP, numWorkers: 2, rounds: 6, roundsPerRun: 2 });
+    const result = await handle.result();
+    assert.equal(result.runs, 3);
+    assert.deepEqual((await roundsOf(result)).map((r) => r.round), [1, 2, 3, 4, 5, 6]);
+    const runs = [];
+    for await (const execution of env.client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) runs.push(execution.runId);
+    assert.equal(runs.length, 3);
+    const sizes = await Promise.all(runs.map(async (runId) => (await eventsOf(env.client.workflow.getHandle(handle.workflowId, runId))).length));
+    console.log(`events per run: ${sizes.join(', ')}`);
+    // Two rounds per run, whatever the run (the first also partitions, the last also scores the test split): the
+    // runs' histories are about the same size, however many rounds the whole training takes.
+    assert.ok(Math.max(...sizes) < 2 * Math.min(...sizes) && Math.max(...sizes) < 200, `events per run ${sizes}`);
+  });
+
+  it('mlPipeline trains with distributedTrain when its input asks for it', { timeout: 300_000 }, async () => {
+    const handle = await env.client.workflow.start(mlPipeline, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `pipeline-distributed-${Date.now()}`,
+      args: [{ dataset: { maxImages: 300 }, model: MLP, training: TRAINING, distributed: { numWorkers: 2, rounds: 2 } }],
+    });
+    const result = await handle.result();
+    const child = await env.client.workflow.getHandle(`${handle.workflowId}-train`).describe();
+    assert.equal(child.type, 'distributedTrain');
+    assert.equal(result.epochs, 2);
+    assert.equal(result.backend, null);
+    assert.equal((await artifactStore().readJson<RoundRecord[]>(result.roundHistoryUri!)).length, 2);
+  });
+
+  it('fails at once on bad input, naming the field', { timeout: 120_000 }, async () => {
+    const cases: [Partial<DistributedTrainInput> | Record<string, unknown>, RegExp][] = [
+      [{ numWorkers: 0 }, /numWorkers: /],
+      [{ sync: { quorum: 0 } }, /sync\.quorum: must be above 0/],
+      [{ sync: { quorum: 1.5 } }, /sync\.quorum: must be at most 1/],
+      [{ mode: 'ring' }, /mode: /],
+      [{ partition: { strategy: 'round-robin' } }, /partition\.strategy: /],
+      [{ async: { maxStaleness: -1 } }, /async\.maxStaleness: must be 0 or more/],
+    ];
+    for (const [overrides, message] of cases) {
+      const handle = await start('bad', { manifestUri: synthetic, ...overrides } as DistributedTrainInput);
+      const failure = await invalidInputOf(handle.result());
+      assert.match(failure.message, message);
+      assert.equal((await eventsOf(handle)).filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'failed before any activity');
+    }
+    // More partitions than training images is only known from the manifest: the partition step refuses it, once.
+    const handle = await start('too-many', { manifestUri: synthetic, numWorkers: 100 });
+    const failure = await invalidInputOf(handle.result());
+    assert.match(failure.message, /^numWorkers: .*64 training images/);
+    const attempts = (await eventsOf(handle)).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : []));
+    assert.deepEqual(attempts, [1]);
+  });
+
+  it('SIGKILL of one of two training worker processes mid-round: its partition resumes elsewhere, accuracy within 1 pp', { timeout: 600_000 }, async () => {
+    const input = digitsRun({ localEpochs: 2, training: { ...TRAINING, batchSize: 8 } });
+    const undisturbed = await (await start('undisturbed', input)).result();
+    const handle = await start('killed', input);
+    await waitFor('round 2 training in both processes', 180_000, async () => {
+      const progress = await handle.query(distributedProgressQuery).catch(() => undefined);
+      return progress?.round === 1 && trainingChildren().length === 2 ? true : undefined;
+    });
+    const [victim, survivor] = trainers as [WorkerProcess, WorkerProcess];
+    victim.process.kill('SIGKILL');
+    await victim.stop();
+    trainers = [survivor, await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train', SDK_METRICS_PORT: '0' })];
+    const result = await handle.result();
+    console.log(`undisturbed: test ${undisturbed.evaluation.accuracy.toFixed(4)}; killed mid-round: ${result.evaluation.accuracy.toFixed(4)}`);
+    const retried = (await eventsOf(handle)).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+    assert.equal(retried.length, 1, 'the killed partition was retried once');
+    assert.equal(retried[0]!.activityTaskStartedEventAttributes!.lastFailure?.timeoutFailureInfo?.timeoutType, temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
+    assert.deepEqual((await roundsOf(result)).map((r) => r.updates), [2, 2, 2], 'no update lost');
+    assert.ok(Math.abs(result.evaluation.accuracy - undisturbed.evaluation.accuracy) <= 0.01);
+  });
+});
