@@ -70,14 +70,15 @@ describe('ONNX export of zoo models trained on the built-in digits (real tfjs-no
   const accuracyOf = (scores: Float32Array) => argmaxes(scores, test.classes).filter((c, i) => c === test.labels[i]).length / test.labels.length;
 
   before(async () => {
-    manifestUri = await preprocessDigits(3000);
+    manifestUri = await preprocessDigits(4000);
+    // Dropout (unseeded in the zoo) only in the MLP: the CNNs train the same way in every run.
     const training = { epochs: 3, batchSize: 32, learningRate: 0.003, earlyStopping: null };
     const specs = {
       mlp: [{ architecture: 'mlp', hiddenUnits: [64, 32], dropout: 0.2 }, training],
-      cnn: [{ architecture: 'cnn', filters: [8, 16], kernelSize: [5, 3], hiddenUnits: [32], dropout: 0.2 }, training],
+      cnn: [{ architecture: 'cnn', filters: [8, 16], kernelSize: [5, 3], hiddenUnits: [32], dropout: 0 }, training],
       // Batch normalization's moving statistics (momentum 0.99) need a few hundred steps to settle.
       'cnn-batchnorm': [
-        { architecture: 'cnn', filters: [8, 16], kernelSize: [3, 4], convsPerBlock: 2, hiddenUnits: [32], batchNorm: true, dropout: 0.2 },
+        { architecture: 'cnn', filters: [8, 16], kernelSize: [3, 4], convsPerBlock: 2, hiddenUnits: [32], batchNorm: true, dropout: 0 },
         { ...training, epochs: 4, batchSize: 16 },
       ],
     };
@@ -104,7 +105,7 @@ describe('ONNX export of zoo models trained on the built-in digits (real tfjs-no
       };
       const onnx = await onnxScores((await exportAs(name, { method: 'onnx' })).uri, test.images);
       const same = argmaxes(onnx.probabilities, test.classes).filter((c, i) => c === argmaxes(expected.probabilities, test.classes)[i]).length;
-      assert.ok(test.labels.length >= 500, `${test.labels.length} test images`);
+      assert.ok(test.labels.length >= 700, `${test.labels.length} test images`);
       assert.ok(same / test.labels.length >= 0.999, `${same} of ${test.labels.length} agree`);
       assert.ok(maxDifference(onnx.logits, expected.logits) <= 1e-4, `logits differ by ${maxDifference(onnx.logits, expected.logits)}`);
       assert.ok(maxDifference(onnx.probabilities, expected.probabilities) <= 1e-4);
