@@ -1,5 +1,5 @@
 import type { CompressedModel } from '../lib/compression/compressed-model';
-import type { InferenceLatency } from '../lib/evaluation/latency';
+import type { VariantMeasurement } from '../lib/compression/choice';
 import { evaluateInChild } from './evaluate-in-child';
 
 export interface EvaluateVariantInput {
@@ -12,24 +12,9 @@ export interface EvaluateVariantInput {
 }
 
 /** One row of the compression table: the variant measured on the test split in the runtime that serves it. */
-export interface VariantEvaluation {
-  variant: string;
-  format: CompressedModel['format'];
-  /** `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
-  runtime: string;
-  accuracy: number;
-  loss: number;
+export interface VariantEvaluation extends VariantMeasurement {
   /** Test images scored. */
   count: number;
-  parameters: number;
-  nonZeroParameters: number;
-  /** Bytes of the stored model files, as they are and gzipped together. */
-  bytes: number;
-  gzipBytes: number;
-  /** Median milliseconds of a prediction on one image and on a batch of `batchSize` (256 unless the split is smaller). */
-  latencyMs: InferenceLatency;
-  /** The full evaluation report (confusion matrix, per-class scores), as `evaluateModel` stores it. */
-  reportUri: string;
 }
 
 /**

@@ -6,14 +6,18 @@ import type { CompressedModel, ModelFormat } from './compressed-model';
 export interface VariantMeasurement {
   variant: string;
   format: ModelFormat;
+  /** `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
   runtime: string;
   accuracy: number;
   loss: number;
   parameters: number;
   nonZeroParameters: number;
+  /** Bytes of the stored model files, as they are and gzipped together. */
   bytes: number;
   gzipBytes: number;
+  /** Median milliseconds of a prediction on one image and on a batch of `batchSize` (256 unless the split is smaller). */
   latencyMs: InferenceLatency;
+  /** The full evaluation report (confusion matrix, per-class scores), as `evaluateModel` stores it. */
   reportUri: string;
 }
 
