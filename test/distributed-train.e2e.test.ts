@@ -103,7 +103,8 @@ describe('distributedTrain (real Temporal server, two real training worker proce
       assert.deepEqual(rounds.map((r) => [r.updates, r.skipped.length]), [[1, 1], [1, 1]]);
       assert.equal(result.skippedUpdates, 2);
       const events = await eventsOf(handle);
-      assert.equal(events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED).length, 2, 'both stragglers cancelled');
+      // A straggler that finishes before its cancellation reaches it completes instead; it is skipped all the same.
+      assert.equal(events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED).length, 2, 'both stragglers cancelled');
       assert.ok(result.evaluation.accuracy > 3 * CHANCE);
     } finally {
       trainers = [kept, await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train', SDK_METRICS_PORT: '0' })];

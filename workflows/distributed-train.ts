@@ -201,6 +201,9 @@ async function syncRound(run: Run): Promise<boolean> {
   const updates: (TrainPartitionResult | undefined)[] = Array.from({ length: count }, () => undefined);
   let reportedCount = 0;
   let failure: { error: unknown } | undefined;
+  // Once the round has closed, a straggler is skipped even if its result arrives before its cancellation does (an
+  // activity learns of it only from a heartbeat's reply, and short ones may finish first).
+  let closed = false;
   const scope = new CancellationScope();
   const globalModelUri = state.globalModelUri;
   const training = scope.run(() =>
@@ -209,11 +212,12 @@ async function syncRound(run: Run): Promise<boolean> {
         progress.partitions[index]!.state = 'training';
         try {
           const update = await trainFrom(run, index, globalModelUri);
+          if (closed) return;
           updates[index] = update;
           reportedCount++;
           reported(run, index, update);
         } catch (error) {
-          if (!(isCancellation(error) && scope.consideredCancelled)) failure ??= { error };
+          if (!closed && !(isCancellation(error) && scope.consideredCancelled)) failure ??= { error };
         }
       }),
     ),
@@ -227,6 +231,7 @@ async function syncRound(run: Run): Promise<boolean> {
       await condition(() => reportedCount >= needed || failure !== undefined);
     }
   } finally {
+    closed = true;
     if (reportedCount < count) scope.cancel();
     await training;
   }
