@@ -8,6 +8,7 @@ import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import { parseWorkflowInput } from '../lib/validate';
 import { compressionProgressQuery } from './definitions';
 import { fanOut } from './fan-out';
+import { rootCauseMessage } from './failures';
 
 const { checkCompressionInput, storeCompressionTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -46,13 +47,6 @@ export interface CompressModelResult {
   tableUri: string;
   markdown: string;
   chosen: Choice;
-}
-
-/** The innermost message of a failure chain (activity, then what actually went wrong). */
-function rootCauseMessage(err: unknown): string {
-  let current = err as Error;
-  while (current.cause instanceof Error) current = current.cause;
-  return current.message;
 }
 
 /** One compression run: its input, and the teacher logits its distill steps share, computed once per teacher. */

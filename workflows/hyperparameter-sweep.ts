@@ -18,6 +18,7 @@ import { invalidInput, parseWorkflowInput } from '../lib/validate';
 import { trainModel } from './train-model';
 import { sweepStatusQuery } from './definitions';
 import { fanOut } from './fan-out';
+import { rootCauseMessage } from './failures';
 
 const { sweepConstraints, storeTrialTablePart, writeTrialTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -62,14 +63,6 @@ export interface HyperparameterSweepResult {
   runs: number;
   /** JSON array of every trial's outcome, in trial order. */
   trialTableUri: string;
-}
-
-
-/** The innermost message of a failure chain (child workflow, then activity, then what actually went wrong). */
-function rootCauseMessage(err: unknown): string {
-  let current = err as Error;
-  while (current.cause instanceof Error) current = current.cause;
-  return current.message;
 }
 
 /** The number of trials the input asks for, refused when it is over the worker's ceiling. */
