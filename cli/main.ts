@@ -57,6 +57,9 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   endLine();
-  console.error(err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : err);
+  // A failed run's own message is generic ("Activity task failed"); what to fix is at the end of the cause chain.
+  const messages: string[] = [];
+  for (let current: unknown = err; current instanceof Error; current = current.cause) messages.push(current.message);
+  console.error(messages.length ? messages.join(': ') : err);
   process.exit(1);
 });
