@@ -7,11 +7,13 @@
  *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
  *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
+ *   npm run cli -- registry list | show <name> | promote <name> <version> [--force --reason <why>] | rollback <name>
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
+import { registryCommand, REGISTRY_USAGE } from './registry';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
 function compressionTableOf(result: unknown): string | undefined {
@@ -31,6 +33,13 @@ async function main(): Promise<void> {
   const connection = await Connection.connect(connectionOptions);
   const client = new Client({ connection, namespace });
   try {
+    if (command === 'registry') {
+      if (!(await registryCommand(client, process.argv.slice(3)))) {
+        console.error(`usage: ${REGISTRY_USAGE}`);
+        process.exitCode = 2;
+      }
+      return;
+    }
     let workflowId: string;
     const workflows = { train: trainModel, distributed: distributedTrain, pipeline: mlPipeline, preprocess: preprocessDataset, compress: compressModel } as const;
     if (command && command in workflows) {
@@ -42,7 +51,7 @@ async function main(): Promise<void> {
     } else if (command === 'watch' && argument) {
       workflowId = argument;
     } else {
-      console.error("usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
+      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | ${REGISTRY_USAGE}`);
       process.exitCode = 2;
       return;
     }
