@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     console.log(`  model           ${result.modelUri}/model.json`);
     console.log(`  dataset         ${result.manifestUri}`);
     console.log(`  report          ${result.reportUri}`);
+    console.log(`  registry        version ${result.registry.version} of ${result.modelName}, champion ${result.registry.champion ?? 'none'}: ${result.registry.reason}`);
     if (result.compression) {
       console.log(`\nCompression (table ${result.compression.tableUri}):`);
       console.log(result.compression.markdown);

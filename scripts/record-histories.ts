@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HISTORIES_DIR, historyToJson, recordedWorkflowId, recordingName } from './histories';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
+import { registryWorkflowId } from '../lib/registry';
 import { compressModel, distributedTrain, hyperparameterSweep, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 
 const TINY_MODEL = { architecture: 'mlp' as const, hiddenUnits: [16] };
@@ -51,15 +52,18 @@ async function main(): Promise<void> {
     });
     await compress.result();
 
+    // The registry mlPipeline registered its model in (and promoted it), still running.
+    const registry = env.client.workflow.getHandle(registryWorkflowId((await others[0]!.result()).modelName));
+
     mkdirSync(HISTORIES_DIR, { recursive: true });
-    for (const handle of [preprocess, ...others, compress]) {
+    const recordings = [preprocess, ...others, compress].map((handle) => [recordingName(handle.workflowId), handle] as const);
+    for (const [name, handle] of [...recordings, ['modelRegistry', registry] as const]) {
       const history = await handle.fetchHistory();
-      const name = recordingName(handle.workflowId);
       const path = join(HISTORIES_DIR, `${name}.json`);
       writeFileSync(path, historyToJson(history));
       console.log(`${name}: ${history.events!.length} events -> ${path}`);
     }
-    console.log(`Recorded ${others.length + 2} histories in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+    console.log(`Recorded ${recordings.length + 1} histories in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   } finally {
     await workers.shutdown();
     await env.teardown();
