@@ -32,10 +32,15 @@ export async function storeTrialTablePart(part: TrialTablePart): Promise<string>
   return (await artifactStore().putBlob(Buffer.from(JSON.stringify(part)), '.json')).uri;
 }
 
-/** Joins the last run's trials and every earlier part into one JSON array, in trial order; returns its URI. */
+/**
+ * Joins the last run's trials and every earlier part into one JSON array, one row per trial in trial order; returns
+ * its URI. An ASHA trial reports once per rung it reaches, and its row is the highest rung's.
+ */
 export async function writeTrialTable(last: TrialTablePart): Promise<string> {
   const store = artifactStore();
-  const trials = await readChain(store, last, (part) => part.trials);
-  trials.sort((a, b) => a.trial - b.trial);
+  const rows = await readChain(store, last, (part) => part.trials);
+  const latest = new Map<number, TrialOutcome>();
+  for (const row of rows) if ((row.rung ?? 0) >= (latest.get(row.trial)?.rung ?? 0)) latest.set(row.trial, row);
+  const trials = [...latest.values()].sort((a, b) => a.trial - b.trial);
   return (await store.putBlob(Buffer.from(JSON.stringify(trials)), '.json')).uri;
 }

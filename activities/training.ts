@@ -20,6 +20,9 @@ export interface RunTrainingInput {
   maxSteps?: number;
   /** Seed of the batch order, when it should differ from `training.seed`. */
   shuffleSeed?: number;
+  /** A checkpoint to continue from (see TrainJobInput). */
+  resumeFrom?: string;
+  untilEpoch?: number;
 }
 
 /** Crashes of the training child (no result: a signal, an exit, the OOM killer) tolerated before the activity gives up. */
@@ -55,7 +58,9 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
           extension: input.extension,
           maxSteps: input.maxSteps,
           shuffleSeed: input.shuffleSeed,
-          resumeFrom: latest?.checkpoint?.uri,
+          untilEpoch: input.untilEpoch,
+          // A retried attempt continues from its own latest checkpoint, which is past the one it was asked to start from.
+          resumeFrom: latest?.checkpoint?.uri ?? input.resumeFrom,
         },
         {
           signal: context.cancellationSignal,
@@ -89,6 +94,8 @@ function classifyChildError(err: ChildTaskError): Error {
   switch (err.name) {
     case 'InvalidDatasetError':
       return invalidInput('manifestUri', err.message);
+    case 'InvalidCheckpointError':
+      return invalidInput('resumeFrom', err.message);
     case 'TeacherLogitsMismatchError':
       return invalidInput('teacherLogitsUri', err.message);
     case 'TrainingDivergedError':

@@ -12,8 +12,11 @@ const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal'
 const SHARD = 10_000;
 const PIXELS = 28 * 28;
 
-/** Writes Fashion-MNIST as shards and a manifest: the official 10,000 test images, 10% of the training images held out by content hash. */
-export async function fashionMnistManifest(dir: string): Promise<string> {
+/**
+ * Writes Fashion-MNIST as shards and a manifest: the official 10,000 test images, 10% of the training images held out
+ * by content hash. `limits` keeps only the first images of a split, in file order, for a quicker benchmark.
+ */
+export async function fashionMnistManifest(dir: string, limits: Partial<Record<Split, number>> = {}): Promise<string> {
   const store = artifactStore();
   const read = (name: string) => readIdx(readFileSync(join(dir, name)));
   const splits: Record<Split, { pixels: number[]; labels: number[] }> = { train: { pixels: [], labels: [] }, validation: { pixels: [], labels: [] }, test: { pixels: [], labels: [] } };
@@ -32,7 +35,8 @@ export async function fashionMnistManifest(dir: string): Promise<string> {
   const counts = { train: 0, validation: 0, test: 0 };
   const countsPerClass = { train: new Array(10).fill(0), validation: new Array(10).fill(0), test: new Array(10).fill(0) };
   for (const split of ['train', 'validation', 'test'] as const) {
-    const { pixels, labels } = splits[split];
+    const labels = splits[split].labels.slice(0, limits[split]);
+    const pixels = splits[split].pixels.slice(0, labels.length * PIXELS);
     counts[split] = labels.length;
     labels.forEach((l) => countsPerClass[split][l]++);
     for (let start = 0; start < labels.length; start += SHARD) {
@@ -52,7 +56,7 @@ export async function fashionMnistManifest(dir: string): Promise<string> {
     spec: preprocessSpecSchema.parse({ validationFraction: 0.1, testFraction: 10_000 / 70_000 }),
     counts,
     countsPerClass,
-    images: { listed: 70_000, kept: 70_000, leftOut: 0, augmentedCopies: 0 },
+    images: { listed: counts.train + counts.validation + counts.test, kept: counts.train + counts.validation + counts.test, leftOut: 0, augmentedCopies: 0 },
     shards,
     imagesIndexUri: (await store.putBlob(Buffer.from('[]'), '.json')).uri,
     leftOut: [],

@@ -22,6 +22,11 @@ export interface TrialOutcome {
   modelUri?: string;
   testAccuracy?: number;
   error?: string;
+  /** ASHA: the highest rung the trial reached (0-based) and the checkpoint it could continue from. */
+  rung?: number;
+  checkpointUri?: string;
+  /** ASHA: the trial ended before `maxEpochs`, left at its rung (or by its own early stopping). */
+  stoppedEarly?: boolean;
 }
 
 /** Number of combinations in the grid (may exceed what a double counts exactly; it is only compared with ceilings). */
@@ -92,25 +97,33 @@ export function trialScore(metric: SweepMetric, bestEpoch: EpochRecord): number 
 }
 
 /**
- * `ranked` (best first) with `trial` ranked in, keeping at most `limit`; ties go to the earlier trial.
- * Trials without a finite score are left out.
+ * `ranked` (best first) with `trial` ranked in, in place of an earlier outcome of the same trial, keeping at most
+ * `limit`; ties go to the earlier trial. Trials without a finite score are left out.
  */
 export function rankTrial<T extends { trial: number; score?: number }>(ranked: T[], trial: T, metric: SweepMetric, limit: number): T[] {
   if (!Number.isFinite(trial.score)) return ranked;
   const sign = SWEEP_METRICS[metric] === 'max' ? -1 : 1;
-  return [...ranked, trial].sort((a, b) => sign * (a.score! - b.score!) || a.trial - b.trial).slice(0, limit);
+  const others = ranked.filter((t) => t.trial !== trial.trial);
+  return [...others, trial].sort((a, b) => sign * (a.score! - b.score!) || a.trial - b.trial).slice(0, limit);
 }
 
 /** Trials a random search runs when the input does not say. */
 const DEFAULT_RANDOM_TRIALS = 10;
 
+export type Sampling = 'grid' | 'random';
+
+/** How a sweep draws its trial points: as its search says, or for ASHA as `asha.sampling` says. */
+export function samplingOf(config: { search: Sampling | 'asha'; asha?: { sampling: Sampling } }): Sampling {
+  return config.search === 'asha' ? (config.asha?.sampling ?? 'grid') : config.search;
+}
+
 /** Trials a sweep runs: random search `trials`; grid search every combination, or only the first `trials`. */
-export function plannedTrials(search: 'grid' | 'random', space: SearchSpace, trials: number | undefined): number {
+export function plannedTrials(search: Sampling, space: SearchSpace, trials: number | undefined): number {
   if (search === 'random') return trials ?? DEFAULT_RANDOM_TRIALS;
   return Math.min(trials ?? Infinity, gridSize(space));
 }
 
 /** Trial `index`'s assignment, computed on its own: no list of assignments is ever built. */
-export function trialAssignment(search: 'grid' | 'random', space: SearchSpace, seed: number, index: number): Assignment {
+export function trialAssignment(search: Sampling, space: SearchSpace, seed: number, index: number): Assignment {
   return search === 'grid' ? gridAssignment(space, index) : randomAssignment(space, seed, index);
 }

@@ -37,6 +37,20 @@ async function main(): Promise<void> {
         ...options('hyperparameterSweep'),
         args: [{ manifestUri, base: { model: TINY_MODEL, training: TINY_TRAINING }, space: { 'training.learningRate': [0.01, 0.001] }, parallelism: 2 }],
       }),
+      // Two trials to 1 epoch, the better one promoted and resumed to 2.
+      env.client.workflow.start(hyperparameterSweep, {
+        ...options('hyperparameterSweep-asha'),
+        args: [
+          {
+            manifestUri,
+            base: { model: TINY_MODEL, training: { batchSize: TINY_TRAINING.batchSize } },
+            space: { 'training.learningRate': [0.01, 0.001] },
+            search: 'asha',
+            asha: { maxEpochs: 2, gracePeriod: 1, reductionFactor: 2 },
+            parallelism: 2,
+          },
+        ],
+      }),
       ...(['sync', 'async'] as const).map((mode) =>
         env.client.workflow.start(distributedTrain, {
           ...options(`distributedTrain-${mode}`),

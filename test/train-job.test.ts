@@ -90,6 +90,25 @@ describe('training job', () => {
     assertClose(await weightsOf(resumed.modelUri), await weightsOf(uninterrupted.modelUri));
   });
 
+  it('stops at untilEpoch with a checkpoint that continues as if never stopped, the schedule spanning training.epochs', async () => {
+    const job = await input({ learningRateSchedule: { type: 'cosine', minLearningRate: 0 } });
+    const uninterrupted = await trainJob(job, () => undefined);
+    const first = await trainJob({ ...job, untilEpoch: 1 }, () => undefined);
+    assert.deepEqual(first.history, [{ ...uninterrupted.history[0]!, seconds: first.history[0]!.seconds }]);
+    const second = await trainJob({ ...job, untilEpoch: 2, resumeFrom: first.checkpointUri }, () => undefined);
+    const rest = await trainJob({ ...job, resumeFrom: second.checkpointUri }, () => undefined);
+    assert.deepEqual(rest.resumes, [
+      { epoch: 2, batch: 0 },
+      { epoch: 3, batch: 0 },
+    ]);
+    assert.deepEqual(
+      rest.history.map((e) => e.learningRate),
+      uninterrupted.history.map((e) => e.learningRate),
+    );
+    assert.deepEqual(rest.history.slice(0, 2), second.history, 'the epochs before a resume are carried, not trained again');
+    assertClose(await weightsOf(rest.modelUri), await weightsOf(uninterrupted.modelUri));
+  });
+
   it('stops after maxSteps optimizer steps, across epochs, the last one partial; shuffleSeed changes only the batch order', async () => {
     // 256 images in batches of 16: 16 steps an epoch; 20 steps are one epoch and 4 batches of the next.
     const job = { ...(await input({ epochs: 1 })), maxSteps: 20 };

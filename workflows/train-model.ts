@@ -49,6 +49,8 @@ export interface TrainModelResult {
   bestEpoch: EpochRecord;
   stoppedEarly: boolean;
   resumedFrom: { epoch: number; batch: number }[];
+  /** The last checkpoint: `resumeFrom` continues training from it. */
+  checkpointUri: string;
   trainingSamplesPerSecond: number;
   evaluation: EvaluationSummary;
 }
@@ -64,7 +66,14 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     { key: ML_STAGE, value: 'training' },
   ]);
 
-  const trained = await runTraining({ modelName: config.modelName, manifestUri: config.manifestUri, model: config.model, training: config.training });
+  const trained = await runTraining({
+    modelName: config.modelName,
+    manifestUri: config.manifestUri,
+    model: config.model,
+    training: config.training,
+    resumeFrom: config.resumeFrom,
+    untilEpoch: config.untilEpoch,
+  });
   Object.assign(progress, { stage: 'evaluating', history: trained.history, bestEpoch: trained.bestEpoch, resumedFrom: trained.resumes });
   upsertSearchAttributes([{ key: ML_STAGE, value: 'evaluating' }]);
   const evaluation = await evaluateModel({ modelName: config.modelName, modelUri: trained.modelUri, manifestUri: config.manifestUri });
@@ -82,6 +91,7 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     bestEpoch: trained.bestEpoch,
     stoppedEarly: trained.stoppedEarly,
     resumedFrom: trained.resumes,
+    checkpointUri: trained.checkpointUri,
     trainingSamplesPerSecond: trained.samplesPerSecond,
     evaluation,
   };

@@ -13,6 +13,17 @@ const metricNames = Object.keys(SWEEP_METRICS) as [SweepMetric, ...SweepMetric[]
 /** Trials one run of the workflow starts before it continues as new, keeping each run's history small. */
 export const MAX_TRIALS_PER_RUN = 200;
 
+/** Asynchronous successive halving (`search: "asha"`): rungs at `gracePeriod * reductionFactor^k` epochs, up to `maxEpochs`. */
+export const ashaSettingsSchema = z
+  .strictObject({
+    maxEpochs: z.int().min(1).max(1000).default(9),
+    gracePeriod: z.int().min(1).max(1000).default(1),
+    reductionFactor: z.int().min(2).max(100).default(3),
+    /** How trial points are drawn: the grid's combinations in order (the first `trials` of them), or `trials` random points from `seed`. */
+    sampling: z.enum(['grid', 'random']).default('grid'),
+  })
+  .refine((asha) => asha.gracePeriod <= asha.maxEpochs, { path: ['gracePeriod'], message: 'must be at most maxEpochs' });
+
 /** Input of the `hyperparameterSweep` workflow. Each trial is a `trainModel` child workflow. */
 export const hyperparameterSweepInputSchema = z.strictObject({
   modelName: modelNameSchema.default('sweep'),
@@ -23,7 +34,9 @@ export const hyperparameterSweepInputSchema = z.strictObject({
   space: z
     .record(z.string().regex(/^(model|training)\.[A-Za-z]+(\.[A-Za-z]+)*$/, 'keys are paths such as "training.learningRate" or "model.dropout"'), z.array(z.unknown()).min(1).max(100))
     .refine((space) => Object.keys(space).length > 0, 'declare at least one hyperparameter'),
-  search: z.enum(['grid', 'random']).default('grid'),
+  search: z.enum(['grid', 'random', 'asha']).default('grid'),
+  /** `search: "asha"` only. */
+  asha: ashaSettingsSchema.optional(),
   /** Random search: how many trials. Grid search: at most this many of the combinations (all by default). The worker's ceiling applies. */
   trials: z.int().min(1).optional(),
   seed: z.int().min(0).default(0),
@@ -39,6 +52,14 @@ export const hyperparameterSweepInputSchema = z.strictObject({
           : `use ${metricNames.join(' or ')}`,
     })
     .default('validationAccuracy'),
+}).superRefine((input, context) => {
+  if (input.search !== 'asha') {
+    if (input.asha) context.addIssue({ code: 'custom', path: ['asha'], message: 'applies to search "asha" only' });
+    return;
+  }
+  // Each rung's budget is the trial's epoch count; its training runs as if for maxEpochs (learning-rate schedules).
+  const epochsAt = 'training.epochs' in input.space ? ['space', 'training.epochs'] : 'epochs' in input.base.training ? ['base', 'training', 'epochs'] : null;
+  if (epochsAt) context.addIssue({ code: 'custom', path: epochsAt, message: 'ASHA decides how long each trial trains, up to asha.maxEpochs; leave training.epochs out' });
 });
 
 export type HyperparameterSweepInput = z.input<typeof hyperparameterSweepInputSchema>;

@@ -27,6 +27,11 @@ export interface TrainJobInput {
   maxSteps?: number;
   /** Seed of the batch order (default `training.seed`, which also seeds the initial weights). */
   shuffleSeed?: number;
+  /**
+   * Stop once this many epochs are done, as if `training.epochs` were trained in steps (the learning-rate schedule
+   * still spans `training.epochs`); the result's `checkpointUri` continues from there.
+   */
+  untilEpoch?: number;
   /** Least time between progress reports within an epoch (default 500 ms). */
   progressIntervalMs?: number;
 }
@@ -69,6 +74,8 @@ export interface TrainJobResult {
   bestEpoch: EpochRecord;
   stoppedEarly: boolean;
   resumes: { epoch: number; batch: number }[];
+  /** The last checkpoint, which `resumeFrom` continues from. */
+  checkpointUri: string;
   samplesPerSecond: number;
   trainingSeconds: number;
   /** What the extension reported when training ended. */
@@ -78,6 +85,11 @@ export interface TrainJobResult {
 /** Training stopped because the loss stopped being a finite number: retrying the same run would diverge again. */
 export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
+}
+
+/** The checkpoint to resume from is missing or is not a training checkpoint. */
+export class InvalidCheckpointError extends Error {
+  override name = 'InvalidCheckpointError';
 }
 
 /** Training stopped on request (cancellation) after checkpointing. */
@@ -126,7 +138,8 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
   process.on('SIGTERM', requestStop);
   try {
     const run = await startRun(input, reportProgress);
-    while (run.state.epoch < run.epochs && !run.state.stoppedEarly) {
+    const lastEpoch = Math.min(run.epochs, input.untilEpoch ?? Infinity);
+    while (run.state.epoch < lastEpoch && !run.state.stoppedEarly) {
       const seconds = await runEpoch(run, () => stopRequested);
       await endEpoch(run, seconds);
     }
@@ -182,7 +195,11 @@ async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: 
 
 async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest, extension: TrainingExtension) {
   if (input.resumeFrom) {
-    const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom);
+    const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom).catch((err: NodeJS.ErrnoException) => {
+      // A read that failed for another reason (EIO, EMFILE) is about this attempt: the retry may read it.
+      if (err.code && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw err;
+      throw new InvalidCheckpointError(`${input.resumeFrom} is not a training checkpoint in the artifact store: ${err.message}`);
+    });
     const optimizer = compile(tf, checkpoint.model, input.training.learningRate, extension);
     await optimizer.setWeights(checkpoint.optimizerWeights);
     const resumedFrom = { epoch: checkpoint.state.epoch + 1, batch: checkpoint.state.batch };
@@ -330,6 +347,7 @@ async function finish(run: TrainingRun): Promise<TrainJobResult> {
     bestEpoch: best ? state.history.find((e) => e.epoch === best.epoch)! : state.history.at(-1)!,
     stoppedEarly: state.stoppedEarly,
     resumes: state.resumes,
+    checkpointUri: run.checkpoint!.uri,
     samplesPerSecond: run.secondsThisAttempt > 0 ? run.samplesThisAttempt / run.secondsThisAttempt : 0,
     trainingSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
     ...(extension ? { extension } : {}),
