@@ -7,11 +7,13 @@
  *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
  *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
+ *   npm run cli -- report <workflow id>
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
+import { printReport, runReport } from './report';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
 function compressionTableOf(result: unknown): string | undefined {
@@ -41,8 +43,11 @@ async function main(): Promise<void> {
       console.log(`Started ${workflow.name} ${workflowId}`);
     } else if (command === 'watch' && argument) {
       workflowId = argument;
+    } else if (command === 'report' && argument) {
+      printReport(argument, await runReport(client, argument));
+      return;
     } else {
-      console.error("usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
+      console.error("usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id>");
       process.exitCode = 2;
       return;
     }

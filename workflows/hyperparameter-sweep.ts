@@ -10,6 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
+import type { ReportLocation } from '../activities/report';
 import { hyperparameterSweepInputSchema, type HyperparameterSweepConfig, type HyperparameterSweepInput } from '../lib/schemas/hyperparameter-sweep';
 import { trainModelInputSchema, type TrainModelInput } from '../lib/schemas/train-model';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
@@ -19,6 +20,7 @@ import { trainModel } from './train-model';
 import { sweepStatusQuery } from './definitions';
 import { fanOut } from './fan-out';
 import { rootCauseMessage } from './failures';
+import { writeReport } from './report';
 
 const { sweepConstraints, storeTrialTablePart, writeTrialTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -53,7 +55,7 @@ export interface SweepProgress {
   runs: number;
 }
 
-export interface HyperparameterSweepResult {
+export interface HyperparameterSweepResult extends ReportLocation {
   metric: string;
   best: TrialOutcome;
   top: TrialOutcome[];
@@ -151,5 +153,6 @@ export async function hyperparameterSweep(input: HyperparameterSweepInput, carri
   const best = progress.top[0];
   if (!best) throw ApplicationFailure.nonRetryable(`All ${total} trials failed; the first error: ${progress.firstError}`, 'SweepFailed');
   const trialTableUri = await writeTrialTable({ previousUri: progress.tableUri, trials: finishedThisRun });
-  return { metric: config.metric, best, top: progress.top, total, failed: progress.failed, runs: progress.runs, trialTableUri };
+  const report = await writeReport({ title: `hyperparameterSweep ${workflowInfo().workflowId}: ${config.modelName}`, sweep: { trialTableUri, metric: config.metric } });
+  return { metric: config.metric, best, top: progress.top, total, failed: progress.failed, runs: progress.runs, trialTableUri, ...report };
 }

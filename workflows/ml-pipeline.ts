@@ -1,5 +1,6 @@
 import { executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { EvaluationSummary } from '../activities/evaluation';
+import type { ReportLocation } from '../activities/report';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
@@ -9,6 +10,7 @@ import { compressModel, type CompressModelResult } from './compress-model';
 import { progressQuery } from './definitions';
 import { distributedTrain } from './distributed-train';
 import { preprocessDataset } from './preprocess-dataset';
+import { writeReport } from './report';
 import { trainModel } from './train-model';
 
 export type PipelineStage = 'preprocessing' | 'training' | 'compression' | 'done';
@@ -24,7 +26,8 @@ export interface PipelineProgress {
   distributed: boolean;
 }
 
-export interface MlPipelineResult {
+/** The report includes the training and compression runs' reports. */
+export interface MlPipelineResult extends ReportLocation {
   modelName: string;
   testAccuracy: number;
   testLoss: number;
@@ -55,6 +58,7 @@ interface TrainedModel {
   trainingSamplesPerSecond: number;
   roundHistoryUri: string | null;
   evaluation: EvaluationSummary;
+  reportHtmlUri: string;
 }
 
 /** Trains with trainModel, or with distributedTrain when the input asks for it, as the child workflow `workflowId`. */
@@ -70,6 +74,7 @@ async function train(config: MlPipelineConfig, manifestUri: string, workflowId: 
       trainingSamplesPerSecond: (trained.trainSamples * epochs) / trained.seconds,
       roundHistoryUri: trained.historyUri,
       evaluation: trained.evaluation,
+      reportHtmlUri: trained.reportHtmlUri,
     };
   }
   const trained = await executeChild(trainModel, { workflowId, args: [{ modelName, manifestUri, model, training }] });
@@ -80,6 +85,7 @@ async function train(config: MlPipelineConfig, manifestUri: string, workflowId: 
     trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
     roundHistoryUri: null,
     evaluation: trained.evaluation,
+    reportHtmlUri: trained.reportHtmlUri,
   };
 }
 
@@ -127,6 +133,16 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     });
     compressionSeconds = (Date.now() - started) / 1000;
   }
+  const report = await writeReport({
+    title: `mlPipeline ${workflowId}: ${config.modelName}`,
+    facts: [
+      ['test accuracy', `${(trained.evaluation.accuracy * 100).toFixed(2)}% on ${dataset.counts.test} images`],
+      ['images', `${dataset.counts.train} train / ${dataset.counts.validation} validation / ${dataset.counts.test} test`],
+      ['stage seconds', `preprocessing ${preprocessingSeconds.toFixed(1)}, training ${trainingSeconds.toFixed(1)}, compression ${compressionSeconds.toFixed(1)}`],
+      ['model', trained.modelUri],
+    ],
+    includes: [{ prefix: 'training', reportHtmlUri: trained.reportHtmlUri }, ...(compressed ? [{ prefix: 'compression', reportHtmlUri: compressed.reportHtmlUri }] : [])],
+  });
   enterStage('done');
 
   return {
@@ -146,5 +162,6 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     compression: compressed && { chosen: compressed.chosen, markdown: compressed.markdown, tableUri: compressed.tableUri },
     roundHistoryUri: trained.roundHistoryUri,
     stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds, compression: compressionSeconds },
+    ...report,
   };
 }
