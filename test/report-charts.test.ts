@@ -105,6 +105,12 @@ describe('chart builders', () => {
     assert.match(chart.svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="720" height="400"/);
   });
 
+  it('y tick labels carry the unit and the same decimals', () => {
+    const chart = lineChart({ title: 't', xLabel: 'x', yLabel: 'accuracy (%)', yUnit: '%', series: [{ name: 's', points: [{ x: 1, y: 13.9 }, { x: 2, y: 14.9 }] }] });
+    const ticks = textsOf(chart.svg).filter((t) => t.endsWith('%'));
+    assert.deepEqual(ticks, ['13.8%', '14.0%', '14.2%', '14.4%', '14.6%', '14.8%', '15.0%']);
+  });
+
   it('one epoch is one marker per series on a one-tick axis; no data at all says so', () => {
     const section = trainingSection([epoch(1, 0.7, 0.8)], 1);
     const loss = section.figures[0]!.chart.svg;

@@ -23,7 +23,8 @@ export interface LineChartSpec {
   xInteger?: boolean;
   xIncludeZero?: boolean;
   yIncludeZero?: boolean;
-  yTick?: (value: number) => string;
+  /** Written after every y tick label: "%". */
+  yUnit?: string;
   width?: number;
   height?: number;
 }

@@ -27,7 +27,8 @@ export interface ScatterChartSpec {
   reference?: { y: number; label: string };
   xInteger?: boolean;
   xIncludeZero?: boolean;
-  yTick?: (value: number) => string;
+  /** Written after every y tick label: "%". */
+  yUnit?: string;
   width?: number;
   height?: number;
 }

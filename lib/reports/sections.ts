@@ -14,7 +14,6 @@ import { scatterChart, type LabelledPoint } from './scatter-chart';
 const percent = (share: number, decimals = 2) => `${(share * 100).toFixed(decimals)}%`;
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const optional = (value: number | undefined, format: (value: number) => string) => (value === undefined || !Number.isFinite(value) ? '' : format(value));
-const percentTick = (value: number) => `${value}%`;
 
 /** Loss and accuracy per epoch, on the training and the validation split. */
 export function trainingSection(history: EpochRecord[], bestEpoch?: number): ReportSection {
@@ -40,7 +39,7 @@ export function trainingSection(history: EpochRecord[], bestEpoch?: number): Rep
     xLabel: 'epoch',
     yLabel: 'accuracy (%)',
     xInteger: true,
-    yTick: percentTick,
+    yUnit: '%',
     series: [
       series('training', (e) => e.accuracy * 100),
       series('validation', (e) => (e.validationAccuracy === undefined ? undefined : e.validationAccuracy * 100), true),
@@ -143,7 +142,7 @@ export function sweepSection(trials: TrialRow[], metric: SweepMetric): ReportSec
     xLabel: 'trial',
     yLabel: axis,
     xInteger: true,
-    yTick: asPercent ? percentTick : undefined,
+    yUnit: asPercent ? '%' : undefined,
     points,
     groups: withRungs ? [...rungs.map((rung) => `rung ${rung}`), 'completed'] : ['completed'],
   });
@@ -198,7 +197,7 @@ export function compressionSection(table: CompressionTable): ReportSection {
     xLabel: 'stored size (KiB, gzipped)',
     yLabel: 'test accuracy (%)',
     xIncludeZero: true,
-    yTick: percentTick,
+    yUnit: '%',
     reference: { y: (baseline.accuracy - budget.maxAccuracyDrop) * 100, label: `budget: ${(budget.maxAccuracyDrop * 100).toFixed(1)} pp below baseline` },
     points,
     groups: ['baseline', 'within the accuracy budget', 'over the accuracy budget'],
@@ -245,7 +244,7 @@ export function roundsSection(rounds: RoundRecord[]): ReportSection {
     xLabel: 'wall time since the start of the run (s)',
     yLabel: 'validation accuracy (%)',
     xIncludeZero: true,
-    yTick: percentTick,
+    yUnit: '%',
     series: [{ name: 'global model after each round', points: rounds.map((round) => ({ x: round.seconds, y: round.validationAccuracy * 100 })) }],
   });
   return {

@@ -20,8 +20,8 @@ export interface XYFrameSpec {
   legend: LegendEntry[];
   width: number;
   height: number;
-  /** Format of y tick labels (default: the axis's decimals). */
-  yTick?: (value: number) => string;
+  /** Written after every y tick label: "%". */
+  yUnit?: string;
 }
 
 export interface XYFrame {
@@ -41,7 +41,7 @@ const INSET = 10;
 
 /** Lays out a chart with x and y axes: the plot area is what the titles, tick labels and legend leave free. */
 export function xyFrame(spec: XYFrameSpec): XYFrame {
-  const yTick = spec.yTick ?? ((value: number) => formatTick(spec.y, value));
+  const yTick = (value: number) => `${formatTick(spec.y, value)}${spec.yUnit ?? ''}`;
   const body: string[] = [];
   body.push(text(16, 26, spec.title, { size: TITLE_SIZE, weight: 'bold' }));
   let headerBottom = 34;
