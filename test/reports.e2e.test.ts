@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { ReportLocation } from '../activities/report';
 import type { ReportDocument } from '../lib/reports/document';
+import { reportDocumentOf } from './helpers/report';
 import { mlPipeline, trainModel } from '../workflows';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 
@@ -18,7 +19,7 @@ async function readReport(location: ReportLocation): Promise<{ html: string; doc
   assert.equal(location.reportHtmlPath, fileURLToPath(location.reportHtmlUri));
   const folder = dirname(location.reportHtmlPath);
   const html = readFileSync(location.reportHtmlPath, 'utf8');
-  const document = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8')) as ReportDocument;
+  const document = reportDocumentOf(location);
   const images = [...html.matchAll(/<img src="([^"]+)" width="(\d+)" height="(\d+)"/g)];
   assert.ok(images.length > 0, 'the page embeds charts');
   for (const [, file, width, height] of images) {

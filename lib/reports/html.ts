@@ -10,7 +10,6 @@ dt { color: #666; }
 dd { margin: 0; }
 figure { display: inline-block; margin: 0.5em 1em 1em 0; vertical-align: top; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #666; font-size: 0.9em; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f4f6f8; }
@@ -43,7 +42,8 @@ function sectionHtml(section: StoredSection): string {
     facts.length ? `<dl>${facts.map(([label, value]) => `<dt>${escape(label)}</dt><dd>${escape(value)}</dd>`).join('')}</dl>` : '',
     ...section.figures.map(
       (figure) =>
-        `<figure><img src="${escape(figure.file)}" width="${figure.width}" height="${figure.height}" alt="${escape(figure.title)}"><figcaption>${escape(figure.title)}</figcaption></figure>`,
+        // No caption: every chart carries its title.
+        `<figure><img src="${escape(figure.file)}" width="${figure.width}" height="${figure.height}" alt="${escape(figure.title)}"></figure>`,
     ),
     ...section.tables.map(tableHtml),
     '</section>',
