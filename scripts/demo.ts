@@ -89,7 +89,8 @@ async function main(): Promise<void> {
     console.log(`  total           ${((Date.now() - started) / 1000).toFixed(1)}s`);
     console.log(`  model           ${result.modelUri}/model.json`);
     console.log(`  dataset         ${result.manifestUri}`);
-    console.log(`  report          ${result.reportUri}`);
+    console.log(`  evaluation      ${result.reportUri}`);
+    console.log(`  report          ${result.reportHtmlPath} (charts; open it in a browser)`);
     if (result.compression) {
       console.log(`\nCompression (table ${result.compression.tableUri}):`);
       console.log(result.compression.markdown);
