@@ -11,3 +11,4 @@ export * from './compression';
 export * from './distributed';
 export * from './round-history';
 export * from './registry';
+export * from './report';

@@ -8,12 +8,14 @@
  *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
  *   npm run cli -- registry list | show <name> | promote <name> <version> [--force --reason <why>] | rollback <name>
+ *   npm run cli -- report <workflow id>
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
 import { registryCommand, REGISTRY_USAGE } from './registry';
+import { printReport, runReport } from './report';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
 function compressionTableOf(result: unknown): string | undefined {
@@ -50,8 +52,11 @@ async function main(): Promise<void> {
       console.log(`Started ${workflow.name} ${workflowId}`);
     } else if (command === 'watch' && argument) {
       workflowId = argument;
+    } else if (command === 'report' && argument) {
+      printReport(argument, await runReport(client, argument));
+      return;
     } else {
-      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | ${REGISTRY_USAGE}`);
+      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id> | ${REGISTRY_USAGE}`);
       process.exitCode = 2;
       return;
     }

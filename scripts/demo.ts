@@ -89,7 +89,8 @@ async function main(): Promise<void> {
     console.log(`  total           ${((Date.now() - started) / 1000).toFixed(1)}s`);
     console.log(`  model           ${result.modelUri}/model.json`);
     console.log(`  dataset         ${result.manifestUri}`);
-    console.log(`  report          ${result.reportUri}`);
+    console.log(`  evaluation      ${result.reportUri}`);
+    console.log(`  report          ${result.reportHtmlPath} (charts; open it in a browser)`);
     console.log(`  registry        version ${result.registry.version} of ${result.modelName}, champion ${result.registry.champion ?? 'none'}: ${result.registry.reason}`);
     if (result.compression) {
       console.log(`\nCompression (table ${result.compression.tableUri}):`);

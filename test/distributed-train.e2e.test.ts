@@ -12,6 +12,7 @@ import { registryWorkflowId } from '../lib/registry';
 import { distributedProgressQuery, distributedTrain, mlPipeline, versionsQuery, type DistributedTrainResult } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
 import { invalidInputOf } from './helpers/failures';
+import { reportDocumentOf } from './helpers/report';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 import { trainingChildOf } from './helpers/training';
@@ -131,6 +132,9 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     const result = await handle.result();
     assert.equal(result.runs, 3);
     assert.deepEqual((await roundsOf(result)).map((r) => r.round), [1, 2, 3, 4, 5, 6]);
+    const [rounds, evaluation] = reportDocumentOf(result).sections;
+    assert.deepEqual([rounds!.figures.map((figure) => figure.file), rounds!.tables[0]!.rows.map((row) => row[0])], [['rounds.png'], ['1', '2', '3', '4', '5', '6']]);
+    assert.deepEqual(evaluation!.figures.map((figure) => figure.file), ['confusion-matrix.png', 'f1-per-class.png']);
     const runs = [];
     for await (const execution of env.client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) runs.push(execution.runId);
     assert.equal(runs.length, 3);

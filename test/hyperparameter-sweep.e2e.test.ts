@@ -8,6 +8,7 @@ import type { DatasetManifest } from '../lib/datasets/manifest';
 import type { HyperparameterSweepInput } from '../lib/schemas/hyperparameter-sweep';
 import { gridAssignment, randomAssignment, type TrialOutcome } from '../lib/sweep';
 import { hyperparameterSweep, sweepStatusQuery, trainModel, type SweepStatus } from '../workflows';
+import { reportDocumentOf } from './helpers/report';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 
@@ -133,6 +134,11 @@ describe('hyperparameterSweep through Temporal', () => {
     const ranked = table.filter((t) => t.status === 'completed').sort((a, b) => b.score! - a.score! || a.trial - b.trial);
     assert.deepEqual(result.top, ranked.slice(0, 10));
     assert.deepEqual(result.best, ranked[0]);
+
+    // The report charts and tables every trial of every run.
+    const [trials] = reportDocumentOf(result).sections;
+    assert.deepEqual(trials!.figures.map((figure) => figure.file), ['trials.png']);
+    assert.deepEqual(trials!.tables[0]!.rows.map((row) => Number(row[0])), table.map((t) => t.trial));
   });
 
   it("refuses more trials than the worker's ceiling, naming it, and enumerates a 100^6 grid lazily", async () => {

@@ -1,5 +1,6 @@
-import { CancellationScope, isCancellation, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
+import type { ReportLocation } from '../activities/report';
 import { baselineRow, chooseVariant, renderTable, variantRows, type Choice, type CompressionTable, type TableRow, type VariantOutcome } from '../lib/compression/choice';
 import type { CompressedModel } from '../lib/compression/compressed-model';
 import { BASELINE, compressModelInputSchema, rowNames, type CompressModelConfig, type CompressModelInput, type NamedVariant } from '../lib/schemas/compress-model';
@@ -9,6 +10,7 @@ import { parseWorkflowInput } from '../lib/validate';
 import { compressionProgressQuery } from './definitions';
 import { fanOut } from './fan-out';
 import { rootCauseMessage } from './failures';
+import { writeReport } from './report';
 
 const { checkCompressionInput, storeCompressionTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -40,7 +42,7 @@ export interface CompressionProgress {
   variants: { variant: string; method: string; status: VariantStatus; error?: string }[];
 }
 
-export interface CompressModelResult {
+export interface CompressModelResult extends ReportLocation {
   modelName: string;
   /** The table as stored at `tableUri` (JSON): the baseline, every variant's row (failed ones with their reason), the choice. */
   table: CompressionTable;
@@ -158,6 +160,7 @@ export async function compressModel(input: CompressModelInput): Promise<Compress
   const chosen = chooseVariant(baseline, rows, config.budget);
   const table: CompressionTable = { modelName: config.modelName, budget: config.budget, baseline, rows, chosen };
   const tableUri = await storeCompressionTable(table);
+  const report = await writeReport({ title: `compressModel ${workflowInfo().workflowId}: ${config.modelName}`, compressionTableUri: tableUri });
   enterStage('done');
-  return { modelName: config.modelName, table, tableUri, markdown: renderTable(table), chosen };
+  return { modelName: config.modelName, table, tableUri, markdown: renderTable(table), chosen, ...report };
 }

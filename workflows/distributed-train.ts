@@ -14,12 +14,14 @@ import {
 import type * as activities from '../activities';
 import type { TrainPartitionResult } from '../activities/distributed';
 import type { EvaluationSummary } from '../activities/evaluation';
+import type { ReportLocation } from '../activities/report';
 import { quorumCount, reachedEnd, weightedLoss, type RoundRecord } from '../lib/distributed/rounds';
 import { isTooStale, mixingWeight } from '../lib/distributed/staleness';
 import { distributedTrainInputSchema, type DistributedTrainConfig, type DistributedTrainInput } from '../lib/schemas/distributed-train';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import { INVALID_INPUT, invalidInput, parseWorkflowInput } from '../lib/validate';
 import { distributedProgressQuery } from './definitions';
+import { writeReport } from './report';
 
 const { trainPartition } = proxyActivities<typeof activities>({
   taskQueue: 'ml-train',
@@ -89,7 +91,7 @@ export interface DistributedRunState {
   historyUri: string | null;
 }
 
-export interface DistributedTrainResult {
+export interface DistributedTrainResult extends ReportLocation {
   modelName: string;
   /** The global model after the last round. */
   modelUri: string;
@@ -384,6 +386,7 @@ export async function distributedTrain(input: DistributedTrainInput, carried?: D
     evaluateModel({ modelName: config.modelName, modelUri, manifestUri: config.manifestUri }),
     writeRoundHistory({ previousUri: state.historyUri, rounds: run.records }),
   ]);
+  const report = await writeReport({ title: `distributedTrain ${workflowInfo().workflowId}: ${config.modelName}`, roundHistoryUri: historyUri, evaluationReportUri: evaluation.reportUri });
   stage('done');
   const validation = state.validation!;
   return {
@@ -403,5 +406,6 @@ export async function distributedTrain(input: DistributedTrainInput, carried?: D
     partitionReportUri: state.partitionReportUri,
     historyUri,
     evaluation,
+    ...report,
   };
 }

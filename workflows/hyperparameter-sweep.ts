@@ -11,6 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
+import type { ReportLocation } from '../activities/report';
 import { hasPromotion, initialAshaState, recordResult, rungBudgets, takePromotion, type AshaState } from '../lib/asha';
 import {
   ashaSettingsSchema,
@@ -27,6 +28,7 @@ import { trainModel } from './train-model';
 import { sweepStatusQuery } from './definitions';
 import { fanOut } from './fan-out';
 import { rootCauseMessage } from './failures';
+import { writeReport } from './report';
 
 const { sweepConstraints, storeTrialTablePart, writeTrialTable } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
@@ -66,7 +68,7 @@ export interface SweepProgress {
   asha: AshaState | null;
 }
 
-export interface HyperparameterSweepResult {
+export interface HyperparameterSweepResult extends ReportLocation {
   metric: string;
   best: TrialOutcome;
   top: TrialOutcome[];
@@ -279,5 +281,6 @@ export async function hyperparameterSweep(input: HyperparameterSweepInput, carri
   const trialTableUri = await writeTrialTable({ previousUri: progress.tableUri, trials: run.finishedThisRun });
   const { metric } = config;
   const rungs = progress.asha && rungBudgets(config.asha!).map((epochs, k) => ({ epochs, trials: progress.asha!.rungs[k]!.reported }));
-  return { metric, best, top: progress.top, total, failed: progress.failed, runs: progress.runs, trialTableUri, trialEpochs: progress.trialEpochs, ...(rungs && { rungs }) };
+  const report = await writeReport({ title: `hyperparameterSweep ${workflowInfo().workflowId}: ${config.modelName}`, sweep: { trialTableUri, metric } });
+  return { metric, best, top: progress.top, total, failed: progress.failed, runs: progress.runs, trialTableUri, trialEpochs: progress.trialEpochs, ...(rungs && { rungs }), ...report };
 }

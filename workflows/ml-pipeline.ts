@@ -1,6 +1,7 @@
 import { executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { EvaluationSummary } from '../activities/evaluation';
+import type { ReportLocation } from '../activities/report';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { configFingerprintOf, registryWorkflowId, type PromotionDecision } from '../lib/registry';
 import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
@@ -11,6 +12,7 @@ import { compressModel, type CompressModelResult } from './compress-model';
 import { progressQuery } from './definitions';
 import { distributedTrain } from './distributed-train';
 import { preprocessDataset } from './preprocess-dataset';
+import { writeReport } from './report';
 import { trainModel } from './train-model';
 
 // Update-with-start waits for the registry's workflow worker: a short attempt, retried while that worker is away.
@@ -40,7 +42,8 @@ export interface PipelineRegistration extends PromotionDecision {
   version: number;
 }
 
-export interface MlPipelineResult {
+/** The report includes the training and compression runs' reports. */
+export interface MlPipelineResult extends ReportLocation {
   modelName: string;
   testAccuracy: number;
   testLoss: number;
@@ -72,6 +75,7 @@ interface TrainedModel {
   trainingSamplesPerSecond: number;
   roundHistoryUri: string | null;
   evaluation: EvaluationSummary;
+  reportHtmlUri: string;
 }
 
 /** Trains with trainModel, or with distributedTrain when the input asks for it, as the child workflow `workflowId`. */
@@ -87,6 +91,7 @@ async function train(config: MlPipelineConfig, manifestUri: string, workflowId: 
       trainingSamplesPerSecond: (trained.trainSamples * epochs) / trained.seconds,
       roundHistoryUri: trained.historyUri,
       evaluation: trained.evaluation,
+      reportHtmlUri: trained.reportHtmlUri,
     };
   }
   const trained = await executeChild(trainModel, { workflowId, args: [{ modelName, manifestUri, model, training }] });
@@ -97,6 +102,7 @@ async function train(config: MlPipelineConfig, manifestUri: string, workflowId: 
     trainingSamplesPerSecond: trained.trainingSamplesPerSecond,
     roundHistoryUri: null,
     evaluation: trained.evaluation,
+    reportHtmlUri: trained.reportHtmlUri,
   };
 }
 
@@ -171,6 +177,16 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   }
   enterStage('registering');
   const registration = await register(config, dataset.manifestUri, trained, compressed);
+  const report = await writeReport({
+    title: `mlPipeline ${workflowId}: ${config.modelName}`,
+    facts: [
+      ['test accuracy', `${(trained.evaluation.accuracy * 100).toFixed(2)}% on ${dataset.counts.test} images`],
+      ['images', `${dataset.counts.train} train / ${dataset.counts.validation} validation / ${dataset.counts.test} test`],
+      ['stage seconds', `preprocessing ${preprocessingSeconds.toFixed(1)}, training ${trainingSeconds.toFixed(1)}, compression ${compressionSeconds.toFixed(1)}`],
+      ['model', trained.modelUri],
+    ],
+    includes: [{ prefix: 'training', reportHtmlUri: trained.reportHtmlUri }, ...(compressed ? [{ prefix: 'compression', reportHtmlUri: compressed.reportHtmlUri }] : [])],
+  });
   enterStage('done');
 
   return {
@@ -191,5 +207,6 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     roundHistoryUri: trained.roundHistoryUri,
     registry: registration,
     stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds, compression: compressionSeconds },
+    ...report,
   };
 }

@@ -1,11 +1,13 @@
-import { proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { EvaluationSummary } from '../activities/evaluation';
+import type { ReportLocation } from '../activities/report';
 import { trainModelInputSchema, type TrainModelInput } from '../lib/schemas/train-model';
 import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
 import type { EpochRecord } from '../lib/training/checkpoint';
 import { parseWorkflowInput } from '../lib/validate';
 import { trainingProgressQuery } from './definitions';
+import { writeReport } from './report';
 
 const { runTraining } = proxyActivities<typeof activities>({
   taskQueue: 'ml-train',
@@ -37,7 +39,7 @@ export interface TrainModelProgress {
   resumedFrom: { epoch: number; batch: number }[];
 }
 
-export interface TrainModelResult {
+export interface TrainModelResult extends ReportLocation {
   modelName: string;
   modelUri: string;
   backend: string;
@@ -77,6 +79,11 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
   Object.assign(progress, { stage: 'evaluating', history: trained.history, bestEpoch: trained.bestEpoch, resumedFrom: trained.resumes });
   upsertSearchAttributes([{ key: ML_STAGE, value: 'evaluating' }]);
   const evaluation = await evaluateModel({ modelName: config.modelName, modelUri: trained.modelUri, manifestUri: config.manifestUri });
+  const report = await writeReport({
+    title: `trainModel ${workflowInfo().workflowId}: ${config.modelName}`,
+    training: { history: trained.history, bestEpoch: trained.bestEpoch.epoch },
+    evaluationReportUri: evaluation.reportUri,
+  });
   progress.stage = 'done';
   upsertSearchAttributes([{ key: ML_STAGE, value: 'done' }]);
 
@@ -94,5 +101,6 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     checkpointUri: trained.checkpointUri,
     trainingSamplesPerSecond: trained.samplesPerSecond,
     evaluation,
+    ...report,
   };
 }

@@ -1,0 +1,34 @@
+import type { Client } from '@temporalio/client';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ReportLocation } from '../activities/report';
+import type { ReportDocument } from '../lib/reports/document';
+
+export interface RunReport {
+  workflowType: string;
+  htmlPath: string;
+  htmlUri: string;
+  charts: { path: string; title: string }[];
+}
+
+/** Where a closed run's report and its charts are, from the run's result and the `report.json` beside the page. */
+export async function runReport(client: Client, workflowId: string): Promise<RunReport> {
+  const handle = client.workflow.getHandle(workflowId);
+  const { type, status } = await handle.describe();
+  if (status.name === 'RUNNING') throw new Error(`${type} ${workflowId} is still running; its report is written when it finishes`);
+  const result = (await handle.result()) as Partial<ReportLocation> | null;
+  if (!result?.reportHtmlUri) throw new Error(`${type} ${workflowId} has no report: mlPipeline, trainModel, hyperparameterSweep, compressModel and distributedTrain runs write one`);
+  const htmlPath = fileURLToPath(result.reportHtmlUri);
+  const folder = dirname(htmlPath);
+  const document = JSON.parse(await readFile(join(folder, 'report.json'), 'utf8')) as ReportDocument;
+  const charts = document.sections.flatMap((section) => section.figures.map((figure) => ({ path: join(folder, figure.file), title: `${section.heading}: ${figure.title}` })));
+  return { workflowType: type, htmlPath, htmlUri: result.reportHtmlUri, charts };
+}
+
+export function printReport(workflowId: string, report: RunReport): void {
+  console.log(`Report of ${report.workflowType} ${workflowId}:\n  ${report.htmlPath}\n  ${report.htmlUri}`);
+  console.log('Charts:');
+  const width = Math.max(...report.charts.map((chart) => chart.path.length));
+  for (const chart of report.charts) console.log(`  ${chart.path.padEnd(width)}  ${chart.title}`);
+}
