@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { settings, tensorflowThreadsEnv } from '../lib/config';
 import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
-import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingSamplesPerSecond } from '../lib/metrics';
+import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingLastProgress, trainingSamplesPerSecond } from '../lib/metrics';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import type { TrainingExtensionSpec } from '../lib/training/extension';
 import type { TrainJobInput, TrainJobResult, TrainProgress } from '../lib/training/train-job';
@@ -39,54 +39,66 @@ const trainJobModule = require.resolve('../lib/training/train-job');
 export async function runTraining(input: RunTrainingInput): Promise<TrainJobResult> {
   const context = Context.current();
   let latest = context.info.heartbeatDetails as TrainProgress | undefined;
+  const progressLabels = {
+    activity_type: context.info.activityType,
+    model: input.modelName,
+    workflow_id: context.info.workflowExecution?.workflowId ?? '',
+    activity_id: context.info.activityId,
+  };
+  trainingLastProgress.setToCurrentTime(progressLabels);
   const onProgress = (progress: TrainProgress) => {
+    trainingLastProgress.setToCurrentTime(progressLabels);
     recordProgressMetrics(input.modelName, progress, progress.checkpoint?.uri !== latest?.checkpoint?.uri);
     latest = progress;
     context.heartbeat(progress);
   };
   const crashes: string[] = [];
-  for (;;) {
-    try {
-      const result = await runChildTask<TrainJobInput, TrainProgress, TrainJobResult>(
-        trainJobModule,
-        {
-          artifactRoot: settings().artifactRoot,
-          manifestUri: input.manifestUri,
-          model: input.model,
-          training: input.training,
-          initialModelUri: input.initialModelUri,
-          extension: input.extension,
-          maxSteps: input.maxSteps,
-          shuffleSeed: input.shuffleSeed,
-          untilEpoch: input.untilEpoch,
-          // A retried attempt continues from its own latest checkpoint, which is past the one it was asked to start from.
-          resumeFrom: latest?.checkpoint?.uri ?? input.resumeFrom,
-        },
-        {
-          signal: context.cancellationSignal,
-          onProgress,
-          stopGraceMs: 30_000,
-          silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
-          env: tensorflowThreadsEnv(settings().training),
-        },
-      );
-      trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
-      return result;
-    } catch (err) {
-      // Cancelled: the child checkpointed and stopped; report the cancellation, not the way the child ended.
-      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-      if (!(err instanceof ChildTaskError)) throw err;
-      if (err.name === 'ChildExited') {
-        crashes.push(err.message);
-        if (crashes.length < MAX_CHILD_CRASHES) continue;
-        throw ApplicationFailure.create({
-          type: 'TrainingCrashed',
-          nonRetryable: true,
-          message: `The training process crashed ${crashes.length} times: ${crashes.join('; ')}`,
-        });
+  try {
+    for (;;) {
+      try {
+        const result = await runChildTask<TrainJobInput, TrainProgress, TrainJobResult>(
+          trainJobModule,
+          {
+            artifactRoot: settings().artifactRoot,
+            manifestUri: input.manifestUri,
+            model: input.model,
+            training: input.training,
+            initialModelUri: input.initialModelUri,
+            extension: input.extension,
+            maxSteps: input.maxSteps,
+            shuffleSeed: input.shuffleSeed,
+            untilEpoch: input.untilEpoch,
+            // A retried attempt continues from its own latest checkpoint, which is past the one it was asked to start from.
+            resumeFrom: latest?.checkpoint?.uri ?? input.resumeFrom,
+          },
+          {
+            signal: context.cancellationSignal,
+            onProgress,
+            stopGraceMs: 30_000,
+            silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
+            env: tensorflowThreadsEnv(settings().training),
+          },
+        );
+        trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
+        return result;
+      } catch (err) {
+        // Cancelled: the child checkpointed and stopped; report the cancellation, not the way the child ended.
+        if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+        if (!(err instanceof ChildTaskError)) throw err;
+        if (err.name === 'ChildExited') {
+          crashes.push(err.message);
+          if (crashes.length < MAX_CHILD_CRASHES) continue;
+          throw ApplicationFailure.create({
+            type: 'TrainingCrashed',
+            nonRetryable: true,
+            message: `The training process crashed ${crashes.length} times: ${crashes.join('; ')}`,
+          });
+        }
+        throw classifyChildError(err);
       }
-      throw classifyChildError(err);
     }
+  } finally {
+    trainingLastProgress.remove(progressLabels);
   }
 }
 

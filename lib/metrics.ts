@@ -105,6 +105,13 @@ export const latestTrainingAccuracy = new Gauge({
   registers: [registry],
 });
 
+export const trainingLastProgress = new Gauge({
+  name: 'temporal_ml_training_last_progress_timestamp_seconds',
+  help: 'Unix time of the latest progress report (or the start) of each training running on this worker; the series goes when the training ends.',
+  labelNames: ['activity_type', 'model', 'workflow_id', 'activity_id'],
+  registers: [registry],
+});
+
 export const checkpointBytesWritten = new Counter({
   name: 'temporal_ml_checkpoint_bytes_total',
   help: 'Bytes of training checkpoints written, per model name.',

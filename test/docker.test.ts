@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { preprocessDataset } from '../workflows';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+import { parseYaml } from './helpers/yaml';
 
 const repoRoot = join(__dirname, '..', '..');
 const dockerDir = join(repoRoot, 'docker');
@@ -170,10 +171,7 @@ describe('docker/compose.yaml (docker-compose config)', () => {
     };
     const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { env: { ...process.env, ...connection }, encoding: 'utf8' });
     assert.equal(config.status, 0, config.stderr);
-    // Debian's docker-compose depends on PyYAML, so the resolved file can be read as JSON through it.
-    const json = spawnSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: config.stdout, encoding: 'utf8' });
-    assert.equal(json.status, 0, json.stderr);
-    const services = (JSON.parse(json.stdout) as { services: Record<string, { environment?: Record<string, string>; volumes?: unknown[] }> }).services;
+    const services = parseYaml<{ services: Record<string, { environment?: Record<string, string>; volumes?: unknown[] }> }>(config.stdout).services;
     for (const name of ['worker', 'worker-train']) {
       const environment = services[name]!.environment!;
       assert.equal(environment.METRICS_HOST, '0.0.0.0', `${name} serves metrics to Prometheus in another container`);
