@@ -13,4 +13,12 @@ if [ "$#" -eq 0 ]; then
   mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
   set -- "${tests[@]}"
 fi
-exec node --test --test-concurrency=1 "$@"
+# A file that requires none of these starts no Temporal server and no process of its own: such files run side by side,
+# one per core. The others start servers, workers and training processes, and run one at a time.
+starts_processes='require\("(node:child_process|@temporalio/testing|@temporalio/worker|\.\./activities[^"]*|\.\./lib/child-task|\./helpers/temporal)"\)'
+mapfile -t side_by_side < <(grep -L -E "$starts_processes" "$@")
+mapfile -t one_at_a_time < <(grep -l -E "$starts_processes" "$@")
+status=0
+if [ "${#side_by_side[@]}" -gt 0 ]; then node --test --test-concurrency="$(nproc)" "${side_by_side[@]}" || status=$?; fi
+if [ "${#one_at_a_time[@]}" -gt 0 ]; then node --test --test-concurrency=1 "${one_at_a_time[@]}" || status=$?; fi
+exit "$status"

@@ -16,7 +16,7 @@ import { trainingChildOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
 
 const { EventType } = temporal.api.enums.v1;
-const LONG_RUN = { epochs: 30, batchSize: 8, checkpointEverySeconds: 1 };
+const LONG_RUN = { epochs: 12, batchSize: 8, checkpointEverySeconds: 1 };
 
 describe('trainModel under faults, and its history (real Temporal server, real worker processes)', () => {
   let env: TestWorkflowEnvironment;
@@ -34,7 +34,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     trainWorker = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
     // One batch per epoch: epochs take milliseconds.
     tinyManifest = await writeSyntheticDataset(artifactStore(), 32);
-    // 2,048 images: in batches of 8 (LONG_RUN), 30 epochs of 256 batches, long enough to interrupt in their middle.
+    // 2,048 images: in batches of 8 (LONG_RUN), 12 epochs of 256 batches, long enough to interrupt in their middle.
     smallManifest = await writeSyntheticDataset(artifactStore(), 2048);
   });
 

@@ -65,6 +65,8 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     const midEpochCheckpoint = atKill.checkpoint!;
     first.process.kill('SIGKILL');
     await first.stop();
+    // The uninterrupted baseline starts now: it trains while the server waits out the killed attempt's heartbeat timeout.
+    const baselineHandle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `baseline-${Date.now()}`, args: [trainingInput()] });
     const second = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
     trainWorkers.push(second);
 
@@ -79,7 +81,7 @@ describe('trainModel survives a killed worker (real Temporal server, real worker
     assert.equal(result.history.length, 3);
     assert.deepEqual((await trainingProgress(env.client, handle.workflowId))!.resumedFrom, result.resumedFrom);
 
-    const baseline = await env.client.workflow.execute(trainModel, { taskQueue: 'ml-pipeline', workflowId: `baseline-${Date.now()}`, args: [trainingInput()] });
+    const baseline = await baselineHandle.result();
     console.log(`uninterrupted accuracy ${baseline.evaluation.accuracy}`);
     assert.deepEqual(baseline.resumedFrom, []);
     assert.ok(result.evaluation.accuracy > 0.9, `accuracy ${result.evaluation.accuracy}`);
