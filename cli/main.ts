@@ -7,11 +7,14 @@
  *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
  *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
+ *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
+import { ScheduleArgumentError } from '../lib/schedule-spec';
+import { runScheduleCommand, SCHEDULE_USAGE } from './schedule';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
 function compressionTableOf(result: unknown): string | undefined {
@@ -31,6 +34,10 @@ async function main(): Promise<void> {
   const connection = await Connection.connect(connectionOptions);
   const client = new Client({ connection, namespace });
   try {
+    if (command === 'schedule') {
+      await runScheduleCommand(client, process.argv.slice(3), (line) => console.log(line));
+      return;
+    }
     let workflowId: string;
     const workflows = { train: trainModel, distributed: distributedTrain, pipeline: mlPipeline, preprocess: preprocessDataset, compress: compressModel } as const;
     if (command && command in workflows) {
@@ -43,6 +50,7 @@ async function main(): Promise<void> {
       workflowId = argument;
     } else {
       console.error("usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
+      console.error(SCHEDULE_USAGE.replace(/^/gm, 'cli '));
       process.exitCode = 2;
       return;
     }
@@ -61,5 +69,5 @@ main().catch((err) => {
   const messages: string[] = [];
   for (let current: unknown = err; current instanceof Error; current = current.cause) messages.push(current.message);
   console.error(messages.length ? messages.join(': ') : err);
-  process.exit(1);
+  process.exit(err instanceof ScheduleArgumentError ? 2 : 1);
 });
