@@ -3,5 +3,6 @@ export * from './definitions';
 export * from './distributed-train';
 export * from './hyperparameter-sweep';
 export * from './ml-pipeline';
+export * from './model-registry';
 export * from './preprocess-dataset';
 export * from './train-model';
