@@ -10,3 +10,4 @@ export * from './distillation';
 export * from './compression';
 export * from './distributed';
 export * from './round-history';
+export * from './registry';

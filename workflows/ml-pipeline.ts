@@ -1,15 +1,23 @@
-import { executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type * as activities from '../activities';
 import type { EvaluationSummary } from '../activities/evaluation';
 import type { DatasetManifest } from '../lib/datasets/manifest';
+import { configFingerprintOf } from '../lib/registry';
 import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
-import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
+import { ML_MODEL, ML_STAGE, TEMPORAL_SCHEDULED_BY_ID } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
 import { compressModel, type CompressModelResult } from './compress-model';
 import { progressQuery } from './definitions';
 import { distributedTrain } from './distributed-train';
-import { preprocessDataset } from './preprocess-dataset';
+import { preprocessDataset, type PreprocessDatasetResult } from './preprocess-dataset';
 import { trainModel } from './train-model';
+
+const { currentChampion } = proxyActivities<typeof activities>({
+  taskQueue: 'ml-cpu',
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
+});
 
 export type PipelineStage = 'preprocessing' | 'training' | 'compression' | 'done';
 
@@ -24,7 +32,8 @@ export interface PipelineProgress {
   distributed: boolean;
 }
 
-export interface MlPipelineResult {
+export interface TrainedPipelineResult {
+  status: 'trained';
   modelName: string;
   testAccuracy: number;
   testLoss: number;
@@ -48,6 +57,23 @@ export interface MlPipelineResult {
   roundHistoryUri: string | null;
   stageSeconds: Record<'preprocessing' | 'training' | 'compression', number>;
 }
+
+/** A run that found the registry's champion trained on the same data with the same configuration, and stopped there. */
+export interface UnchangedPipelineResult {
+  status: 'unchanged';
+  modelName: string;
+  /** The champion this run would have reproduced. */
+  champion: { version: number; modelUri: string; testAccuracy: number; workflowId: string };
+  datasetFingerprint: string;
+  configFingerprint: string;
+  manifestUri: string;
+  counts: Record<Split, number>;
+  preprocessCacheHit: boolean;
+  stageSeconds: Record<'preprocessing', number>;
+}
+
+export type MlPipelineResult = TrainedPipelineResult | UnchangedPipelineResult;
+
 interface TrainedModel {
   modelUri: string;
   backend: string | null;
@@ -83,6 +109,30 @@ async function train(config: MlPipelineConfig, manifestUri: string, workflowId: 
   };
 }
 
+/** The input's `retrain`, or its default: `if-changed` for a run a Temporal Schedule started, `always` otherwise. */
+function retrainPolicy(config: MlPipelineConfig): NonNullable<MlPipelineConfig['retrain']> {
+  return config.retrain ?? (workflowInfo().typedSearchAttributes.get(TEMPORAL_SCHEDULED_BY_ID) !== undefined ? 'if-changed' : 'always');
+}
+
+/** The `unchanged` result when the registry's champion was trained on this dataset with this configuration; else null. */
+async function unchangedSinceChampion(config: MlPipelineConfig, dataset: PreprocessDatasetResult, preprocessingSeconds: number): Promise<UnchangedPipelineResult | null> {
+  const { preprocess, model, training, distributed } = config;
+  const configFingerprint = configFingerprintOf({ preprocess, model, training, distributed });
+  const champion = await currentChampion(config.modelName);
+  if (champion?.lineage.datasetFingerprint !== dataset.fingerprint || champion.lineage.configFingerprint !== configFingerprint) return null;
+  return {
+    status: 'unchanged',
+    modelName: config.modelName,
+    champion: { version: champion.version, modelUri: champion.modelUri, testAccuracy: champion.evaluation.testAccuracy, workflowId: champion.lineage.workflowId },
+    datasetFingerprint: dataset.fingerprint,
+    configFingerprint,
+    manifestUri: dataset.manifestUri,
+    counts: dataset.counts,
+    preprocessCacheHit: dataset.cache.hit,
+    stageSeconds: { preprocessing: preprocessingSeconds },
+  };
+}
+
 /** The end-to-end run: preprocess a dataset, train (on one worker or distributed) and evaluate a model on it, then try compressing it, each as a child workflow. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const { workflowId } = workflowInfo();
@@ -113,6 +163,14 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   });
   const preprocessingSeconds = (Date.now() - started) / 1000;
 
+  if (retrainPolicy(config) === 'if-changed') {
+    const unchanged = await unchangedSinceChampion(config, dataset, preprocessingSeconds);
+    if (unchanged) {
+      enterStage('done');
+      return unchanged;
+    }
+  }
+
   started = enterStage('training');
   const trained = await train(config, dataset.manifestUri, progress.trainWorkflowId);
   const trainingSeconds = (Date.now() - started) / 1000;
@@ -130,6 +188,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   enterStage('done');
 
   return {
+    status: 'trained',
     modelName: config.modelName,
     testAccuracy: trained.evaluation.accuracy,
     testLoss: trained.evaluation.loss,

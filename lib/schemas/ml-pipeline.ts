@@ -19,6 +19,11 @@ export const mlPipelineInputSchema = z.strictObject({
   compression: compressionStageSchema.nullable().prefault({}),
   /** Train with distributedTrain instead of trainModel: its input without the manifest, model name, model and training, which are the pipeline's. */
   distributed: distributedOptionsSchema.optional(),
+  /**
+   * `if-changed`: when the registry's champion was trained on the same dataset fingerprint with the same configuration,
+   * end as `unchanged` without training. Left out: `if-changed` for runs a Temporal Schedule starts, `always` otherwise.
+   */
+  retrain: z.enum(['if-changed', 'always']).optional(),
 });
 
 export type MlPipelineInput = z.input<typeof mlPipelineInputSchema>;
