@@ -7,6 +7,7 @@
  *   npm run cli -- preprocess '<preprocessDataset input JSON>' [--id <workflow id>]
  *   npm run cli -- compress '<compressModel input JSON>' [--id <workflow id>]
  *   npm run cli -- watch <workflow id>
+ *   npm run cli -- registry list | show <name> | promote <name> <version> [--force --reason <why>] | rollback <name>
  *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
@@ -15,6 +16,7 @@ import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainMo
 import { endLine, followRun } from './follow';
 import { ScheduleArgumentError } from '../lib/schedule-spec';
 import { runScheduleCommand, SCHEDULE_USAGE } from './schedule';
+import { registryCommand, REGISTRY_USAGE } from './registry';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
 function compressionTableOf(result: unknown): string | undefined {
@@ -38,6 +40,13 @@ async function main(): Promise<void> {
       await runScheduleCommand(client, process.argv.slice(3), (line) => console.log(line));
       return;
     }
+    if (command === 'registry') {
+      if (!(await registryCommand(client, process.argv.slice(3)))) {
+        console.error(`usage: ${REGISTRY_USAGE}`);
+        process.exitCode = 2;
+      }
+      return;
+    }
     let workflowId: string;
     const workflows = { train: trainModel, distributed: distributedTrain, pipeline: mlPipeline, preprocess: preprocessDataset, compress: compressModel } as const;
     if (command && command in workflows) {
@@ -49,7 +58,7 @@ async function main(): Promise<void> {
     } else if (command === 'watch' && argument) {
       workflowId = argument;
     } else {
-      console.error("usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id>");
+      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | ${REGISTRY_USAGE}`);
       console.error(SCHEDULE_USAGE.replace(/^/gm, 'cli '));
       process.exitCode = 2;
       return;

@@ -2,7 +2,7 @@ import { executeChild, proxyActivities, setHandler, upsertSearchAttributes, work
 import type * as activities from '../activities';
 import type { EvaluationSummary } from '../activities/evaluation';
 import type { DatasetManifest } from '../lib/datasets/manifest';
-import { configFingerprintOf } from '../lib/registry';
+import { configFingerprintOf, registryWorkflowId, type PromotionDecision } from '../lib/registry';
 import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
 import { ML_MODEL, ML_STAGE, TEMPORAL_SCHEDULED_BY_ID } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
@@ -13,13 +13,14 @@ import { distributedTrain } from './distributed-train';
 import { preprocessDataset, type PreprocessDatasetResult } from './preprocess-dataset';
 import { trainModel } from './train-model';
 
-const { currentChampion } = proxyActivities<typeof activities>({
+// Update-with-start and queries wait for the registry's workflow worker: a short attempt, retried while that worker is away.
+const { currentChampion, registerModelVersion, requestPromotion } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-export type PipelineStage = 'preprocessing' | 'training' | 'compression' | 'done';
+export type PipelineStage = 'preprocessing' | 'training' | 'compression' | 'registering' | 'done';
 
 export interface PipelineProgress {
   stage: PipelineStage;
@@ -30,6 +31,13 @@ export interface PipelineProgress {
   compressWorkflowId: string | null;
   /** Whether that child is a distributedTrain run rather than a trainModel one. */
   distributed: boolean;
+  /** The modelRegistry the model is registered in. */
+  registryWorkflowId: string;
+}
+
+/** What the registry made of the run's model. */
+export interface PipelineRegistration extends PromotionDecision {
+  version: number;
 }
 
 export interface TrainedPipelineResult {
@@ -55,6 +63,7 @@ export interface TrainedPipelineResult {
   compression: Pick<CompressModelResult, 'chosen' | 'markdown' | 'tableUri'> | null;
   /** A distributed run's per-round history (see distributedTrain); null for a single one. */
   roundHistoryUri: string | null;
+  registry: PipelineRegistration;
   stageSeconds: Record<'preprocessing' | 'training' | 'compression', number>;
 }
 
@@ -133,7 +142,30 @@ async function unchangedSinceChampion(config: MlPipelineConfig, dataset: Preproc
   };
 }
 
-/** The end-to-end run: preprocess a dataset, train (on one worker or distributed) and evaluate a model on it, then try compressing it, each as a child workflow. */
+/** Registers the trained model (with its compressed variants) as the next version of its name, then asks for promotion as `config.registry` says. */
+async function register(config: MlPipelineConfig, manifestUri: string, trained: TrainedModel, compressed: CompressModelResult | null): Promise<PipelineRegistration> {
+  const { modelName, preprocess, model, training } = config;
+  const distributed = config.distributed ?? null;
+  const { workflowId, runId } = workflowInfo();
+  const registered = await registerModelVersion({
+    modelName,
+    version: {
+      modelUri: trained.modelUri,
+      lineage: { manifestUri, configFingerprint: configFingerprintOf({ preprocess, model, training, distributed }), model, training, distributed, workflowId, runId },
+      evaluation: { testAccuracy: trained.evaluation.accuracy, testLoss: trained.evaluation.loss, reportUri: trained.evaluation.reportUri },
+      compressed: (compressed?.table.rows ?? []).flatMap((row) =>
+        row.status === 'done' ? [{ name: row.variant, modelUri: row.modelUri, sizeBytes: row.sizeBytes, testAccuracy: row.accuracy }] : [],
+      ),
+    },
+  });
+  const version = registered.version.version;
+  const { promote, minImprovement } = config.registry;
+  if (promote === 'never') return { version, promoted: false, champion: registered.champion, reason: 'registry.promote is never' };
+  const request = promote === 'always' ? { version, force: true, reason: 'registry.promote is always' } : { version, minImprovement };
+  return { version, ...(await requestPromotion({ modelName, request })) };
+}
+
+/** The end-to-end run: preprocess a dataset, train (on one worker or distributed) and evaluate a model on it, try compressing it, each as a child workflow, then register it. */
 export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelineResult> {
   const { workflowId } = workflowInfo();
   const progress: PipelineProgress = {
@@ -142,10 +174,12 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     trainWorkflowId: `${workflowId}-train`,
     distributed: false,
     compressWorkflowId: null,
+    registryWorkflowId: '',
   };
   setHandler(progressQuery, () => progress);
   const config = parseWorkflowInput('mlPipeline', mlPipelineInputSchema, input);
   progress.distributed = config.distributed !== undefined;
+  progress.registryWorkflowId = registryWorkflowId(config.modelName);
   if (config.compression) progress.compressWorkflowId = `${workflowId}-compress`;
   const enterStage = (stage: PipelineStage) => {
     progress.stage = stage;
@@ -185,6 +219,8 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     });
     compressionSeconds = (Date.now() - started) / 1000;
   }
+  enterStage('registering');
+  const registration = await register(config, dataset.manifestUri, trained, compressed);
   enterStage('done');
 
   return {
@@ -204,6 +240,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     reportUri: trained.evaluation.reportUri,
     compression: compressed && { chosen: compressed.chosen, markdown: compressed.markdown, tableUri: compressed.tableUri },
     roundHistoryUri: trained.roundHistoryUri,
+    registry: registration,
     stageSeconds: { preprocessing: preprocessingSeconds, training: trainingSeconds, compression: compressionSeconds },
   };
 }
