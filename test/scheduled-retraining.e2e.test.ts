@@ -89,7 +89,7 @@ describe('scheduled retraining on a Temporal Schedule (real server, real workers
     await env?.teardown();
   });
 
-  it('refuses a schedule whose input is invalid, naming the field, and creates nothing', async () => {
+  it('refuses a schedule whose input is invalid, naming the field, and creates nothing; takes cron strings', async () => {
     const refused = cli('schedule', 'create', 'bad-input', '--every', '1d', '--input', '{"training": {"epochs": 0}}');
     assert.equal(refused.status, 1, refused.stderr);
     assert.match(refused.stderr, /Invalid mlPipeline input: training\.epochs: /);
@@ -98,18 +98,26 @@ describe('scheduled retraining on a Temporal Schedule (real server, real workers
     const usage = cli('schedule', 'create', 'bad-cron', '--cron', '0 25 * * *');
     assert.equal(usage.status, 2, usage.stderr);
     assert.match(usage.stderr, /--cron: hour field "25": 25 is outside 0-23/);
+
+    await schedule('create', 'nightly', '--cron', '30 2 * * MON-FRI', '--paused');
+    const nightly = describeSchedule(await env.client.schedule.getHandle('nightly').describe());
+    assert.equal(nightly.paused, true);
+    assert.deepEqual(nightly.workflow.input, {});
+    assert.equal(nightly.calendars?.length, 1);
+    assert.deepEqual({ hour: nightly.calendars[0]!.hour, minute: nightly.calendars[0]!.minute }, { hour: [{ start: 2, end: 2, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] });
+    await schedule('delete', 'nightly');
   });
 
   it('fires on its own, ends as unchanged on the same data, trains a promoted challenger on new images, stops when paused and is gone when deleted', { timeout: 600_000 }, async () => {
     const id = 'retrain-digits';
-    const created = cli('schedule', 'create', id, '--every', `${INTERVAL_SECONDS}s`, '--input', JSON.stringify(INPUT), '--catchup-window', '1m');
+    const created = cli('schedule', 'create', id, '--every', `${INTERVAL_SECONDS}s`, '--input', JSON.stringify(INPUT), '--catchup-window', '1m', '--jitter', '1s');
     assert.equal(created.status, 0, created.stderr);
     assert.match(created.stdout, new RegExp(`Created schedule ${id}; next run 20`));
     const handle = env.client.schedule.getHandle(id);
     const described = describeSchedule(await handle.describe());
     assert.deepEqual(
-      { every: described.every, overlap: described.overlap, catchupWindow: described.catchupWindow, paused: described.paused, workflow: described.workflow },
-      { every: [`${INTERVAL_SECONDS}s`], overlap: 'skip', catchupWindow: '1m', paused: false, workflow: { type: 'mlPipeline', taskQueue: 'ml-pipeline', workflowIdPrefix: id, input: INPUT } },
+      { every: described.every, jitter: described.jitter, overlap: described.overlap, catchupWindow: described.catchupWindow, paused: described.paused, workflow: described.workflow },
+      { every: [`${INTERVAL_SECONDS}s`], jitter: '1s', overlap: 'skip', catchupWindow: '1m', paused: false, workflow: { type: 'mlPipeline', taskQueue: 'ml-pipeline', workflowIdPrefix: id, input: INPUT } },
     );
 
     const first = await resultOf(await runAfter(handle, 0));
@@ -123,6 +131,8 @@ describe('scheduled retraining on a Temporal Schedule (real server, real workers
     assert.equal(second.champion.modelUri, first.modelUri);
     assert.equal(second.preprocessCacheHit, true);
     await assert.rejects(env.client.workflow.getHandle(`${secondId}-train`).describe(), WorkflowNotFoundError, 'an unchanged run trains nothing');
+    const explicit = await env.client.workflow.execute('mlPipeline', { taskQueue: 'ml-pipeline', workflowId: `${id}-by-hand`, args: [{ ...INPUT, retrain: 'if-changed' }] });
+    assert.equal((explicit as typeof second).status, 'unchanged', 'a run started by hand skips too when its input says retrain: if-changed');
     console.log(`unchanged run: preprocessing ${second.stageSeconds.preprocessing.toFixed(1)} s, whole run ${(await runSeconds(secondId)).toFixed(1)} s`);
 
     await schedule('pause', id, '--note', 'adding images');
@@ -135,12 +145,32 @@ describe('scheduled retraining on a Temporal Schedule (real server, real workers
 
     writeFiles(source, files.extraTrain);
     await schedule('unpause', id);
-    const third = await resultOf(await runAfter(handle, atPause.info.recentActions.length));
+    const third = await resultOf(await runAfter(handle, atPause.info.numActionsTaken));
     assert.ok(third.status === 'trained', JSON.stringify(third));
     assert.equal(third.counts.test, first.counts.test, 'the added images are all training images');
     assert.equal(third.counts.train, first.counts.train + 10 * WANTED.extraTrain);
     assert.ok(third.testAccuracy > first.testAccuracy, `challenger ${third.testAccuracy} against champion ${first.testAccuracy}`);
     assert.deepEqual({ version: third.registry.version, promoted: third.registry.promoted, champion: third.registry.champion }, { version: 2, promoted: true, champion: 2 });
+
+    console.log(`champion ${(first.testAccuracy * 100).toFixed(1)}%, challenger ${(third.testAccuracy * 100).toFixed(1)}%: ${third.registry.reason}`);
+
+    await schedule('pause', id);
+    await waitFor('the runs started before the pause to finish', 120_000, async () => ((await handle.describe()).info.runningActions.length === 0 ? true : undefined));
+    const beforeTrigger = (await handle.describe()).info.numActionsTaken;
+    await schedule('trigger', id);
+    const triggered = await resultOf(await runAfter(handle, beforeTrigger));
+    assert.ok(triggered.status === 'unchanged' && triggered.champion.version === 2, JSON.stringify(triggered));
+    await schedule('backfill', id, '--start', '2026-01-01T00:00:00Z', '--end', '2026-01-01T00:00:09Z', '--overlap', 'allow-all');
+    const backfilled = await Promise.all([runAfter(handle, beforeTrigger + 1), runAfter(handle, beforeTrigger + 2)]);
+    assert.deepEqual(backfilled, [`${id}-2026-01-01T00:00:00Z`, `${id}-2026-01-01T00:00:05Z`]);
+    for (const run of backfilled) assert.equal((await resultOf(run)).status, 'unchanged');
+    // Listing reads Temporal's visibility store, which catches up with the schedule a moment later.
+    const listed = new RegExp(`^${id}\tevery ${INTERVAL_SECONDS}s\tpaused\tlast ${id}-2026-01-01T00:00:05Z$`);
+    await waitFor('the list to show the paused schedule and its last run', 30_000, async () => {
+      printed.length = 0;
+      await schedule('list');
+      return printed.length === 1 && listed.test(printed[0]!) ? true : undefined;
+    });
 
     await schedule('delete', id);
     await assert.rejects(handle.describe(), ScheduleNotFoundError);
@@ -149,9 +179,13 @@ describe('scheduled retraining on a Temporal Schedule (real server, real workers
     assert.match(gone.stderr, /not found/i);
   });
 
-  /** The workflow ID of the schedule's run after its first `count` runs, once it has started. */
+  /** The workflow ID of the schedule's run after its first `count` runs (triggered and backfilled ones included), once it has started. */
   async function runAfter(handle: ScheduleHandle, count: number): Promise<string> {
-    return waitFor(`run ${count + 1} of ${handle.scheduleId}`, 120_000, async () => (await handle.describe()).info.recentActions[count]?.action.workflow.workflowId);
+    return waitFor(`run ${count + 1} of ${handle.scheduleId}`, 120_000, async () => {
+      // recentActions holds only the latest actions; numActionsTaken counts them all.
+      const { recentActions, numActionsTaken } = (await handle.describe()).info;
+      return count < numActionsTaken ? recentActions.at(count - numActionsTaken)?.action.workflow.workflowId : undefined;
+    });
   }
 
   function resultOf(workflowId: string) {
