@@ -8,7 +8,8 @@ import { followRun } from '../cli/follow';
 import { artifactStore } from '../lib/artifacts';
 import type { RoundRecord } from '../lib/distributed/rounds';
 import type { DistributedTrainInput } from '../lib/schemas/distributed-train';
-import { distributedProgressQuery, distributedTrain, mlPipeline, type DistributedTrainResult } from '../workflows';
+import { registryWorkflowId } from '../lib/registry';
+import { distributedProgressQuery, distributedTrain, mlPipeline, versionsQuery, type DistributedTrainResult } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
 import { invalidInputOf } from './helpers/failures';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
@@ -153,6 +154,11 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     assert.equal(result.epochs, 2);
     assert.equal(result.backend, null);
     assert.equal((await artifactStore().readJson<RoundRecord[]>(result.roundHistoryUri!)).length, 2);
+    assert.equal(result.registry.version, 1);
+    const [registered] = await env.client.workflow.getHandle(registryWorkflowId(result.modelName)).query(versionsQuery);
+    assert.equal(registered!.modelUri, result.modelUri);
+    const { numWorkers, rounds } = registered!.lineage.distributed as { numWorkers: number; rounds: number };
+    assert.deepEqual({ numWorkers, rounds }, { numWorkers: 2, rounds: 2 });
   });
 
   it('fails at once on bad input, naming the field', { timeout: 120_000 }, async () => {

@@ -9,7 +9,7 @@ import { decodeNpy } from '../lib/npy';
 import { tensorflow } from '../lib/tf';
 import type { EvaluationReport } from '../activities/evaluation';
 import { join } from 'node:path';
-import { mlPipeline, preprocessProgressQuery, progressQuery } from '../workflows';
+import { mlPipeline, preprocessProgressQuery, progressQuery, versionsQuery } from '../workflows';
 import type { CompressionTable } from '../lib/compression/choice';
 import { QUICK_VARIANTS, variantName } from '../lib/schemas/compress-model';
 import { compressionVariantSchema } from '../lib/schemas/compression';
@@ -106,6 +106,18 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.equal(result.compression.chosen.variant, table.chosen.variant);
     for (const name of ['baseline', ...QUICK_VARIANT_NAMES]) assert.ok(result.compression.markdown.includes(name), name);
 
+    // The model and its compressed variants are version 1 of the model's registry, and its first champion.
+    assert.deepEqual({ ...result.registry, reason: '' }, { version: 1, promoted: true, champion: 1, reason: '' });
+    assert.equal(progress.registryWorkflowId, 'model-registry-mnist-digits');
+    const [registered] = await env.client.workflow.getHandle(progress.registryWorkflowId).query(versionsQuery);
+    assert.equal(registered!.modelUri, result.modelUri);
+    assert.deepEqual(registered!.lineage.workflowId, handle.workflowId);
+    assert.deepEqual(registered!.lineage.datasetFingerprint, manifest.fingerprint);
+    assert.deepEqual(
+      registered!.compressed.map((variant) => [variant.name, variant.modelUri]),
+      table.rows.map((row) => [row.variant, row.status === 'done' ? row.modelUri : '']),
+    );
+
     const sdkMetrics = await (await fetch(`http://127.0.0.1:${worker.sdkMetricsPort}/metrics`)).text();
     assert.match(sdkMetrics, /temporal_activity_execution_latency/);
   });
@@ -123,5 +135,10 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     const progress = await handle.query(progressQuery);
     assert.equal(progress.compressWorkflowId, null);
     await assert.rejects(env.client.workflow.getHandle(`${handle.workflowId}-compress`).describe(), { name: 'WorkflowNotFoundError' });
+    // Registered with no compressed variants; 300 images are another test split than the champion's, so it is not compared.
+    assert.deepEqual({ ...result.registry, reason: '' }, { version: 2, promoted: false, champion: 1, reason: '' });
+    assert.match(result.registry.reason, /version 2 was tested on a different test split than champion version 1/);
+    const versions = await env.client.workflow.getHandle(progress.registryWorkflowId).query(versionsQuery);
+    assert.deepEqual(versions[1]!.compressed, []);
   });
 });

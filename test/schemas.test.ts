@@ -34,6 +34,12 @@ describe('mlPipeline input schema', () => {
     assert.equal(config.training.batchSize, 64);
   });
 
+  it('asks the registry to promote if better by default, and names a bad registry field', () => {
+    assert.deepEqual(parse({}).registry, { promote: 'if-better', minImprovement: 0 });
+    assert.deepEqual(parse({ registry: { promote: 'never' } }).registry, { promote: 'never', minImprovement: 0 });
+    assert.match(failure({ registry: { promote: 'sometimes', minImprovement: 1 } }).message, /registry\.promote: .*registry\.minImprovement: /);
+  });
+
   it('is a non-retryable InvalidInput failure naming each bad field', () => {
     const error = failure({ training: { epochs: 0, batchSize: 'big' }, extra: true, model: { dropout: 2, widths: [] } });
     assert.equal(error.type, 'InvalidInput');
