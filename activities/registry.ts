@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { artifactStore } from '../lib/artifacts';
 import { readManifest } from '../lib/datasets/manifest';
 import { testSplitFingerprintOf } from '../lib/datasets/test-split';
@@ -74,5 +74,15 @@ export async function requestPromotion(input: RequestPromotionInput): Promise<Pr
     if (!(err instanceof WorkflowUpdateFailedError)) throw err;
     const champion = await championOf(client, input.modelName);
     return { promoted: champion === input.request.version, champion, reason: err.cause?.message ?? err.message };
+  }
+}
+
+/** The champion of a model's registry, or null when the model has no registry or no champion yet. */
+export async function currentChampion(modelName: string): Promise<ModelVersion | null> {
+  try {
+    return await Context.current().client.workflow.getHandle(registryWorkflowId(modelName)).query(championQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
   }
 }

@@ -9,11 +9,14 @@
  *   npm run cli -- watch <workflow id>
  *   npm run cli -- registry list | show <name> | promote <name> <version> [--force --reason <why>] | rollback <name>
  *   npm run cli -- report <workflow id>
+ *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
+import { ScheduleArgumentError } from '../lib/schedule-spec';
+import { runScheduleCommand, SCHEDULE_USAGE } from './schedule';
 import { registryCommand, REGISTRY_USAGE } from './registry';
 import { printReport, runReport } from './report';
 
@@ -35,6 +38,10 @@ async function main(): Promise<void> {
   const connection = await Connection.connect(connectionOptions);
   const client = new Client({ connection, namespace });
   try {
+    if (command === 'schedule') {
+      await runScheduleCommand(client, process.argv.slice(3), (line) => console.log(line));
+      return;
+    }
     if (command === 'registry') {
       if (!(await registryCommand(client, process.argv.slice(3)))) {
         console.error(`usage: ${REGISTRY_USAGE}`);
@@ -57,6 +64,7 @@ async function main(): Promise<void> {
       return;
     } else {
       console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id> | ${REGISTRY_USAGE}`);
+      console.error(SCHEDULE_USAGE.replace(/^/gm, 'cli '));
       process.exitCode = 2;
       return;
     }
@@ -75,5 +83,5 @@ main().catch((err) => {
   const messages: string[] = [];
   for (let current: unknown = err; current instanceof Error; current = current.cause) messages.push(current.message);
   console.error(messages.length ? messages.join(': ') : err);
-  process.exit(1);
+  process.exit(err instanceof ScheduleArgumentError ? 2 : 1);
 });

@@ -17,7 +17,11 @@ export async function runReport(client: Client, workflowId: string): Promise<Run
   const handle = client.workflow.getHandle(workflowId);
   const { type, status } = await handle.describe();
   if (status.name === 'RUNNING') throw new Error(`${type} ${workflowId} is still running; its report is written when it finishes`);
-  const result = (await handle.result()) as Partial<ReportLocation> | null;
+  const result = (await handle.result()) as (Partial<ReportLocation> & { status?: string; champion?: { version: number; workflowId: string } }) | null;
+  if (result?.status === 'unchanged' && result.champion) {
+    const { version, workflowId: trainedBy } = result.champion;
+    throw new Error(`${type} ${workflowId} ended as unchanged: champion version ${version} was trained on the same data with the same configuration; its report: cli report ${trainedBy}`);
+  }
   if (!result?.reportHtmlUri) throw new Error(`${type} ${workflowId} has no report: mlPipeline, trainModel, hyperparameterSweep, compressModel and distributedTrain runs write one`);
   const htmlPath = fileURLToPath(result.reportHtmlUri);
   const folder = dirname(htmlPath);

@@ -81,6 +81,10 @@ async function main(): Promise<void> {
     console.log(`Started mlPipeline ${workflowId} with input ${JSON.stringify(input)}`);
     const result = (await followRun(client, workflowId)) as MlPipelineResult;
     await connection.close();
+    if (result.status === 'unchanged') {
+      console.log(`\nUnchanged: champion version ${result.champion.version} (${result.champion.modelUri}) was trained on the same data with the same configuration`);
+      return;
+    }
     console.log('\nResult:');
     console.log(`  test accuracy   ${(result.testAccuracy * 100).toFixed(2)}% on ${result.counts.test} held-out images (loss ${result.testLoss.toFixed(4)})`);
     console.log(`  backend         ${result.backend}, ${result.parameterCount} parameters, ${result.epochs} epochs, ${Math.round(result.trainingSamplesPerSecond)} samples/s`);

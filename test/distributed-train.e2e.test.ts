@@ -152,6 +152,7 @@ describe('distributedTrain (real Temporal server, two real training worker proce
       args: [{ dataset: { maxImages: 300 }, model: MLP, training: TRAINING, distributed: { numWorkers: 2, rounds: 2 } }],
     });
     const result = await handle.result();
+    assert.ok(result.status === 'trained');
     const child = await env.client.workflow.getHandle(`${handle.workflowId}-train`).describe();
     assert.equal(child.type, 'distributedTrain');
     assert.equal(result.epochs, 2);

@@ -41,6 +41,7 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
       args: [{ dataset: { maxImages: 2000 }, training: { epochs: 3 }, batching: { size: 500 } }],
     });
     const result = await handle.result();
+    assert.ok(result.status === 'trained');
 
     assert.equal(result.backend, 'tensorflow');
     assert.ok(result.testAccuracy > 0.8, `test accuracy ${result.testAccuracy} should be well above chance (0.1)`);
@@ -128,6 +129,7 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
       args: [{ dataset: { maxImages: 300 }, model: { architecture: 'mlp', hiddenUnits: [16] }, training: { epochs: 1 }, compression: null }],
     });
     const result = await handle.result();
+    assert.ok(result.status === 'trained');
     assert.equal(result.compression, null);
     assert.equal(result.stageSeconds.compression, 0);
     const progress = await handle.query(progressQuery);

@@ -65,6 +65,7 @@ describe('modelRegistry through Temporal', () => {
 
   it('pipelines register versions, the first becomes champion, a worse one is not promoted, and the CLI forces and rolls back', { timeout: 300_000 }, async () => {
     const first = await env.client.workflow.execute(mlPipeline, { taskQueue: 'ml-pipeline', workflowId: `registry-e2e-first-${Date.now()}`, args: [pipelineInput()] });
+    assert.ok(first.status === 'trained');
     assert.equal(first.registry.version, 1);
     assert.equal(first.registry.promoted, true);
     assert.equal(first.registry.champion, 1);
@@ -73,6 +74,7 @@ describe('modelRegistry through Temporal', () => {
     // A learning rate that leaves the weights where they started: a challenger near chance on the same test split.
     const secondId = `registry-e2e-second-${Date.now()}`;
     const second = await env.client.workflow.execute(mlPipeline, { taskQueue: 'ml-pipeline', workflowId: secondId, args: [pipelineInput({ learningRate: 1e-7 })] });
+    assert.ok(second.status === 'trained');
     assert.ok(second.testAccuracy < first.testAccuracy, `${second.testAccuracy} should be below ${first.testAccuracy}`);
     assert.deepEqual({ ...second.registry, reason: '' }, { version: 2, promoted: false, champion: 1, reason: '' });
     assert.match(second.registry.reason, /version 2's test accuracy .* does not beat champion version 1's/);

@@ -65,6 +65,7 @@ describe('reports of runs (real Temporal server, real workers)', () => {
       workflowId: pipelineId,
       args: [{ dataset: { maxImages: 300 }, batching: { size: 300 }, model: TINY_MODEL, training: { epochs: 2 }, compression: { variants: [{ method: 'quantize', dtype: 'float16' }] } }],
     });
+    assert.ok(result.status === 'trained');
     manifestUri = result.manifestUri;
     const { html, document, images } = await readReport(result);
     assert.deepEqual(document.sections.map((section) => section.heading), ['Summary', 'Training', 'Evaluation on the test split', 'Compression']);

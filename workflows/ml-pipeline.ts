@@ -5,18 +5,18 @@ import type { ReportLocation } from '../activities/report';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { configFingerprintOf, registryWorkflowId, type PromotionDecision } from '../lib/registry';
 import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
-import { ML_MODEL, ML_STAGE } from '../lib/search-attributes';
+import { ML_MODEL, ML_STAGE, TEMPORAL_SCHEDULED_BY_ID } from '../lib/search-attributes';
 import type { Split } from '../lib/split';
 import { parseWorkflowInput } from '../lib/validate';
 import { compressModel, type CompressModelResult } from './compress-model';
 import { progressQuery } from './definitions';
 import { distributedTrain } from './distributed-train';
-import { preprocessDataset } from './preprocess-dataset';
+import { preprocessDataset, type PreprocessDatasetResult } from './preprocess-dataset';
 import { writeReport } from './report';
 import { trainModel } from './train-model';
 
-// Update-with-start waits for the registry's workflow worker: a short attempt, retried while that worker is away.
-const { registerModelVersion, requestPromotion } = proxyActivities<typeof activities>({
+// Update-with-start and queries wait for the registry's workflow worker: a short attempt, retried while that worker is away.
+const { currentChampion, registerModelVersion, requestPromotion } = proxyActivities<typeof activities>({
   taskQueue: 'ml-cpu',
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -43,7 +43,8 @@ export interface PipelineRegistration extends PromotionDecision {
 }
 
 /** The report includes the training and compression runs' reports. */
-export interface MlPipelineResult extends ReportLocation {
+export interface TrainedPipelineResult extends ReportLocation {
+  status: 'trained';
   modelName: string;
   testAccuracy: number;
   testLoss: number;
@@ -68,6 +69,23 @@ export interface MlPipelineResult extends ReportLocation {
   registry: PipelineRegistration;
   stageSeconds: Record<'preprocessing' | 'training' | 'compression', number>;
 }
+
+/** A run that found the registry's champion trained on the same data with the same configuration, and stopped there. */
+export interface UnchangedPipelineResult {
+  status: 'unchanged';
+  modelName: string;
+  /** The champion this run would have reproduced. */
+  champion: { version: number; modelUri: string; testAccuracy: number; workflowId: string };
+  datasetFingerprint: string;
+  configFingerprint: string;
+  manifestUri: string;
+  counts: Record<Split, number>;
+  preprocessCacheHit: boolean;
+  stageSeconds: Record<'preprocessing', number>;
+}
+
+export type MlPipelineResult = TrainedPipelineResult | UnchangedPipelineResult;
+
 interface TrainedModel {
   modelUri: string;
   backend: string | null;
@@ -103,6 +121,30 @@ async function train(config: MlPipelineConfig, manifestUri: string, workflowId: 
     roundHistoryUri: null,
     evaluation: trained.evaluation,
     reportHtmlUri: trained.reportHtmlUri,
+  };
+}
+
+/** The input's `retrain`, or its default: `if-changed` for a run a Temporal Schedule started, `always` otherwise. */
+function retrainPolicy(config: MlPipelineConfig): NonNullable<MlPipelineConfig['retrain']> {
+  return config.retrain ?? (workflowInfo().typedSearchAttributes.get(TEMPORAL_SCHEDULED_BY_ID) !== undefined ? 'if-changed' : 'always');
+}
+
+/** The `unchanged` result when the registry's champion was trained on this dataset with this configuration; else null. */
+async function unchangedSinceChampion(config: MlPipelineConfig, dataset: PreprocessDatasetResult, preprocessingSeconds: number): Promise<UnchangedPipelineResult | null> {
+  const { preprocess, model, training, distributed } = config;
+  const configFingerprint = configFingerprintOf({ preprocess, model, training, distributed });
+  const champion = await currentChampion(config.modelName);
+  if (champion?.lineage.datasetFingerprint !== dataset.fingerprint || champion.lineage.configFingerprint !== configFingerprint) return null;
+  return {
+    status: 'unchanged',
+    modelName: config.modelName,
+    champion: { version: champion.version, modelUri: champion.modelUri, testAccuracy: champion.evaluation.testAccuracy, workflowId: champion.lineage.workflowId },
+    datasetFingerprint: dataset.fingerprint,
+    configFingerprint,
+    manifestUri: dataset.manifestUri,
+    counts: dataset.counts,
+    preprocessCacheHit: dataset.cache.hit,
+    stageSeconds: { preprocessing: preprocessingSeconds },
   };
 }
 
@@ -161,6 +203,14 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   });
   const preprocessingSeconds = (Date.now() - started) / 1000;
 
+  if (retrainPolicy(config) === 'if-changed') {
+    const unchanged = await unchangedSinceChampion(config, dataset, preprocessingSeconds);
+    if (unchanged) {
+      enterStage('done');
+      return unchanged;
+    }
+  }
+
   started = enterStage('training');
   const trained = await train(config, dataset.manifestUri, progress.trainWorkflowId);
   const trainingSeconds = (Date.now() - started) / 1000;
@@ -190,6 +240,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
   enterStage('done');
 
   return {
+    status: 'trained',
     modelName: config.modelName,
     testAccuracy: trained.evaluation.accuracy,
     testLoss: trained.evaluation.loss,

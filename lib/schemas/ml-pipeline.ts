@@ -28,6 +28,11 @@ export const mlPipelineInputSchema = z.strictObject({
   distributed: distributedOptionsSchema.optional(),
   /** After training, the model is registered as the next version of `modelName` in its modelRegistry, which promotes it per `promote`. */
   registry: registryOptionsSchema.prefault({}),
+  /**
+   * `if-changed`: when the registry's champion was trained on the same dataset fingerprint with the same configuration,
+   * end as `unchanged` without training. Left out: `if-changed` for runs a Temporal Schedule starts, `always` otherwise.
+   */
+  retrain: z.enum(['if-changed', 'always']).optional(),
 });
 
 export type MlPipelineInput = z.input<typeof mlPipelineInputSchema>;
