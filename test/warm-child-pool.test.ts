@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { ChildTaskError, WarmChildPool } from '../lib/child-task';
 import type { WarmProbeInput } from './helpers/warm-child-task';
@@ -58,6 +60,13 @@ describe('warm child processes (real child processes)', () => {
     const [a, b] = [await pool.run<WarmProbeInput, number, Answer>({ key: 'a', waitMs: 0 }), await pool.run<WarmProbeInput, number, Answer>({ key: 'a', waitMs: 0 })];
     assert.notEqual(a.pid, b.pid);
     assert.equal(pool.idleProcesses.length, 0);
+  });
+
+  it('an idle child neither keeps its parent alive nor outlives it', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(__dirname, 'helpers', 'warm-pool-parent.js')], { timeout: 20_000 });
+    const pid = Number(stdout.trim());
+    assert.ok(pid > 0, stdout);
+    await waitFor('the orphaned idle child to exit', 10_000, () => (isRunning(pid) ? undefined : true));
   });
 
   it('an idle child exits after idleSeconds', async () => {
