@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       const result = await withTrainers(env.address, 2, 1, () => handle.result());
       const records = await rounds(result);
       const roundSeconds = records.slice(1).map((r, i) => r.seconds - records[i]!.seconds);
-      console.log(`a sync round's wall time (2 partitions on 2 processes x 1 thread, rounds 2-${records.length}): ${(roundSeconds.reduce((a, b) => a + b, 0) / roundSeconds.length).toFixed(2)} s`);
+      console.log(`a sync round's wall time (2 partitions on 2 processes x 1 thread, rounds 2-${records.length}): ${(roundSeconds.reduce((a, b) => a + b, 0) / roundSeconds.length).toFixed(2)} s; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
       const costs = await activityCosts(handle);
       console.log(`${roundBreakdown(costs)}\ntrainPartition activities in the order they were scheduled:\n${trainingLines(costs).join('\n')}\n`);
     }

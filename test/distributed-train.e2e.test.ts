@@ -112,13 +112,14 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('closes a round at its timeout once a quorum has reported, cancelling and recording the straggler', { timeout: 300_000 }, async () => {
-    // One training process for two partitions: the second cannot start before the first has reported, when the
-    // round, past its timeout with its quorum (1 of 2), closes and cancels it.
+    // One training worker for two partitions: the second cannot start before the first has reported, when the
+    // round, past its timeout with its quorum (1 of 2), closes and cancels it. A partition trains for longer than
+    // the timeout even in a warm process: 10 local epochs.
     const [kept, stopped] = trainers as [WorkerProcess, WorkerProcess];
     await stopped.stop();
     trainers = [kept];
     try {
-      const handle = await start('straggler', digitsRun({ rounds: 2, sync: { quorum: 0.5, roundTimeoutSeconds: 1 } }));
+      const handle = await start('straggler', digitsRun({ rounds: 2, localEpochs: 10, sync: { quorum: 0.5, roundTimeoutSeconds: 1 } }));
       const result = await handle.result();
       const rounds = await roundsOf(result);
       assert.deepEqual(rounds.map((r) => [r.updates, r.skipped.length]), [[1, 1], [1, 1]]);
@@ -200,9 +201,11 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('SIGKILL of one of two training worker processes mid-round: its partition resumes elsewhere, accuracy within 1 pp', { timeout: 600_000 }, async () => {
-    const input = digitsRun({ localEpochs: 2, training: { ...TRAINING, batchSize: 8 } });
+    // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint.
+    const input = digitsRun({ localEpochs: 30, training: { ...TRAINING, batchSize: 8 } });
     const undisturbedHandle = await start('undisturbed', input);
     const undisturbed = await undisturbedHandle.result();
+    console.log(`undisturbed rounds ended at ${(await roundsOf(undisturbed)).map((r) => r.seconds.toFixed(1)).join(', ')} s`);
     // Every round after the first trains in the processes the earlier rounds left warm.
     assert.deepEqual((await partitionResults(undisturbedHandle)).slice(2).map((r) => r.timings.startup), [0, 0, 0, 0]);
 
