@@ -202,7 +202,7 @@ describe('distributedTrain (real Temporal server, two real training worker proce
 
   it('SIGKILL of one of two training worker processes mid-round: its partition resumes elsewhere, accuracy within 1 pp', { timeout: 600_000 }, async () => {
     // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint.
-    const input = digitsRun({ localEpochs: 30, training: { ...TRAINING, batchSize: 8 } });
+    const input = digitsRun({ localEpochs: 20, training: { ...TRAINING, batchSize: 8 } });
     const undisturbedHandle = await start('undisturbed', input);
     const undisturbed = await undisturbedHandle.result();
     console.log(`undisturbed rounds ended at ${(await roundsOf(undisturbed)).map((r) => r.seconds.toFixed(1)).join(', ')} s`);
