@@ -8,6 +8,7 @@ import { PartitionError, type PartitionSpec } from '../lib/distributed/partition
 import { writePartitions, type PartitionedDataset } from '../lib/distributed/partition-dataset';
 import type { StoredArtifact } from '../lib/artifacts';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
+import type { TrainJobTimings } from '../lib/training/train-job';
 import { invalidInput } from '../lib/validate';
 import { runTraining } from './training';
 
@@ -73,6 +74,8 @@ export interface TrainPartitionResult {
   /** The optimizer state to pass to this partition's next round; null unless carried. */
   optimizerStateUri: string | null;
   seconds: number;
+  /** Where the training attempt's wall time went (the last attempt's, when there were several). */
+  timings: TrainJobTimings;
   resumes: { epoch: number; batch: number }[];
 }
 
@@ -95,6 +98,10 @@ export async function trainPartition(input: TrainPartitionInput): Promise<TrainP
     maxSteps: input.localSteps ?? undefined,
     // Each round visits the partition's images in another order; initial weights stay those of training.seed.
     shuffleSeed: input.training.seed + input.round,
+    // The workflow scores the global model on the validation split; a partition's own model is not worth scoring.
+    validate: false,
+    // A partition trains again every round: its process and data stay loaded between rounds.
+    warmProcess: true,
     extension: carry ? { kind: 'optimizer-state', restoreFrom: input.optimizerStateUri } : undefined,
   });
   const last = result.history.at(-1)!;
@@ -105,6 +112,7 @@ export async function trainPartition(input: TrainPartitionInput): Promise<TrainP
     accuracy: last.accuracy,
     optimizerStateUri: carry ? (result.extension!.optimizerStateUri as string) : null,
     seconds: result.trainingSeconds,
+    timings: result.timings,
     resumes: result.resumes,
   };
 }

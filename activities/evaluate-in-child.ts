@@ -1,27 +1,30 @@
 import { Context } from '@temporalio/activity';
 import { settings } from '../lib/config';
-import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
+import { ChildTaskError, WarmChildPool, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import type { EvaluateJobInput, EvaluationProgress, EvaluationSummary } from '../lib/evaluation/evaluate-job';
 import { invalidInput } from '../lib/validate';
 
 const evaluateJobModule = require.resolve('../lib/evaluation/evaluate-job');
+let warmEvaluators: WarmChildPool | undefined;
 
 /**
  * Runs the evaluation job in a child process for the current activity, heartbeating the child's progress;
- * cancellation kills the child. A dataset that cannot be evaluated on is a user error naming `manifestUri`.
+ * cancellation kills the child. With `warmProcess` the child is this worker's warm evaluation process, which keeps
+ * TensorFlow loaded and the split cached for the next evaluation (see WarmChildPool). A dataset that cannot be
+ * evaluated on is a user error naming `manifestUri`.
  */
-export async function evaluateInChild(job: Omit<EvaluateJobInput, 'artifactRoot'>): Promise<EvaluationSummary> {
+export async function evaluateInChild(job: Omit<EvaluateJobInput, 'artifactRoot'>, warmProcess = false): Promise<EvaluationSummary> {
   const context = Context.current();
+  const input: EvaluateJobInput = { artifactRoot: settings().artifactRoot, ...job };
+  const options = {
+    signal: context.cancellationSignal,
+    onProgress: (progress: EvaluationProgress) => context.heartbeat(progress),
+    silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
+  };
   try {
-    return await runChildTask<EvaluateJobInput, EvaluationProgress, EvaluationSummary>(
-      evaluateJobModule,
-      { artifactRoot: settings().artifactRoot, ...job },
-      {
-        signal: context.cancellationSignal,
-        onProgress: (progress) => context.heartbeat(progress),
-        silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
-      },
-    );
+    if (!warmProcess) return await runChildTask<EvaluateJobInput, EvaluationProgress, EvaluationSummary>(evaluateJobModule, input, options);
+    warmEvaluators ??= new WarmChildPool(evaluateJobModule, { maxIdle: 1, idleSeconds: settings().warmChildren.idleSeconds });
+    return await warmEvaluators.run<EvaluateJobInput, EvaluationProgress, EvaluationSummary>(input, { ...options, affinity: job.manifestUri });
   } catch (err) {
     if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
     if (err instanceof ChildTaskError && (err.name === 'EmptySplitError' || err.name === 'InvalidDatasetError')) throw invalidInput('manifestUri', err.message);

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { settings, tensorflowThreadsEnv } from '../lib/config';
-import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
+import { ChildTaskError, WarmChildPool, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingLastProgress, trainingSamplesPerSecond } from '../lib/metrics';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import type { TrainingExtensionSpec } from '../lib/training/extension';
@@ -23,11 +23,26 @@ export interface RunTrainingInput {
   /** A checkpoint to continue from (see TrainJobInput). */
   resumeFrom?: string;
   untilEpoch?: number;
+  /** Score the validation split after each epoch (default true). */
+  validate?: boolean;
+  /**
+   * Train in this worker's warm training process (see WarmChildPool), which keeps TensorFlow loaded and the
+   * dataset's splits cached for the next job, instead of a process of its own: for many short jobs on the same data.
+   */
+  warmProcess?: boolean;
 }
 
 /** Crashes of the training child (no result: a signal, an exit, the OOM killer) tolerated before the activity gives up. */
 export const MAX_CHILD_CRASHES = 3;
 const trainJobModule = require.resolve('../lib/training/train-job');
+let warmTrainers: WarmChildPool | undefined;
+
+/** This worker's warm training processes: as many as it runs training activities at once. */
+function warmTrainingProcesses(): WarmChildPool {
+  const { training, warmChildren } = settings();
+  warmTrainers ??= new WarmChildPool(trainJobModule, { env: tensorflowThreadsEnv(training), maxIdle: training.slots, idleSeconds: warmChildren.idleSeconds });
+  return warmTrainers;
+}
 
 /**
  * Trains a model in a child process. The activity heartbeats the child's progress reports, and only those: a child
@@ -56,29 +71,29 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
   try {
     for (;;) {
       try {
-        const result = await runChildTask<TrainJobInput, TrainProgress, TrainJobResult>(
-          trainJobModule,
-          {
-            artifactRoot: settings().artifactRoot,
-            manifestUri: input.manifestUri,
-            model: input.model,
-            training: input.training,
-            initialModelUri: input.initialModelUri,
-            extension: input.extension,
-            maxSteps: input.maxSteps,
-            shuffleSeed: input.shuffleSeed,
-            untilEpoch: input.untilEpoch,
-            // A retried attempt continues from its own latest checkpoint, which is past the one it was asked to start from.
-            resumeFrom: latest?.checkpoint?.uri ?? input.resumeFrom,
-          },
-          {
-            signal: context.cancellationSignal,
-            onProgress,
-            stopGraceMs: 30_000,
-            silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
-            env: tensorflowThreadsEnv(settings().training),
-          },
-        );
+        const job: TrainJobInput = {
+          artifactRoot: settings().artifactRoot,
+          manifestUri: input.manifestUri,
+          model: input.model,
+          training: input.training,
+          initialModelUri: input.initialModelUri,
+          extension: input.extension,
+          maxSteps: input.maxSteps,
+          shuffleSeed: input.shuffleSeed,
+          validate: input.validate,
+          untilEpoch: input.untilEpoch,
+          // A retried attempt continues from its own latest checkpoint, which is past the one it was asked to start from.
+          resumeFrom: latest?.checkpoint?.uri ?? input.resumeFrom,
+        };
+        const options = {
+          signal: context.cancellationSignal,
+          onProgress,
+          stopGraceMs: 30_000,
+          silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs),
+        };
+        const result = input.warmProcess
+          ? await warmTrainingProcesses().run<TrainJobInput, TrainProgress, TrainJobResult>(job, { ...options, affinity: input.manifestUri })
+          : await runChildTask<TrainJobInput, TrainProgress, TrainJobResult>(trainJobModule, job, { ...options, env: tensorflowThreadsEnv(settings().training) });
         trainingSamplesPerSecond.set({ model: input.modelName, backend: result.backend }, result.samplesPerSecond);
         return result;
       } catch (err) {

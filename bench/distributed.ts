@@ -6,29 +6,35 @@
  *   accuracy  final test accuracy, sync and async IID, vs trainModel, the same epochs
  *   workers   numWorkers 1, 2, 4, sync vs async: validation accuracy against wall time
  *   noniid    Dirichlet alpha 0.3 against IID, 4 partitions, sync
- *   scale     SCALE_PARTITIONS (64) partitions x SCALE_ROUNDS (200) rounds of a tiny model: events per run, aggregation seconds per round
- * BENCH_ROUNDS (10) sets rounds (and trainModel's epochs) for accuracy, workers and noniid.
+ *   scale     SCALE_PARTITIONS (64) partitions x SCALE_ROUNDS (200) rounds of a tiny model on SCALE_IMAGES (600) training
+ *             images: events per run, aggregation seconds per round
+ *   breakdown where a sync round's wall time goes (speedup's configuration, BREAKDOWN_ROUNDS (4) rounds)
+ * BENCH_ROUNDS (5) sets rounds (and trainModel's epochs) for accuracy, workers and noniid; SPEEDUP_EPOCHS (10) the
+ * epochs of the speedup's trainModel baseline.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { artifactStore } from '../lib/artifacts';
+import { readManifest } from '../lib/datasets/manifest';
+import { writePartitions } from '../lib/distributed/partition-dataset';
 import type { RoundRecord } from '../lib/distributed/rounds';
 import type { DistributedTrainInput } from '../lib/schemas/distributed-train';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { distributedTrain, trainModel, type DistributedTrainResult } from '../workflows';
 import { fashionMnistManifest } from './fashion-mnist';
 import { REFERENCE_MODELS } from './reference-models';
+import { activityCosts, roundBreakdown, trainingLines } from './round-breakdown';
 
 const TARGET = 0.88;
 const TRAINING = { batchSize: 128, learningRate: 0.001, earlyStopping: null, checkpointEverySeconds: 60 };
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
-const FIGURES = (process.env.BENCH_FIGURES ?? 'speedup,accuracy,workers,noniid,scale').split(',');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const FIGURES = (process.env.BENCH_FIGURES ?? 'speedup,accuracy,workers,noniid,scale,breakdown').split(',');
 
 /** Production training workers (`dist/workers/main.js` on ml-train), each with `threads` TensorFlow threads. */
-async function withTrainers<T>(address: string, count: number, threads: number, work: () => Promise<T>): Promise<T> {
-  const env = { TEMPORAL_ML_TRAIN_INTRA_OP_THREADS: String(threads), TEMPORAL_ML_TRAIN_INTER_OP_THREADS: String(threads), TF_CPP_MIN_LOG_LEVEL: '2' };
+async function withTrainers<T>(address: string, count: number, threads: number, work: () => Promise<T>, extraEnv: NodeJS.ProcessEnv = {}): Promise<T> {
+  const env = { TEMPORAL_ML_TRAIN_INTRA_OP_THREADS: String(threads), TEMPORAL_ML_TRAIN_INTER_OP_THREADS: String(threads), TF_CPP_MIN_LOG_LEVEL: '2', ...extraEnv };
   const started: ChildProcess[] = [];
   try {
     for (let i = 0; i < count; i++) {
@@ -50,6 +56,14 @@ async function withTrainers<T>(address: string, count: number, threads: number, 
   } finally {
     for (const child of started) child.kill('SIGTERM');
   }
+}
+
+/** A dataset of about `images` of the training images (validation and test splits whole): one IID partition of the full set. */
+async function subsetManifest(manifestUri: string, images: number): Promise<string> {
+  const store = artifactStore();
+  const manifest = await readManifest(store, manifestUri);
+  const partitioned = await writePartitions(store, manifest, Math.max(1, Math.round(manifest.counts.train / images)), { strategy: 'iid', alpha: 0.5, seed: 0 }, () => undefined);
+  return partitioned.partitions[0]!.manifestUri;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -80,7 +94,7 @@ async function main(): Promise<void> {
 
   try {
     if (FIGURES.includes('speedup')) {
-      const baseline = await withTrainers(env.address, 1, 2, () => single(30));
+      const baseline = await withTrainers(env.address, 1, 2, () => single(Number(process.env.SPEEDUP_EPOCHS ?? 10)));
       const reached = timeToTarget(baseline.history);
       const baselineSeconds = reached?.seconds ?? NaN;
       const sync = await withTrainers(env.address, 2, 1, () => distributed({ numWorkers: 2, rounds: 60, target: { validationAccuracy: TARGET } }));
@@ -89,6 +103,20 @@ async function main(): Promise<void> {
       console.log(`  trainModel, 1 process x 2 threads: ${baselineSeconds.toFixed(0)} s of training (epoch ${reached?.epoch ?? 'never'})`);
       console.log(`  sync, 2 partitions on 2 processes x 1 thread: ${syncSeconds.toFixed(0)} s wall, partitioning, aggregation and evaluation included (round ${sync.rounds})`);
       console.log(`  speedup ${(baselineSeconds / syncSeconds).toFixed(2)}x (target >= 1.5x)\n`);
+    }
+
+    if (FIGURES.includes('breakdown')) {
+      const handle = await client.workflow.start(distributedTrain, {
+        taskQueue: 'ml-pipeline',
+        workflowId: `bench-breakdown-${++runs}`,
+        args: [{ manifestUri, model: REFERENCE_MODELS.mlp, training: TRAINING, numWorkers: 2, rounds: Number(process.env.BREAKDOWN_ROUNDS ?? 4) }],
+      });
+      const result = await withTrainers(env.address, 2, 1, () => handle.result());
+      const records = await rounds(result);
+      const roundSeconds = records.slice(1).map((r, i) => r.seconds - records[i]!.seconds);
+      console.log(`a sync round's wall time (2 partitions on 2 processes x 1 thread, rounds 2-${records.length}): ${(roundSeconds.reduce((a, b) => a + b, 0) / roundSeconds.length).toFixed(2)} s; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+      const costs = await activityCosts(handle);
+      console.log(`${roundBreakdown(costs)}\ntrainPartition activities in the order they were scheduled:\n${trainingLines(costs).join('\n')}\n`);
     }
 
     const byWorkers = new Map<string, DistributedTrainResult>();
@@ -131,9 +159,18 @@ async function main(): Promise<void> {
       const handle = await client.workflow.start(distributedTrain, {
         taskQueue: 'ml-pipeline',
         workflowId: `bench-scale-${++runs}`,
-        args: [{ manifestUri, model: { architecture: 'mlp', hiddenUnits: [8], dropout: 0 }, training: TRAINING, numWorkers: partitions, rounds: scaleRounds, localSteps: 1 }],
+        args: [
+          {
+            manifestUri: await subsetManifest(manifestUri, Number(process.env.SCALE_IMAGES ?? 600)),
+            model: { architecture: 'mlp', hiddenUnits: [8], dropout: 0 },
+            training: TRAINING,
+            numWorkers: partitions,
+            rounds: scaleRounds,
+            localSteps: 1,
+          },
+        ],
       });
-      const result = await withTrainers(env.address, availableParallelism(), 1, () => handle.result());
+      const result = await withTrainers(env.address, availableParallelism(), 1, () => handle.result(), { TEMPORAL_ML_TRAIN_SLOTS: '4' });
       const events: number[] = [];
       for await (const execution of client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) {
         events.push((await client.workflow.getHandle(handle.workflowId, execution.runId).fetchHistory()).events!.length);
@@ -144,6 +181,7 @@ async function main(): Promise<void> {
       console.log(`  events per run: ${events.join(', ')} (most ${Math.max(...events)}; Temporal's limit is 51,200)`);
       console.log(`  aggregation seconds per round: mean ${mean.toFixed(3)}, most ${Math.max(...aggregation).toFixed(3)}`);
     }
+    console.log(`\nbench:distributed took ${(process.uptime() / 60).toFixed(1)} minutes`);
   } finally {
     await workers.shutdown();
     await env.teardown();

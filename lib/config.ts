@@ -20,6 +20,15 @@ export interface Settings {
   limits: WorkerLimits;
   /** How this worker shares its cores among training jobs. */
   training: TrainingSlots;
+  /** How long warm child processes live and what they may keep (see lib/child-task.ts). */
+  warmChildren: WarmChildSettings;
+}
+
+export interface WarmChildSettings {
+  /** How long a warm child process waits, idle, for its next task before it exits; 0: one process per task. */
+  idleSeconds: number;
+  /** Bytes of loaded data (dataset splits) a warm child keeps between tasks. */
+  cacheBytes: number;
 }
 
 /**
@@ -74,6 +83,21 @@ function positiveInteger(name: string, fallback: number): number {
 function workerLimits(): WorkerLimits {
   const entries = Object.entries(WORKER_LIMITS).map(([key, { variable, fallback }]) => [key, positiveInteger(variable, fallback)]);
   return Object.fromEntries(entries) as WorkerLimits;
+}
+
+function nonNegativeInteger(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name}=${raw} is not a whole number of 0 or more.`);
+  return value;
+}
+
+function warmChildren(): WarmChildSettings {
+  return {
+    idleSeconds: nonNegativeInteger('TEMPORAL_ML_WARM_CHILD_IDLE_SECONDS', 300),
+    cacheBytes: nonNegativeInteger('TEMPORAL_ML_WARM_CHILD_CACHE_MB', 1024) * 1024 * 1024,
+  };
 }
 
 function optionalPositiveInteger(name: string): number | null {
@@ -138,6 +162,7 @@ export function loadSettings(): Settings {
     tfjsBackend: backend(),
     limits: workerLimits(),
     training: trainingSlots(),
+    warmChildren: warmChildren(),
   };
 }
 

@@ -1,13 +1,17 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { TrainPartitionResult } from '../activities/distributed';
+import { activityCosts } from '../bench/round-breakdown';
 import { followRun } from '../cli/follow';
 import { artifactStore } from '../lib/artifacts';
 import type { RoundRecord } from '../lib/distributed/rounds';
 import type { DistributedTrainInput } from '../lib/schemas/distributed-train';
+import type { TrainProgress } from '../lib/training/train-job';
 import { registryWorkflowId } from '../lib/registry';
 import { distributedProgressQuery, distributedTrain, mlPipeline, versionsQuery, type DistributedTrainResult } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
@@ -15,7 +19,7 @@ import { invalidInputOf } from './helpers/failures';
 import { reportDocumentOf } from './helpers/report';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
-import { trainingChildOf } from './helpers/training';
+import { trainingChildrenOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
 
 const { EventType } = temporal.api.enums.v1;
@@ -60,7 +64,24 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
   const eventsOf = async (handle: WorkflowHandle) => (await handle.fetchHistory()).events ?? [];
   const roundsOf = (result: DistributedTrainResult) => artifactStore().readJson<RoundRecord[]>(result.historyUri);
-  const trainingChildren = () => trainers.map((t) => trainingChildOf(t.process.pid!)).filter((pid) => pid !== undefined);
+  const trainingChildren = () => trainers.flatMap((t) => trainingChildrenOf(t.process.pid!));
+  /** The latest heartbeats of the run's trainPartition activities now running (a partition heartbeats once its process has loaded it). */
+  const trainingHeartbeats = async (handle: WorkflowHandle) =>
+    Promise.all(
+      ((await handle.describe()).raw.pendingActivities ?? [])
+        .filter((a) => a.activityType?.name === 'trainPartition' && a.heartbeatDetails?.payloads?.length)
+        .map((a) => decodeFromPayloadsAtIndex<TrainProgress>(env.client.options.loadedDataConverter, 0, a.heartbeatDetails!.payloads!)),
+    );
+  /** Resolves once round `round` has both partitions training past a checkpoint. */
+  const roundTrainingPastCheckpoint = (handle: WorkflowHandle, round: number) =>
+    waitFor(`round ${round} training in both processes`, 180_000, async () => {
+      const progress = await handle.query(distributedProgressQuery).catch(() => undefined);
+      if (progress?.round !== round - 1) return undefined;
+      const heartbeats = await trainingHeartbeats(handle);
+      return heartbeats.length === 2 && heartbeats.every((h) => h.checkpoint) ? true : undefined;
+    });
+  const partitionResults = async (handle: WorkflowHandle) =>
+    (await activityCosts(handle)).filter((c) => c.type === 'trainPartition').map((c) => c.result as TrainPartitionResult);
 
   it('sync: FedAvg rounds on the digits reach well above chance, with a per-round history, followed by the CLI', { timeout: 300_000 }, async () => {
     const handle = await start('sync', digitsRun({}));
@@ -93,13 +114,14 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('closes a round at its timeout once a quorum has reported, cancelling and recording the straggler', { timeout: 300_000 }, async () => {
-    // One training process for two partitions: the second cannot start before the first has reported, when the
-    // round, past its timeout with its quorum (1 of 2), closes and cancels it.
+    // One training worker for two partitions: the second cannot start before the first has reported, when the
+    // round, past its timeout with its quorum (1 of 2), closes and cancels it. A partition trains for longer than
+    // the timeout even in a warm process: 10 local epochs.
     const [kept, stopped] = trainers as [WorkerProcess, WorkerProcess];
     await stopped.stop();
     trainers = [kept];
     try {
-      const handle = await start('straggler', digitsRun({ rounds: 2, sync: { quorum: 0.5, roundTimeoutSeconds: 1 } }));
+      const handle = await start('straggler', digitsRun({ rounds: 2, localEpochs: 10, sync: { quorum: 0.5, roundTimeoutSeconds: 1 } }));
       const result = await handle.result();
       const rounds = await roundsOf(result);
       assert.deepEqual(rounds.map((r) => [r.updates, r.skipped.length]), [[1, 1], [1, 1]]);
@@ -115,7 +137,8 @@ describe('distributedTrain (real Temporal server, two real training worker proce
 
   it('cancelling the run stops every partition\'s training', { timeout: 300_000 }, async () => {
     const handle = await start('cancel', digitsRun({ localEpochs: 200 }));
-    await waitFor('both partitions training in their processes', 120_000, () => (trainingChildren().length === 2 ? true : undefined));
+    await roundTrainingPastCheckpoint(handle, 1);
+    assert.equal(trainingChildren().length, 2, 'one warm training process per worker process');
     await handle.cancel();
     const error = await handle.result().then(
       () => assert.fail('the run should be cancelled'),
@@ -189,13 +212,30 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('SIGKILL of one of two training worker processes mid-round: its partition resumes elsewhere, accuracy within 1 pp', { timeout: 600_000 }, async () => {
-    const input = digitsRun({ localEpochs: 2, training: { ...TRAINING, batchSize: 8 } });
-    const undisturbed = await (await start('undisturbed', input)).result();
+    // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint.
+    const input = digitsRun({ localEpochs: 20, training: { ...TRAINING, batchSize: 8 } });
+    const undisturbedHandle = await start('undisturbed', input);
+    const undisturbed = await undisturbedHandle.result();
+    console.log(`undisturbed rounds ended at ${(await roundsOf(undisturbed)).map((r) => r.seconds.toFixed(1)).join(', ')} s`);
+    // Every round after the first trains in the processes the earlier rounds left warm.
+    assert.deepEqual((await partitionResults(undisturbedHandle)).slice(2).map((r) => r.timings.startup), [0, 0, 0, 0]);
+
+    // Both warm training processes killed mid-round: each activity starts a new one, which resumes from the checkpoint.
+    const childKilled = await start('child-killed', input);
+    await roundTrainingPastCheckpoint(childKilled, 2);
+    const killed = trainingChildren();
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
+    const afterChildKill = await childKilled.result();
+    const results = await partitionResults(childKilled);
+    assert.deepEqual(results.map((r) => r.resumes.length), [0, 0, 1, 1, 0, 0], 'round 2 resumed in new processes');
+    assert.ok(results.slice(2, 4).every((r) => r.timings.startup > 0));
+    assert.deepEqual(results.slice(4).map((r) => r.timings.startup), [0, 0], 'round 3 reused the new processes');
+    assert.ok((await eventsOf(childKilled)).every((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) === 1), 'no activity retried');
+    assert.ok(trainingChildren().every((pid) => !killed.includes(pid)));
+    assert.ok(Math.abs(afterChildKill.evaluation.accuracy - undisturbed.evaluation.accuracy) <= 0.01);
+
     const handle = await start('killed', input);
-    await waitFor('round 2 training in both processes', 180_000, async () => {
-      const progress = await handle.query(distributedProgressQuery).catch(() => undefined);
-      return progress?.round === 1 && trainingChildren().length === 2 ? true : undefined;
-    });
+    await roundTrainingPastCheckpoint(handle, 2);
     const [victim, survivor] = trainers as [WorkerProcess, WorkerProcess];
     victim.process.kill('SIGKILL');
     await victim.stop();

@@ -4,7 +4,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { partitionDataset, type PartitionedDataset, type TrainPartitionInput, type TrainPartitionResult } from '../activities/distributed';
@@ -16,6 +15,7 @@ import type { TrainProgress } from '../lib/training/train-job';
 import { trainPartitionsProbe } from './fixtures/train-partitions-probe';
 import { preprocessDigits } from './helpers/digits';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+import { trainingChildrenOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
 
 const TASK_QUEUE = 'train-partitions-probe';
@@ -74,13 +74,7 @@ describe('trainPartition (real Temporal server, a real training worker process w
     env.client.workflow.start(trainPartitionsProbe, { taskQueue: TASK_QUEUE, workflowId: `${name}-${Date.now()}`, args: [inputs] });
   const weightsOf = async (uri: string) => (await tf.loadLayersModel(`${uri}/model.json`)).getWeights().map((w) => Array.from(w.dataSync()));
   const optimizerSteps = async (uri: string) => optimizerWeightsFromFiles(tf, await artifactStore().readDirectory(uri))[0]!.tensor.dataSync()[0];
-  const trainingChildren = () => {
-    try {
-      return execFileSync('pgrep', ['-P', String(trainWorker.process.pid), '-f', 'train-job'], { encoding: 'utf8' }).trim().split('\n').map(Number);
-    } catch {
-      return [];
-    }
-  };
+  const trainingChildren = () => trainingChildrenOf(trainWorker.process.pid!);
   /** The latest heartbeat of the probe's running trainPartition activity, when it has one. */
   async function heartbeatOf(handle: WorkflowHandle): Promise<TrainProgress | undefined> {
     const pending = (await handle.describe()).raw.pendingActivities?.find((a) => a.activityType?.name === 'trainPartition');
@@ -127,8 +121,8 @@ describe('trainPartition (real Temporal server, a real training worker process w
     const undisturbed = (await (await start('undisturbed', [long])).result())[0]!;
     const handle = await start('killed', [long]);
     await waitFor('a heartbeated checkpoint', 120_000, async () => ((await heartbeatOf(handle))?.checkpoint ? true : undefined));
-    const [child] = await waitFor('the training process', 60_000, () => (trainingChildren().length ? trainingChildren() : undefined));
-    process.kill(child!, 'SIGKILL');
+    // The worker's warm training processes: the one training now, and one left idle by an earlier test.
+    for (const child of trainingChildren()) process.kill(child, 'SIGKILL');
     const [resumed] = await handle.result();
     assert.equal(resumed!.resumes.length, 1, JSON.stringify(resumed!.resumes));
     assert.equal(await optimizerSteps(resumed!.optimizerStateUri!), 800);

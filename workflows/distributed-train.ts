@@ -178,7 +178,13 @@ function reported(run: Run, index: number, update: TrainPartitionResult): void {
 /** Scores the new global model on the validation split and closes the round; returns whether the run is done. */
 async function closeRound(run: Run, round: Omit<RoundRecord, 'round' | 'seconds' | 'validationAccuracy' | 'validationLoss'>): Promise<boolean> {
   const { config, state, progress } = run;
-  const validation = await evaluateModel({ modelName: config.modelName, modelUri: state.globalModelUri!, manifestUri: config.manifestUri, split: 'validation' });
+  const validation = await evaluateModel({
+    modelName: config.modelName,
+    modelUri: state.globalModelUri!,
+    manifestUri: config.manifestUri,
+    split: 'validation',
+    warmProcess: true,
+  });
   state.round++;
   state.validation = { accuracy: validation.accuracy, loss: validation.loss };
   run.records.push({

@@ -61,6 +61,14 @@ export async function loadSplitArrays(store: LocalArtifactStore, manifest: Datas
   return { images, labels, count };
 }
 
+/** Names a split's content exactly (its shards' URIs are content addresses): a key to cache what is loaded from it. */
+export function splitContentKey(manifest: DatasetManifest, split: Split): string {
+  return manifest.shards
+    .filter((shard) => shard.split === split)
+    .map((shard) => `${shard.imagesUri}+${shard.labelsUri}`)
+    .join(',');
+}
+
 /** Loads every shard of one split into an image tensor and a one-hot label tensor. */
 export async function loadSplit(tf: TensorFlow, store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
   const { images, labels, count } = await loadSplitArrays(store, manifest, split);

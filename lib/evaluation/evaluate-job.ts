@@ -1,8 +1,9 @@
 import { LocalArtifactStore } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import type { ModelFormat } from '../compression/compressed-model';
-import { readManifest } from '../datasets/manifest';
-import { loadSplitArrays } from '../datasets/shards';
+import { cached } from '../child-cache';
+import { readManifest, type DatasetManifest } from '../datasets/manifest';
+import { loadSplitArrays, splitContentKey, type SplitArrays } from '../datasets/shards';
 import type { Split } from '../split';
 import { accuracyOf, perClassScores, type ClassScores, type ConfusionMatrix } from './classification';
 import { measureLatency, type InferenceLatency } from './latency';
@@ -82,7 +83,7 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
   const model = await loadServingModel(format, modelFiles, manifest.shape);
   try {
     progress('model-loaded');
-    const data = await loadSplitArrays(store, manifest, input.split);
+    const data = await cachedSplitArrays(store, manifest, input.split);
     progress('split-loaded');
     const { confusion, loss } = await scoreSplit(model, data, manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
     progress('predicted', data.count);
@@ -116,6 +117,14 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
   } finally {
     await model.dispose();
   }
+}
+
+/** A split's arrays, kept by a warm process for its next evaluations. */
+function cachedSplitArrays(store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
+  return cached(`arrays ${splitContentKey(manifest, split)}`, async () => {
+    const arrays = await loadSplitArrays(store, manifest, split);
+    return { value: arrays, bytes: arrays.images.byteLength + arrays.labels.byteLength, dispose: () => undefined };
+  });
 }
 
 if (require.main === module) serveChildTask(evaluateJob);

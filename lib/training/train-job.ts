@@ -1,12 +1,14 @@
 import type { LayersModel, Optimizer, Scalar } from '@tensorflow/tfjs';
 import { LocalArtifactStore } from '../artifacts';
+import { cached } from '../child-cache';
 import { serveChildTask } from '../child-task';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
-import { loadSplit, type SplitTensors } from '../datasets/shards';
+import { loadSplit, splitContentKey, type SplitTensors } from '../datasets/shards';
 import { modelFromFiles, saveModel } from '../model-io';
 import { buildModel } from '../models';
 import { seededPermutation } from '../random';
 import type { ModelSpec, TrainingSpec } from '../schemas/model';
+import type { Split } from '../split';
 import { tensorflow, type BackendName, type TensorFlow } from '../tf';
 import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
 import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from './extension';
@@ -34,6 +36,8 @@ export interface TrainJobInput {
   untilEpoch?: number;
   /** Least time between progress reports within an epoch (default 500 ms). */
   progressIntervalMs?: number;
+  /** Score the validation split after each epoch (default true); without it the validation split is not loaded. */
+  validate?: boolean;
 }
 
 export interface TrainProgress {
@@ -78,8 +82,25 @@ export interface TrainJobResult {
   checkpointUri: string;
   samplesPerSecond: number;
   trainingSeconds: number;
+  /** Where this attempt's wall time went, in seconds. */
+  timings: TrainJobTimings;
   /** What the extension reported when training ended. */
   extension?: Record<string, unknown>;
+}
+
+export interface TrainJobTimings {
+  /** Starting the process and loading TensorFlow, when this job was the process's first (0 in a warm process). */
+  startup: number;
+  /** Reading the manifest and the splits' shards into tensors. */
+  load: number;
+  /** Building or restoring the model and compiling it. */
+  build: number;
+  /** Optimizer steps. */
+  train: number;
+  /** Scoring the validation split after each epoch. */
+  validate: number;
+  /** Writing checkpoints and models. */
+  store: number;
 }
 
 /** Training stopped because the loss stopped being a finite number: retrying the same run would diverge again. */
@@ -129,6 +150,19 @@ interface TrainingRun {
   lastReportAt: number;
   samplesThisAttempt: number;
   secondsThisAttempt: number;
+  timings: TrainJobTimings;
+}
+
+let startupCounted = false;
+
+/** Runs `work`, adding the seconds it took to `timings[phase]`. */
+function timed<T>(timings: TrainJobTimings, phase: keyof TrainJobTimings, work: () => T): T {
+  const started = performance.now();
+  const add = () => (timings[phase] += (performance.now() - started) / 1000);
+  const result = work();
+  if (result instanceof Promise) return result.finally(add) as T;
+  add();
+  return result;
 }
 
 /** Trains as the input says; SIGTERM stops it after the current batch, with a checkpoint. */
@@ -136,8 +170,9 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
   let stopRequested = false;
   const requestStop = () => (stopRequested = true);
   process.on('SIGTERM', requestStop);
+  let run: TrainingRun | undefined;
   try {
-    const run = await startRun(input, reportProgress);
+    run = await startRun(input, reportProgress);
     const lastEpoch = Math.min(run.epochs, input.untilEpoch ?? Infinity);
     while (run.state.epoch < lastEpoch && !run.state.stoppedEarly) {
       const seconds = await runEpoch(run, () => stopRequested);
@@ -146,19 +181,28 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
     return await finish(run);
   } finally {
     process.off('SIGTERM', requestStop);
+    // A warm process serves more jobs: free this one's model and optimizer (the data stays cached).
+    run?.model.dispose();
+    run?.optimizer.dispose();
   }
 }
 
 /** Loads the dataset, then builds the model or restores it from the checkpoint to resume from. */
 async function startRun(input: TrainJobInput, report: TrainingRun['report']): Promise<TrainingRun> {
   const { tf, backend } = tensorflow();
+  // The first job in a process pays for starting it and loading TensorFlow: performance.now() counts from the process's start.
+  const timings: TrainJobTimings = { startup: startupCounted ? 0 : performance.now() / 1000, load: 0, build: 0, train: 0, validate: 0, store: 0 };
+  startupCounted = true;
   const store = new LocalArtifactStore(input.artifactRoot);
-  const { manifest, train, validation } = await loadData(tf, store, input.manifestUri);
+  const { manifest, train, validation } = await timed(timings, 'load', () => loadData(tf, store, input.manifestUri, input.validate ?? true));
   const batchesPerEpoch = Math.ceil(train.count / input.training.batchSize);
   const epochs = input.maxSteps ? Math.ceil(input.maxSteps / batchesPerEpoch) : input.training.epochs;
-  const extension = await extensionFor({ tf, store, manifest, train, batchesPerEpoch }, input.extension);
-  const { model, optimizer, state, resumedFrom } = await buildOrResume(tf, store, input, manifest, extension);
-  await extension.start?.(model, state);
+  const { extension, model, optimizer, state, resumedFrom } = await timed(timings, 'build', async () => {
+    const extension = await extensionFor({ tf, store, manifest, train, batchesPerEpoch }, input.extension);
+    const built = await buildOrResume(tf, store, input, manifest, extension);
+    await extension.start?.(built.model, built.state);
+    return { extension, ...built };
+  });
   const run: TrainingRun = {
     tf,
     backend,
@@ -181,16 +225,25 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     lastReportAt: performance.now(),
     samplesThisAttempt: 0,
     secondsThisAttempt: 0,
+    timings,
   };
   report(progressOf(run));
   return run;
 }
 
-async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: string) {
+async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: string, validate: boolean) {
   const manifest = await readManifest(store, manifestUri);
-  const train = await loadSplit(tf, store, manifest, 'train');
-  const validation = manifest.counts.validation > 0 ? await loadSplit(tf, store, manifest, 'validation') : undefined;
+  const train = await cachedSplit(tf, store, manifest, 'train');
+  const validation = validate && manifest.counts.validation > 0 ? await cachedSplit(tf, store, manifest, 'validation') : undefined;
   return { manifest, train, validation };
+}
+
+/** A split's tensors, kept by a warm process for its next jobs. */
+function cachedSplit(tf: TensorFlow, store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
+  return cached(`tensors ${manifest.classes.length} classes ${splitContentKey(manifest, split)}`, async () => {
+    const tensors = await loadSplit(tf, store, manifest, split);
+    return { value: tensors, bytes: (tensors.images.size + tensors.labels.size) * 4, dispose: () => tf.dispose([tensors.images, tensors.labels]) };
+  });
 }
 
 async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest, extension: TrainingExtension) {
@@ -247,7 +300,7 @@ function report(run: TrainingRun, extra: Partial<TrainProgress> = {}): void {
 }
 
 async function writeCheckpoint(run: TrainingRun): Promise<void> {
-  const saved = await saveCheckpoint(run.tf, run.store, run.model, run.optimizer, run.state);
+  const saved = await timed(run.timings, 'store', () => saveCheckpoint(run.tf, run.store, run.model, run.optimizer, run.state));
   run.checkpoint = { ...saved, epoch: run.state.epoch + 1, batch: run.state.batch };
   run.lastCheckpointAt = performance.now();
 }
@@ -314,12 +367,14 @@ async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
     seconds,
   };
   if (validation) {
-    const [loss, accuracy] = run.model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[];
-    record.validationLoss = (await loss!.data())[0];
-    record.validationAccuracy = (await accuracy!.data())[0];
-    tf.dispose([loss!, accuracy!]);
+    await timed(run.timings, 'validate', async () => {
+      const [loss, accuracy] = run.model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[];
+      record.validationLoss = (await loss!.data())[0];
+      record.validationAccuracy = (await accuracy!.data())[0];
+      tf.dispose([loss!, accuracy!]);
+    });
     report(run);
-    trackBestModel(record, run.input.training.earlyStopping, state, await saveModel(tf, run.store, run.model));
+    trackBestModel(record, run.input.training.earlyStopping, state, await timed(run.timings, 'store', () => saveModel(tf, run.store, run.model)));
   }
   state.history.push(record);
   state.epoch++;
@@ -336,7 +391,7 @@ async function finish(run: TrainingRun): Promise<TrainJobResult> {
   const { state } = run;
   const extension = await run.extension.finish?.(run.model);
   const best = run.input.training.earlyStopping && state.bestModel;
-  const model = best || (await saveModel(run.tf, run.store, run.model));
+  const model = best || (await timed(run.timings, 'store', () => saveModel(run.tf, run.store, run.model)));
   return {
     modelUri: model.uri,
     modelBytes: model.bytes,
@@ -350,6 +405,7 @@ async function finish(run: TrainingRun): Promise<TrainJobResult> {
     checkpointUri: run.checkpoint!.uri,
     samplesPerSecond: run.secondsThisAttempt > 0 ? run.samplesThisAttempt / run.secondsThisAttempt : 0,
     trainingSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
+    timings: { ...run.timings, train: run.secondsThisAttempt },
     ...(extension ? { extension } : {}),
   };
 }

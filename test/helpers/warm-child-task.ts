@@ -1,0 +1,21 @@
+import { cached } from '../../lib/child-cache';
+import { serveChildTask } from '../../lib/child-task';
+
+export interface WarmProbeInput {
+  /** Load (and cache) this key, counting real loads. */
+  key: string;
+  /** Then wait this long, reporting its process id every 50 ms. */
+  waitMs: number;
+}
+
+let loads = 0;
+
+/** A child task that says which process served it and how many loads that process has done so far. */
+serveChildTask(async (input: WarmProbeInput, report: (pid: number) => void) => {
+  await cached(input.key, async () => ({ value: ++loads, bytes: 1, dispose: () => undefined }));
+  for (let waited = 0; waited < input.waitMs; waited += 50) {
+    report(process.pid);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { pid: process.pid, loads };
+});
