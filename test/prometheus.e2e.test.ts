@@ -103,15 +103,21 @@ describe('Prometheus scraping two live workers, with the alert rules and dashboa
     prometheus.stdout!.on('data', (d) => (prometheusOutput += d));
     prometheus.stderr!.on('data', (d) => (prometheusOutput += d));
     await waitFor(`Prometheus to be ready:\n${prometheusOutput}`, 60_000, async () => ((await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined))?.ok ? true : undefined));
+    // Prometheus hands new targets to its scrapers a few seconds after it is ready: the run starts once all are scraped.
+    await waitFor('a first scrape of every target', 30_000, async () => {
+      const active = (await api<{ activeTargets: Target[] }>('targets', { state: 'active' })).activeTargets;
+      return active.length === 4 && active.every((t) => t.health === 'up') ? true : undefined;
+    });
 
-    // A user error fails an activity, so the failure series exist; then a small run trains and evaluates a model.
+    // A user error fails an activity, so the failure series exist; then a small run trains and evaluates a model, long
+    // enough for several scrapes of its progress.
     await invalidInputOf(env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `prometheus-failing-${Date.now()}`, args: [{ dataset: { source: 'no-such-folder' } }] }));
     const workflowId = `prometheus-pipeline-${Date.now()}`;
     trainWorkflowId = `${workflowId}-train`;
     await env.client.workflow.execute(mlPipeline, {
       taskQueue: 'ml-pipeline',
       workflowId,
-      args: [{ dataset: { maxImages: 600 }, model: { filters: [8], hiddenUnits: [16] }, training: { epochs: 5 }, compression: null }],
+      args: [{ dataset: { maxImages: 600 }, model: { filters: [8], hiddenUnits: [16] }, training: { epochs: 20, batchSize: 16 }, compression: null }],
     });
     const finishedAt = Date.now();
     await waitFor('a scrape of every target after the run', 30_000, async () => {
