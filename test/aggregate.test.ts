@@ -1,4 +1,4 @@
-import type { LayersModel } from '@tensorflow/tfjs';
+import type { LayersModel, io } from '@tensorflow/tfjs';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
@@ -19,16 +19,19 @@ process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
 const { tf } = tensorflow();
 const store = artifactStore();
 
-/** A 300-input dense layer of `units` (300 x 300 + 300 values: more than one 64 Ki-value chunk) and a 2-unit output. */
-function model(units = 300): LayersModel {
+/**
+ * A 300-input dense layer of `units` (300 x 300 + 300 values: more than one 64 Ki-value chunk) and a 2-unit output;
+ * unnamed, its layers take the names TensorFlow.js numbers per process.
+ */
+function model(units = 300, named = true): LayersModel {
   return tf.sequential({
-    layers: [tf.layers.dense({ name: 'hidden', units, inputShape: [300] }), tf.layers.dense({ name: 'out', units: 2 })],
+    layers: [tf.layers.dense({ ...(named && { name: 'hidden' }), units, inputShape: [300] }), tf.layers.dense({ ...(named && { name: 'out' }), units: 2 })],
   });
 }
 
 /** A stored model whose every weight value is `value(i)`, `i` counting values across all its weights in order. */
-async function storedModel(value: (i: number) => number, units?: number): Promise<string> {
-  const m = model(units);
+async function storedModel(value: (i: number) => number, units?: number, named?: boolean): Promise<string> {
+  const m = model(units, named);
   let offset = 0;
   m.setWeights(
     m.getWeights().map((w) => {
@@ -81,6 +84,15 @@ describe('aggregating model weights (real child processes, real artifact store)'
     // 0.75 + 0.25 * 5 = 2 for odd values, 0.75 - 0.25 * 3 = 0 for even ones.
     merged.forEach((v, i) => assert.equal(v, i % 2 ? 2 : 0, `value ${i}`));
     await assert.rejects(run(mergeUpdate, { globalModelUri, updateModelUri, weight: 1.5 }), (err: ApplicationFailure) => err.type === 'InvalidInput' && err.message.startsWith('weight: '));
+  });
+
+  it('averages one architecture built twice, whose layers TensorFlow.js numbered differently', async () => {
+    const a = await storedModel(() => 1, 300, false);
+    const b = await storedModel(() => 3, 300, false);
+    const [specA, specB] = await Promise.all([a, b].map(async (uri) => (await store.readJson<io.ModelJSON>(`${uri}/model.json`)).weightsManifest[0]!.weights[0]!.name));
+    assert.notEqual(specA, specB);
+    const averaged = await valuesOf((await run(aggregateWeights, { updates: [{ modelUri: a, samples: 1 }, { modelUri: b, samples: 1 }] })).modelUri);
+    assert.ok(averaged.every((v) => v === 2));
   });
 
   it('refuses models whose weight manifests differ, naming the model and the weight, without retries', async () => {

@@ -78,10 +78,13 @@ function checkSameWeights(manifests: { modelUri: string; json: io.ModelJSON }[])
       throw new IncompatibleModelsError(`${first!.modelUri}: weight ${describe(spec)} is not plain float32; only float32 weights can be averaged`);
     }
   }
+  // TensorFlow.js numbers unnamed layers per process (dense_Dense3, dense_Dense7): the same model built in two training
+  // processes differs in those numbers only, so they are left out of the comparison.
+  const comparable = (entry: string) => entry.replace(/\d+(?=[/ ])/g, '');
   const expected = first!.specs.map(describe);
   for (const { modelUri, specs } of rest) {
     const found = specs.map((spec) => describe(spec) + (spec.quantization ? ' quantized' : ''));
-    const at = expected.findIndex((entry, i) => entry !== found[i]);
+    const at = expected.findIndex((entry, i) => found[i] === undefined || comparable(entry) !== comparable(found[i]));
     if (at !== -1 || found.length !== expected.length) {
       const index = at === -1 ? expected.length : at;
       throw new IncompatibleModelsError(
