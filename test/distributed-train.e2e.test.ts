@@ -211,7 +211,7 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     assert.deepEqual(attempts, [1]);
   });
 
-  it('SIGKILL of one of two training worker processes mid-round: its partition resumes elsewhere, accuracy within 1 pp', { timeout: 600_000 }, async () => {
+  it('SIGKILL of the training processes, then of a training worker process, mid-round: partitions resume from checkpoints, accuracy within 1 pp', { timeout: 600_000 }, async () => {
     // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint.
     const input = digitsRun({ localEpochs: 20, training: { ...TRAINING, batchSize: 8 } });
     const undisturbedHandle = await start('undisturbed', input);
@@ -220,30 +220,27 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     // Every round after the first trains in the processes the earlier rounds left warm.
     assert.deepEqual((await partitionResults(undisturbedHandle)).slice(2).map((r) => r.timings.startup), [0, 0, 0, 0]);
 
-    // Both warm training processes killed mid-round: each activity starts a new one, which resumes from the checkpoint.
-    const childKilled = await start('child-killed', input);
-    await roundTrainingPastCheckpoint(childKilled, 2);
-    const killed = trainingChildren();
-    for (const pid of killed) process.kill(pid, 'SIGKILL');
-    const afterChildKill = await childKilled.result();
-    const results = await partitionResults(childKilled);
-    assert.deepEqual(results.map((r) => r.resumes.length), [0, 0, 1, 1, 0, 0], 'round 2 resumed in new processes');
-    assert.ok(results.slice(2, 4).every((r) => r.timings.startup > 0));
-    assert.deepEqual(results.slice(4).map((r) => r.timings.startup), [0, 0], 'round 3 reused the new processes');
-    assert.ok((await eventsOf(childKilled)).every((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) === 1), 'no activity retried');
-    assert.ok(trainingChildren().every((pid) => !killed.includes(pid)));
-    assert.ok(Math.abs(afterChildKill.evaluation.accuracy - undisturbed.evaluation.accuracy) <= 0.01);
-
+    // One run, two faults. Round 2: both warm training processes killed; each activity starts a new process, which
+    // resumes from the checkpoint, with no retry. Round 3: one training worker process killed; its partition times out
+    // on heartbeats and resumes on another worker.
     const handle = await start('killed', input);
     await roundTrainingPastCheckpoint(handle, 2);
+    const killedChildren = trainingChildren();
+    for (const pid of killedChildren) process.kill(pid, 'SIGKILL');
+    await roundTrainingPastCheckpoint(handle, 3);
+    assert.ok(trainingChildren().every((pid) => !killedChildren.includes(pid)));
     const [victim, survivor] = trainers as [WorkerProcess, WorkerProcess];
     victim.process.kill('SIGKILL');
     await victim.stop();
     trainers = [survivor, await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train', SDK_METRICS_PORT: '0' })];
     const result = await handle.result();
     console.log(`undisturbed: test ${undisturbed.evaluation.accuracy.toFixed(4)}; killed mid-round: ${result.evaluation.accuracy.toFixed(4)}`);
+    const results = await partitionResults(handle);
+    assert.deepEqual(results.slice(0, 4).map((r) => r.resumes.length), [0, 0, 1, 1], 'round 2 resumed in new processes');
+    assert.ok(results.slice(2, 4).every((r) => r.timings.startup > 0));
+    assert.ok(results.slice(4).some((r) => r.resumes.length === 1), 'the killed worker\'s partition resumed from its checkpoint');
     const retried = (await eventsOf(handle)).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
-    assert.equal(retried.length, 1, 'the killed partition was retried once');
+    assert.equal(retried.length, 1, 'only the killed worker\'s partition was retried, once');
     assert.equal(retried[0]!.activityTaskStartedEventAttributes!.lastFailure?.timeoutFailureInfo?.timeoutType, temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
     assert.deepEqual((await roundsOf(result)).map((r) => r.updates), [2, 2, 2], 'no update lost');
     assert.ok(Math.abs(result.evaluation.accuracy - undisturbed.evaluation.accuracy) <= 0.01);
