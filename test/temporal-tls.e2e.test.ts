@@ -1,13 +1,13 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { PreprocessDatasetResult } from '../workflows';
 import { freePort, startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
-import { generateCertificates, nginxBinary, openSslInstalled, startTlsProxy, type TestCertificates, type TlsProxy } from './helpers/tls-proxy';
+import { generateCertificates, grpcTlsServerBlock, nginxBinary, openSslInstalled, startTlsProxy, type TestCertificates, type TlsProxy } from './helpers/tls-proxy';
 
 const run = promisify(execFile);
 const cliMain = join(__dirname, '..', 'cli', 'main.js');
@@ -21,6 +21,23 @@ async function outcome(command: string, args: string[], env: NodeJS.ProcessEnv):
     (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
   );
 }
+
+it('the README documents every TLS variable envconfig reads, and the nginx configuration this file runs', () => {
+  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const envconfig = readFileSync(require.resolve('@temporalio/envconfig/lib/envconfig-toml.js'), 'utf8');
+  const variables = new Set(envconfig.match(/TEMPORAL_TLS\w*/g));
+  assert.ok(variables.size >= 9, `found ${[...variables].join(', ')}`);
+  for (const variable of variables) assert.ok(readme.includes(`\`${variable}\``), `README does not name ${variable}`);
+  const block = grpcTlsServerBlock({
+    listen: '0.0.0.0:7234',
+    upstream: '127.0.0.1:7233',
+    serverCert: '/etc/temporal-tls/server.pem',
+    serverKey: '/etc/temporal-tls/server.key',
+    clientCaCert: '/etc/temporal-tls/ca.pem',
+    http2Directive: false,
+  });
+  assert.ok(readme.includes(`\`\`\`nginx\n${block}\n\`\`\``), `README does not show:\n${block}`);
+});
 
 describe('Temporal over mutual TLS: worker, CLI and demo through a TLS-terminating gRPC proxy (real nginx, Temporal, worker processes)', { skip }, () => {
   let env: TestWorkflowEnvironment;
