@@ -97,11 +97,13 @@ describe('Temporal over mutual TLS: worker, CLI and demo through a TLS-terminati
     assert.match(demo.stdout, /test accuracy +\d+\.\d+% on \d+ held-out images/);
   });
 
-  it('refuses a client without a certificate, and a client or worker that trusts another CA stops with a message naming the TLS variables', { timeout: 60_000 }, async () => {
+  it('refuses clients without a certificate or without TLS, and a client or worker that trusts another CA stops at once with a message naming the TLS variables', { timeout: 60_000 }, async () => {
     const noCertificate = tlsEnv({ TEMPORAL_TLS_CLIENT_CERT_PATH: undefined, TEMPORAL_TLS_CLIENT_KEY_PATH: undefined });
+    const noTls = tlsEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: undefined, TEMPORAL_TLS_CLIENT_CERT_PATH: undefined, TEMPORAL_TLS_CLIENT_KEY_PATH: undefined });
     const otherCa = tlsEnv({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.unrelatedCaCert });
-    const [withoutCertificate, cliTrustingOtherCa, workerTrustingOtherCa] = await Promise.all([
+    const [withoutCertificate, withoutTls, cliTrustingOtherCa, workerTrustingOtherCa] = await Promise.all([
       outcome(process.execPath, [cliMain, 'watch', 'any-run'], noCertificate),
+      outcome(process.execPath, [cliMain, 'watch', 'any-run'], noTls),
       outcome(process.execPath, [cliMain, 'watch', 'any-run'], otherCa),
       // No TEMPORAL_CONNECT_TIMEOUT_SECONDS: a certificate the worker rejects is not waited for as a server that is down is.
       startWorkerProcess(proxy.address, dataDir, { ...otherCa, TASK_QUEUES: 'ml-pipeline' }).then(
@@ -109,16 +111,17 @@ describe('Temporal over mutual TLS: worker, CLI and demo through a TLS-terminati
         (err: Error) => err.message,
       ),
     ]);
-    for (const failure of [withoutCertificate, cliTrustingOtherCa]) {
+    for (const failure of [withoutCertificate, withoutTls, cliTrustingOtherCa]) {
       assert.equal(failure.code, 1, failure.stderr);
-      assert.match(failure.stderr, new RegExp(`^Cannot connect to Temporal at ${proxy.address} \\(TEMPORAL_ADDRESS\\) over TLS: `));
+      assert.match(failure.stderr, new RegExp(`^Cannot connect to Temporal at ${proxy.address} \\(TEMPORAL_ADDRESS\\) (over|without) TLS: `));
     }
     assert.match(withoutCertificate.stderr, /no client certificate is set: .*set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH/);
+    assert.match(withoutTls.stderr, /without TLS: the server speaks TLS and this client does not: set TEMPORAL_TLS=true .*TEMPORAL_TLS_SERVER_CA_CERT_PATH/);
     for (const message of [cliTrustingOtherCa.stderr, workerTrustingOtherCa]) {
       assert.match(message, /the server's certificate is not signed by a CA this client trusts .*: TEMPORAL_TLS_SERVER_CA_CERT_PATH must name/);
       assert.ok(message.includes(`server CA certificate ${certs.unrelatedCaCert} (TEMPORAL_TLS_SERVER_CA_CERT_PATH)`), message);
       assert.ok(!message.includes(certs.clientKey), 'the key path is not shown');
     }
-    for (const message of [withoutCertificate.stderr, cliTrustingOtherCa.stderr, workerTrustingOtherCa]) assert.doesNotMatch(message, /^\s+at /m, 'no stack trace');
+    for (const message of [withoutCertificate.stderr, withoutTls.stderr, cliTrustingOtherCa.stderr, workerTrustingOtherCa]) assert.doesNotMatch(message, /^\s+at /m, 'no stack trace');
   });
 });

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { TemporalConnectionError, TLS_FILE_SETTINGS, type TemporalConnectConfig } from './connection';
 
-/** What a TLS handshake of our own, with the same settings, finds at the server's address. */
+/** What a TLS handshake of our own finds at the server's address. */
 type Handshake =
   | { outcome: 'completed' }
   | { outcome: 'unreachable'; reason: string }
@@ -19,6 +19,10 @@ function hostAndPort(address: string): { host: string; port: number } {
   return match ? { host: match[1]!, port: Number(match[2]) } : { host: address, port: 7233 };
 }
 
+/**
+ * A handshake with the client's TLS settings; for a client without TLS, one that verifies nothing, only to learn
+ * whether the server speaks TLS.
+ */
 function tlsHandshake(config: TemporalConnectConfig): Promise<Handshake> {
   const tls = config.connectionOptions.tls;
   const options = typeof tls === 'object' && tls ? tls : {};
@@ -32,6 +36,7 @@ function tlsHandshake(config: TemporalConnectConfig): Promise<Handshake> {
       ca: bytes(options.serverRootCACertificate),
       cert: bytes(options.clientCertPair?.crt),
       key: bytes(options.clientCertPair?.key),
+      rejectUnauthorized: Boolean(tls),
       ALPNProtocols: ['h2'],
     });
     const done = (handshake: Handshake) => {
@@ -72,9 +77,15 @@ const CLIENT_CERTIFICATE_HINT = 'if the server requires client certificates (mut
 /** What to change, given what our own handshake found. */
 function hint(config: TemporalConnectConfig, handshake: Handshake): string {
   const tls = config.connectionOptions.tls;
-  const serverName = (typeof tls === 'object' && tls?.serverNameOverride) || hostAndPort(config.connectionOptions.address).host;
   if (handshake.outcome === 'unreachable') return `nothing answers there (${handshake.reason}): start the server, or point TEMPORAL_ADDRESS at it`;
+  if (!tls) {
+    return handshake.outcome === 'completed'
+      ? 'the server speaks TLS and this client does not: set TEMPORAL_TLS=true if a public CA signed its certificate, else TEMPORAL_TLS_SERVER_CA_CERT_PATH ' +
+          '(and, for mutual TLS, TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)'
+      : 'the server answers, but not to the client';
+  }
   if (handshake.outcome === 'failed') {
+    const serverName = (typeof tls === 'object' && tls.serverNameOverride) || hostAndPort(config.connectionOptions.address).host;
     if (handshake.code && UNTRUSTED.has(handshake.code)) {
       return `the server's certificate is not signed by a CA this client trusts (${handshake.reason}): TEMPORAL_TLS_SERVER_CA_CERT_PATH must name the certificate of the CA that signed the server's certificate`;
     }
@@ -87,6 +98,11 @@ function hint(config: TemporalConnectConfig, handshake: Handshake): string {
   return `the TLS handshake succeeds but the server refuses the calls: ${CLIENT_CERTIFICATE_HINT}`;
 }
 
+/** A failure that waiting for the server cannot mend: a handshake the client's TLS settings fail, or a TLS server the client talks to without TLS. */
+function isDefinite(config: TemporalConnectConfig, handshake: Handshake): boolean {
+  return handshake.outcome === (config.connectionOptions.tls ? 'failed' : 'completed');
+}
+
 function reasonOf(err: unknown): string {
   const messages: string[] = [];
   for (let current: unknown = err; current instanceof Error; current = current.cause) messages.push(current.message.split('\n')[0]!);
@@ -94,35 +110,28 @@ function reasonOf(err: unknown): string {
 }
 
 /** A failed connection (`err`: the client's error, if it gave up) as one message that names the address, the TLS variables in effect and what to change. */
-export async function explainConnectionFailure(err: unknown, config: TemporalConnectConfig, handshake?: Handshake): Promise<TemporalConnectionError> {
+async function explainConnectionFailure(err: unknown, config: TemporalConnectConfig, handshake?: Handshake): Promise<TemporalConnectionError> {
   const { address, tls } = config.connectionOptions;
-  if (!tls) {
-    return new TemporalConnectionError(
-      `Cannot connect to Temporal at ${address} (TEMPORAL_ADDRESS) without TLS: ${reasonOf(err)}. ` +
-        'If the server takes TLS connections only, set TEMPORAL_TLS=true, or TEMPORAL_TLS_SERVER_CA_CERT_PATH to the CA certificate that signed its certificate.',
-      true,
-    );
-  }
   const found = handshake ?? (await tlsHandshake(config));
   return new TemporalConnectionError(
-    `Cannot connect to Temporal at ${address} (TEMPORAL_ADDRESS) over TLS: ${hint(config, found)}.\n` +
-      (err === undefined ? '' : `  The client's error: ${reasonOf(err)}\n`) +
-      `  TLS settings: ${tlsSettings(config)}`,
-    found.outcome !== 'failed',
+    `Cannot connect to Temporal at ${address} (TEMPORAL_ADDRESS) ${tls ? 'over' : 'without'} TLS: ${hint(config, found)}.` +
+      (err === undefined ? '' : `\n  The client's error: ${reasonOf(err)}`) +
+      (tls ? `\n  TLS settings: ${tlsSettings(config)}` : ''),
+    !isDefinite(config, found),
   );
 }
 
 /**
- * Runs `connect` and turns its failure into an explained {@link TemporalConnectionError}. Under TLS, a connection still
- * trying after a second is checked with a handshake of our own: the gRPC client retries a certificate it rejects until
- * its deadline without saying why, and our handshake does say why.
+ * Runs `connect` and turns its failure into an explained {@link TemporalConnectionError}. A connection still trying
+ * after a second is checked with a TLS handshake of our own: the gRPC client retries a certificate it rejects (or a
+ * TLS server it talks to without TLS) until its deadline without saying why, and our handshake does say why.
  */
 export async function connectExplained<T>(config: TemporalConnectConfig, connect: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const handshakeFailure = new Promise<Handshake>((resolve) => {
-    if (config.connectionOptions.tls) timer = setTimeout(() => void tlsHandshake(config).then(resolve), 1000).unref();
-  }).then((handshake) => (handshake.outcome === 'failed' ? { handshake } : new Promise<never>(() => {})));
-  const outcome = await Promise.race([connect().then((connection) => ({ connection }), (error: unknown) => ({ error })), handshakeFailure]);
+  const definiteFailure = new Promise<Handshake>((resolve) => {
+    timer = setTimeout(() => void tlsHandshake(config).then(resolve), 1000).unref();
+  }).then((handshake) => (isDefinite(config, handshake) ? { handshake } : new Promise<never>(() => {})));
+  const outcome = await Promise.race([connect().then((connection) => ({ connection }), (error: unknown) => ({ error })), definiteFailure]);
   clearTimeout(timer);
   if ('connection' in outcome) return outcome.connection;
   throw 'handshake' in outcome ? await explainConnectionFailure(undefined, config, outcome.handshake) : await explainConnectionFailure(outcome.error, config);

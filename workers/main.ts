@@ -37,13 +37,14 @@ const QUEUE_OPTIONS: Record<TaskQueue, () => Partial<WorkerOptions>> = {
  * server that answers with a certificate the client rejects is not waited for.
  */
 async function connectWithRetry(config: TemporalConnectConfig): Promise<NativeConnection> {
-  const deadline = Date.now() + Number(process.env.TEMPORAL_CONNECT_TIMEOUT_SECONDS ?? 60) * 1000;
+  const waitSeconds = Number(process.env.TEMPORAL_CONNECT_TIMEOUT_SECONDS ?? 60);
+  const deadline = Date.now() + waitSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     try {
       return await connectExplained(config, () => NativeConnection.connect(config.connectionOptions));
     } catch (err) {
       if (!(err instanceof TemporalConnectionError) || !err.retryable || Date.now() > deadline) throw err;
-      if (attempt === 1) console.log(`Waiting for Temporal: ${err.message.split('\n')[0]}…`);
+      if (attempt === 1) console.log(`${err.message.split('\n')[0]} Trying again for up to ${waitSeconds} s…`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
