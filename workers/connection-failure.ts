@@ -82,7 +82,7 @@ function hint(config: TemporalConnectConfig, handshake: Handshake): string {
     return handshake.outcome === 'completed'
       ? 'the server speaks TLS and this client does not: set TEMPORAL_TLS=true if a public CA signed its certificate, else TEMPORAL_TLS_SERVER_CA_CERT_PATH ' +
           '(and, for mutual TLS, TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)'
-      : 'the server answers, but not to the client';
+      : "the server answers, but the call fails (the client's error below)";
   }
   if (handshake.outcome === 'failed') {
     const serverName = (typeof tls === 'object' && tls.serverNameOverride) || hostAndPort(config.connectionOptions.address).host;

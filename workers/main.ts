@@ -34,7 +34,7 @@ const QUEUE_OPTIONS: Record<TaskQueue, () => Partial<WorkerOptions>> = {
 
 /**
  * Waits for the server (up to TEMPORAL_CONNECT_TIMEOUT_SECONDS, default 60), so starting the worker first is fine; a
- * server that answers with a certificate the client rejects is not waited for.
+ * server whose certificate the worker rejects, or that wants TLS the worker does not use, is not waited for.
  */
 async function connectWithRetry(config: TemporalConnectConfig): Promise<NativeConnection> {
   const waitSeconds = Number(process.env.TEMPORAL_CONNECT_TIMEOUT_SECONDS ?? 60);
