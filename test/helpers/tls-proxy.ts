@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForPort } from '../../scripts/dev-server';
@@ -139,14 +139,19 @@ ${server.replace(/^/gm, '    ')}
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const started = await Promise.race([waitForPort('127.0.0.1', port, 15_000).then(() => true), exited.then(() => false)]);
-  if (!started) throw new Error(`nginx exited before listening on ${port}:\n${output}\n${config}`);
+  const started = await Promise.race([waitForPort('127.0.0.1', port, 15_000).then(() => true, () => false), exited.then(() => false)]);
+  if (!started) {
+    child.kill('SIGKILL');
+    rmSync(prefix, { recursive: true, force: true });
+    throw new Error(`nginx did not listen on ${port}:\n${output}\n${config}`);
+  }
   return {
     address: `localhost:${port}`,
     output: () => output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
+      rmSync(prefix, { recursive: true, force: true });
     },
   };
 }
