@@ -13,6 +13,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectConfig } from '../workers/connection';
+import { connectExplained } from '../workers/connection-failure';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
 import { ScheduleArgumentError } from '../lib/schedule-spec';
@@ -34,8 +35,9 @@ function option(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const [command, argument] = process.argv.slice(2);
-  const { connectionOptions, namespace } = temporalConnectConfig();
-  const connection = await Connection.connect(connectionOptions);
+  const config = temporalConnectConfig();
+  const connection = await connectExplained(config, () => Connection.connect(config.connectionOptions));
+  const namespace = config.namespace;
   const client = new Client({ connection, namespace });
   try {
     if (command === 'schedule') {

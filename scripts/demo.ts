@@ -3,11 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { followRun } from '../cli/follow';
 import { mlPipeline, type MlPipelineResult } from '../workflows';
-import { devServerOptions, startDevServer, waitForPort } from './dev-server';
+import { TemporalConnectionError, temporalConnectConfig, type TemporalConnectConfig } from '../workers/connection';
+import { connectExplained } from '../workers/connection-failure';
+import { devServerOptions, startDevServer, waitForPort, type DevServerOptions } from './dev-server';
 
 /**
- * `npm run demo`: starts a Temporal dev server (unless one already listens) and a worker, runs `mlPipeline`,
- * prints the result and where to see it, then stops what it started. Optional argument: the input JSON.
+ * `npm run demo`: starts a Temporal dev server (unless one already listens, or TEMPORAL_ADDRESS or a config profile
+ * names a server to use, with its TLS settings) and a worker, runs `mlPipeline`, prints the result and where to see it,
+ * then stops what it started. Optional argument: the input JSON.
  */
 async function isListening(host: string, port: number): Promise<boolean> {
   return waitForPort(host, port, 0).then(
@@ -42,20 +45,34 @@ async function activityMetricsSummary(port: number): Promise<string> {
     .join('\n');
 }
 
+/** The server named by the connection settings (TEMPORAL_ADDRESS or a config profile), else a dev server this demo starts unless one listens. */
+function serverToUse(): { config: TemporalConnectConfig; devServer?: DevServerOptions } {
+  const config = temporalConnectConfig();
+  if (config.profile.address !== undefined) {
+    console.log(`Using the Temporal server at ${config.connectionOptions.address}${config.connectionOptions.tls ? ' over TLS' : ''}.`);
+    return { config };
+  }
+  const devServer = devServerOptions();
+  const address = `${devServer.ip}:${devServer.port}`;
+  return { config: { ...config, connectionOptions: { ...config.connectionOptions, address } }, devServer };
+}
+
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '{}');
-  const server = devServerOptions();
-  const address = `${server.ip}:${server.port}`;
+  const { config, devServer } = serverToUse();
+  const { address } = config.connectionOptions;
   let serverProcess: ChildProcess | undefined;
   let worker: ChildProcess | undefined;
   try {
-    if (await isListening(server.ip, server.port)) {
+    if (devServer && (await isListening(devServer.ip, devServer.port))) {
       console.log(`Using the Temporal server already listening on ${address}.`);
-    } else {
-      console.log(`Starting the Temporal dev server on ${address} (data in ${server.dbFilename})…`);
-      serverProcess = startDevServer(server, 'ignore');
-      await waitForPort(server.ip, server.port, 60_000);
+    } else if (devServer) {
+      console.log(`Starting the Temporal dev server on ${address} (data in ${devServer.dbFilename})…`);
+      serverProcess = startDevServer(devServer, 'ignore');
+      await waitForPort(devServer.ip, devServer.port, 60_000);
     }
+    const connection = await connectExplained(config, () => Connection.connect(config.connectionOptions));
+    const client = new Client({ connection, namespace: config.namespace });
     console.log('Starting a worker on ml-pipeline, ml-cpu and ml-train…');
     worker = spawn(process.execPath, [join(__dirname, '..', 'workers', 'main.js')], {
       env: { ...process.env, TEMPORAL_ADDRESS: address },
@@ -73,8 +90,6 @@ async function main(): Promise<void> {
       worker!.once('exit', (code) => reject(new Error(`the worker exited with code ${code}`)));
     });
 
-    const connection = await Connection.connect({ address });
-    const client = new Client({ connection });
     const workflowId = `ml-pipeline-demo-${Date.now()}`;
     const started = Date.now();
     await client.workflow.start(mlPipeline, { taskQueue: 'ml-pipeline', workflowId, args: [input] });
@@ -102,7 +117,8 @@ async function main(): Promise<void> {
     }
     console.log('\nPer-activity figures from the worker\'s /metrics:');
     console.log(await activityMetricsSummary(Number(process.env.METRICS_PORT ?? 9464)));
-    console.log(`\nWeb UI: http://localhost:${server.uiPort}/namespaces/default/workflows/${workflowId}`);
+    if (devServer) console.log(`\nWeb UI: http://localhost:${devServer.uiPort}/namespaces/default/workflows/${workflowId}`);
+    else console.log(`\nRun ${workflowId} in namespace ${config.namespace} of ${address}`);
     if (serverProcess) console.log('(The demo stops its server now; `npm run server` brings it back with this run in its history.)');
   } finally {
     await stop(worker);
@@ -111,6 +127,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err);
+  console.error(err instanceof TemporalConnectionError ? err.message : err);
   process.exit(1);
 });

@@ -168,6 +168,7 @@ describe('docker/compose.yaml (docker-compose config)', () => {
       TEMPORAL_TLS_CLIENT_CERT_PATH: '/etc/temporal/tls/client.pem',
       TEMPORAL_TLS_CLIENT_KEY_PATH: '/etc/temporal/tls/client.key',
       TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/etc/temporal/tls/ca.pem',
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
     };
     const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { env: { ...process.env, ...connection }, encoding: 'utf8' });
     assert.equal(config.status, 0, config.stderr);

@@ -6,7 +6,8 @@ import { parseTaskQueues, settings, type TaskQueue } from '../lib/config';
 import { tensorflowBackend } from '../lib/metrics';
 import { tensorflow } from '../lib/tf';
 import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
-import { temporalConnectConfig } from './connection';
+import { connectExplained } from './connection-failure';
+import { TemporalConnectionError, temporalConnectConfig, type TemporalConnectConfig } from './connection';
 import { startMetricsServer } from './metrics-server';
 
 /** `--queues ml-cpu,ml-train` overrides TASK_QUEUES. */
@@ -31,15 +32,19 @@ const QUEUE_OPTIONS: Record<TaskQueue, () => Partial<WorkerOptions>> = {
   'ml-train': () => ({ activities, maxConcurrentActivityTaskExecutions: settings().training.slots, maxHeartbeatThrottleInterval: '2 seconds' }),
 };
 
-/** Waits for the server (up to TEMPORAL_CONNECT_TIMEOUT_SECONDS, default 60), so starting the worker first is fine. */
-async function connectWithRetry(options: Parameters<typeof NativeConnection.connect>[0]): Promise<NativeConnection> {
-  const deadline = Date.now() + Number(process.env.TEMPORAL_CONNECT_TIMEOUT_SECONDS ?? 60) * 1000;
+/**
+ * Waits for the server (up to TEMPORAL_CONNECT_TIMEOUT_SECONDS, default 60), so starting the worker first is fine; a
+ * server whose certificate the worker rejects, or that wants TLS the worker does not use, is not waited for.
+ */
+async function connectWithRetry(config: TemporalConnectConfig): Promise<NativeConnection> {
+  const waitSeconds = Number(process.env.TEMPORAL_CONNECT_TIMEOUT_SECONDS ?? 60);
+  const deadline = Date.now() + waitSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await NativeConnection.connect(options);
+      return await connectExplained(config, () => NativeConnection.connect(config.connectionOptions));
     } catch (err) {
-      if (Date.now() > deadline) throw err;
-      if (attempt === 1) console.log(`Waiting for Temporal at ${options?.address} (${(err as Error).message.split('\n')[0]})…`);
+      if (!(err instanceof TemporalConnectionError) || !err.retryable || Date.now() > deadline) throw err;
+      if (attempt === 1) console.log(`${err.message.split('\n')[0]} Trying again for up to ${waitSeconds} s…`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -60,8 +65,9 @@ async function main(): Promise<void> {
   console.log(`Metrics on http://${config.metricsHost}:${config.metricsPort}/metrics` +
     (config.sdkMetricsPort > 0 ? `, Temporal SDK metrics on :${config.sdkMetricsPort}/metrics` : ''));
 
-  const { connectionOptions, namespace } = temporalConnectConfig();
-  const connection = await connectWithRetry(connectionOptions);
+  const connectConfig = temporalConnectConfig();
+  const { connectionOptions, namespace } = connectConfig;
+  const connection = await connectWithRetry(connectConfig);
   try {
     const workers = await Promise.all(
       queues.map((taskQueue) =>
@@ -85,7 +91,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(err);
+    console.error(err instanceof TemporalConnectionError ? err.message : err);
     process.exit(1);
   },
 );
