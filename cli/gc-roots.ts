@@ -1,0 +1,50 @@
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { mapWithConcurrency } from '../lib/concurrency';
+import { referencesInValue, type ReferenceSyntax } from '../lib/gc/references';
+
+export interface TemporalRoots {
+  /** Keys of the artifacts the runs Temporal holds reference. */
+  references: Set<string>;
+  openWorkflowIds: string[];
+  /** Start of the oldest open run: whatever changed since then, that run may have written or may still read. */
+  oldestOpenStart: Date | undefined;
+  closedRuns: number;
+}
+
+const { HISTORY_EVENT_FILTER_TYPE_ALL_EVENT, HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT } = temporal.api.enums.v1.HistoryEventFilterType;
+
+/**
+ * What every workflow run the namespace still holds references. An open run may read anything its history mentions
+ * (inputs, activity results, updates, a continued run's state) or its pending activities' heartbeats carry (the
+ * latest checkpoint); a closed run keeps its input and its result.
+ */
+export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax): Promise<TemporalRoots> {
+  const open: WorkflowExecutionInfo[] = [];
+  const closed: WorkflowExecutionInfo[] = [];
+  for await (const run of client.workflow.list()) (run.status.name === 'RUNNING' ? open : closed).push(run);
+  const references = new Set<string>();
+  await mapWithConcurrency(open, 4, async ({ workflowId, runId }) => {
+    const handle = client.workflow.getHandle(workflowId, runId);
+    referencesInValue(syntax, await handle.fetchHistory(), references);
+    referencesInValue(syntax, (await handle.describe()).raw, references);
+  });
+  await mapWithConcurrency(closed, 8, async ({ workflowId, runId }) => {
+    for (const [filter, pageSize] of [[HISTORY_EVENT_FILTER_TYPE_ALL_EVENT, 1], [HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT, 0]] as const) {
+      const { history } = await client.workflowService.getWorkflowExecutionHistory({
+        namespace: client.options.namespace,
+        execution: { workflowId, runId },
+        historyEventFilterType: filter,
+        maximumPageSize: pageSize,
+      });
+      referencesInValue(syntax, history, references);
+    }
+  });
+  const starts = open.map((run) => run.startTime.getTime());
+  return {
+    references,
+    openWorkflowIds: [...new Set(open.map((run) => run.workflowId))],
+    oldestOpenStart: starts.length > 0 ? new Date(Math.min(...starts)) : undefined,
+    closedRuns: closed.length,
+  };
+}
