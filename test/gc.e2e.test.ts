@@ -1,0 +1,117 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { LocalArtifactStore } from '../lib/artifacts';
+import type { DatasetManifest } from '../lib/datasets/manifest';
+import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
+import { preprocessDataset, trainModel } from '../workflows';
+import { writeSyntheticDataset } from './helpers/synthetic-dataset';
+import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
+import { waitFor } from './helpers/wait';
+
+const execFileAsync = promisify(execFile);
+const DAY = 86_400_000;
+
+/** Every file and folder under the store with its modification time, to show a dry run changes nothing. */
+function snapshot(root: string): string[] {
+  return readdirSync(root, { recursive: true }).map((name) => `${name} ${statSync(join(root, String(name))).mtimeMs}`).sort();
+}
+
+/** Dates everything under `root` back by `days`, as if written then. */
+function ageAll(root: string, days: number): void {
+  const when = new Date(Date.now() - days * DAY);
+  for (const name of readdirSync(root, { recursive: true })) utimesSync(join(root, String(name)), when, when);
+}
+
+describe('gc through Temporal', () => {
+  let env: TestWorkflowEnvironment;
+  let workers: InProcessWorkers;
+  let store: LocalArtifactStore;
+  let gc: (...args: string[]) => Promise<string>;
+
+  before(async () => {
+    const dataDir = temporaryDataDir();
+    process.env.TEMPORAL_ML_DATA_DIR = dataDir;
+    store = new LocalArtifactStore(join(dataDir, 'artifacts'));
+    env = await startTemporal();
+    // No ml-train worker: a trainModel run stays open, waiting for its training activity, while gc runs.
+    workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
+    const main = join(__dirname, '..', 'cli', 'main.js');
+    gc = async (...args) => (await execFileAsync(process.execPath, [main, 'gc', ...args], { env: { ...process.env, TEMPORAL_ADDRESS: env.address } })).stdout;
+  });
+
+  after(async () => {
+    await workers?.shutdown();
+    await env?.teardown();
+  });
+
+  const input: PreprocessDatasetInput = {
+    dataset: { source: 'builtin:mnist-digits', maxImages: 300 },
+    preprocess: { width: 8, height: 8, channels: 1 },
+    batching: { size: 100 },
+  };
+  const preprocess = () => env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `gc-preprocess-${Date.now()}`, args: [input] });
+  const keyOf = (uri: string) => relative(store.root, store.pathOf(uri));
+
+  async function shardsIntact(manifestUri: string): Promise<boolean> {
+    const manifest = await store.readJson<DatasetManifest>(manifestUri);
+    const blobs = [manifest.imagesIndexUri, ...manifest.shards.flatMap((s) => [s.imagesUri, s.labelsUri])];
+    return (await Promise.all(blobs.map((uri) => store.isIntactBlob(uri)))).every(Boolean);
+  }
+
+  it('removes unreachable old artifacts and stale staging files, never what a kept result or an open run reads', { timeout: 120_000 }, async () => {
+    const kept = await preprocess();
+    const openManifest = await writeSyntheticDataset(store, 8);
+    const garbage = [
+      (await store.putBlob(Buffer.from('unreachable'), '.npy')).uri,
+      (await store.putDirectory({ 'model.json': Buffer.from('{}'), 'weights.bin': Buffer.from('weights') })).uri,
+      await store.putNamed('distillation/teacher-logits/ab/unreachable.json', '{}'),
+    ].map(keyOf);
+    const scratch = await store.scratchFolder();
+    writeFileSync(join(scratch, 'weights.bin'), 'half written');
+    const halfWritten = `${store.pathOf(openManifest)}.tmp-4242-0a1b2c`;
+    writeFileSync(halfWritten, 'half written');
+    const staging = [scratch, halfWritten].map((path) => relative(store.root, path));
+    ageAll(store.root, 30);
+    const recentOrphan = keyOf((await store.putBlob(Buffer.from('recent but unreachable'), '.npy')).uri);
+
+    const open = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `gc-open-train-${Date.now()}`, args: [{ manifestUri: openManifest }] });
+    const openStart = await waitFor('the open run to be listed', 10_000, async () => {
+      for await (const run of env.client.workflow.list({ query: `WorkflowId = '${open.workflowId}' AND ExecutionStatus = 'Running'` })) return run.startTime;
+      return undefined;
+    });
+    // Unreachable, but written after the open run started: that run may be writing it.
+    const writtenDuringOpenRun = keyOf((await store.putBlob(Buffer.from('written while a run is open'), '.npy')).uri);
+    utimesSync(store.pathOf(writtenDuringOpenRun), new Date(openStart.getTime() + 1), new Date(openStart.getTime() + 1));
+
+    try {
+      const before = snapshot(store.root);
+      const dryRun = await gc('--dry-run');
+      assert.deepEqual(snapshot(store.root), before, 'a dry run removes nothing');
+      const planned = [...dryRun.matchAll(/^would remove (\S+) (\d+) bytes/gm)].map((m) => m[1]!);
+      const leftFromKeptRun = planned.filter((key) => !garbage.includes(key) && !staging.includes(key));
+      assert.equal(leftFromKeptRun.length, 1, `only the kept run's listing is left to remove besides garbage and staging:\n${dryRun}`);
+      assert.match(leftFromKeptRun[0]!, /^sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
+      assert.deepEqual(planned.sort(), [...garbage, ...staging, ...leftFromKeptRun].sort());
+      assert.match(dryRun, /Dry run: would remove 6 artifact\(s\), \d+ bytes/);
+
+      // Older than one second: the recent orphan goes too, but what changed since the open run started stays.
+      const real = await gc('--older-than', '1s');
+      assert.match(real, /Removed 7 artifact\(s\)/, real);
+      for (const key of [...garbage, ...staging, ...leftFromKeptRun, recentOrphan]) assert.equal(existsSync(join(store.root, key)), false, key);
+      assert.ok(existsSync(join(store.root, writtenDuringOpenRun)));
+      assert.ok(await shardsIntact(kept.manifestUri), 'the kept result is readable');
+      assert.ok(await shardsIntact(openManifest), 'what the open run reads is there');
+
+      const again = await preprocess();
+      assert.equal(again.manifestUri, kept.manifestUri);
+      assert.deepEqual(again.cache, { hit: true, batchesReused: again.batches });
+    } finally {
+      await open.terminate('gc test done');
+    }
+  });
+});
