@@ -10,6 +10,7 @@ export interface TemporalRoots {
   /** Start of the oldest open run: whatever changed since then, that run may have written or may still read. */
   oldestOpenStart: Date | undefined;
   closedRuns: number;
+  schedules: number;
 }
 
 const { HISTORY_EVENT_FILTER_TYPE_ALL_EVENT, HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT } = temporal.api.enums.v1.HistoryEventFilterType;
@@ -17,13 +18,14 @@ const { HISTORY_EVENT_FILTER_TYPE_ALL_EVENT, HISTORY_EVENT_FILTER_TYPE_CLOSE_EVE
 /**
  * What every workflow run the namespace still holds references. An open run may read anything its history mentions
  * (inputs, activity results, updates, a continued run's state) or its pending activities' heartbeats carry (the
- * latest checkpoint); a closed run keeps its input and its result.
+ * latest checkpoint); a closed run keeps its input and its result; a schedule keeps the input of the runs it starts.
  */
 export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax): Promise<TemporalRoots> {
   const open: WorkflowExecutionInfo[] = [];
   const closed: WorkflowExecutionInfo[] = [];
   for await (const run of client.workflow.list()) (run.status.name === 'RUNNING' ? open : closed).push(run);
   const references = new Set<string>();
+  let schedules = 0;
   await mapWithConcurrency(open, 4, async ({ workflowId, runId }) => {
     const handle = client.workflow.getHandle(workflowId, runId);
     referencesInValue(syntax, await handle.fetchHistory(), references);
@@ -40,11 +42,17 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
       referencesInValue(syntax, history, references);
     }
   });
+  // A schedule starts runs later with the input it holds (a manifest to retrain on, say).
+  for await (const schedule of client.schedule.list()) {
+    schedules++;
+    referencesInValue(syntax, await client.schedule.getHandle(schedule.scheduleId).describe(), references);
+  }
   const starts = open.map((run) => run.startTime.getTime());
   return {
     references,
     openWorkflowIds: [...new Set(open.map((run) => run.workflowId))],
     oldestOpenStart: starts.length > 0 ? new Date(Math.min(...starts)) : undefined,
     closedRuns: closed.length,
+    schedules,
   };
 }

@@ -37,7 +37,7 @@ export async function gcCommand(client: Client, options: GcOptions, print: (line
   const roots = await rootsFromTemporal(client, backend.references);
   const keepModifiedSince = new Date(Math.min(startedAt - options.olderThanMs, roots.oldestOpenStart?.getTime() ?? Infinity));
   print(
-    `Roots: ${roots.openWorkflowIds.length} open and ${roots.closedRuns} closed run(s) referencing ${roots.references.size} artifact(s); ` +
+    `Roots: ${roots.openWorkflowIds.length} open and ${roots.closedRuns} closed run(s) and ${roots.schedules} schedule(s) referencing ${roots.references.size} artifact(s); ` +
       `keeping everything modified since ${keepModifiedSince.toISOString()}`,
   );
   const plan = await planCollection(backend, { references: roots.references, openWorkflowIds: roots.openWorkflowIds, keepModifiedSince });

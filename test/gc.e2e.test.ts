@@ -63,9 +63,10 @@ describe('gc through Temporal', () => {
     return (await Promise.all(blobs.map((uri) => store.isIntactBlob(uri)))).every(Boolean);
   }
 
-  it('removes unreachable old artifacts and stale staging files, never what a kept result or an open run reads', { timeout: 120_000 }, async () => {
+  it('removes unreachable old artifacts and stale staging files, never what a kept result, an open run or a schedule reads', { timeout: 120_000 }, async () => {
     const kept = await preprocess();
     const openManifest = await writeSyntheticDataset(store, 8);
+    const scheduledManifest = await writeSyntheticDataset(store, 12);
     const garbage = [
       (await store.putBlob(Buffer.from('unreachable'), '.npy')).uri,
       (await store.putDirectory({ 'model.json': Buffer.from('{}'), 'weights.bin': Buffer.from('weights') })).uri,
@@ -88,6 +89,13 @@ describe('gc through Temporal', () => {
     const writtenDuringOpenRun = keyOf((await store.putBlob(Buffer.from('written while a run is open'), '.npy')).uri);
     utimesSync(store.pathOf(writtenDuringOpenRun), new Date(openStart.getTime() + 1), new Date(openStart.getTime() + 1));
 
+    const schedule = await env.client.schedule.create({
+      scheduleId: `gc-retrain-${Date.now()}`,
+      spec: { intervals: [{ every: '1 day' }] },
+      action: { type: 'startWorkflow', workflowType: trainModel, taskQueue: 'ml-pipeline', args: [{ manifestUri: scheduledManifest }] },
+      state: { paused: true },
+    });
+
     try {
       const before = snapshot(store.root);
       const dryRun = await gc('--dry-run');
@@ -106,12 +114,14 @@ describe('gc through Temporal', () => {
       assert.ok(existsSync(join(store.root, writtenDuringOpenRun)));
       assert.ok(await shardsIntact(kept.manifestUri), 'the kept result is readable');
       assert.ok(await shardsIntact(openManifest), 'what the open run reads is there');
+      assert.ok(await shardsIntact(scheduledManifest), 'what a schedule will start runs on is there');
 
       const again = await preprocess();
       assert.equal(again.manifestUri, kept.manifestUri);
       assert.deepEqual(again.cache, { hit: true, batchesReused: again.batches });
     } finally {
       await open.terminate('gc test done');
+      await schedule.delete();
     }
   });
 });

@@ -23,12 +23,15 @@ export function referencesInText(syntax: ReferenceSyntax, text: string, found = 
  */
 export function referencesInValue(syntax: ReferenceSyntax, value: unknown, found = new Set<string>()): Set<string> {
   const pending: unknown[] = [value];
+  const seen = new Set<object>();
   while (pending.length > 0) {
     const current = pending.pop();
     if (typeof current === 'string') referencesInText(syntax, current, found);
     else if (current instanceof Uint8Array) referencesInText(syntax, Buffer.from(current.buffer, current.byteOffset, current.byteLength).toString('utf8'), found);
-    else if (Array.isArray(current)) pending.push(...current);
-    else if (current !== null && typeof current === 'object') pending.push(...Object.values(current));
+    else if (current !== null && typeof current === 'object' && !seen.has(current)) {
+      seen.add(current);
+      pending.push(...(Array.isArray(current) ? current : Object.values(current)));
+    }
   }
   return found;
 }
