@@ -64,9 +64,16 @@ describe('gc through Temporal', () => {
   }
 
   it('removes unreachable old artifacts and stale staging files, never what a kept result, an open run or a schedule reads', { timeout: 120_000 }, async () => {
-    const kept = await preprocess();
     const openManifest = await writeSyntheticDataset(store, 8);
     const scheduledManifest = await writeSyntheticDataset(store, 12);
+    // Created first: the dev server's scheduler answers its first describe only once it has started.
+    const schedule = await env.client.schedule.create({
+      scheduleId: `gc-retrain-${Date.now()}`,
+      spec: { intervals: [{ every: '1 day' }] },
+      action: { type: 'startWorkflow', workflowType: trainModel, taskQueue: 'ml-pipeline', args: [{ manifestUri: scheduledManifest }] },
+      state: { paused: true },
+    });
+    const kept = await preprocess();
     const garbage = [
       (await store.putBlob(Buffer.from('unreachable'), '.npy')).uri,
       (await store.putDirectory({ 'model.json': Buffer.from('{}'), 'weights.bin': Buffer.from('weights') })).uri,
@@ -88,13 +95,6 @@ describe('gc through Temporal', () => {
     // Unreachable, but written after the open run started: that run may be writing it.
     const writtenDuringOpenRun = keyOf((await store.putBlob(Buffer.from('written while a run is open'), '.npy')).uri);
     utimesSync(store.pathOf(writtenDuringOpenRun), new Date(openStart.getTime() + 1), new Date(openStart.getTime() + 1));
-
-    const schedule = await env.client.schedule.create({
-      scheduleId: `gc-retrain-${Date.now()}`,
-      spec: { intervals: [{ every: '1 day' }] },
-      action: { type: 'startWorkflow', workflowType: trainModel, taskQueue: 'ml-pipeline', args: [{ manifestUri: scheduledManifest }] },
-      state: { paused: true },
-    });
 
     try {
       const before = snapshot(store.root);
