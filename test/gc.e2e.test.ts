@@ -66,6 +66,7 @@ describe('gc through Temporal', () => {
   it('removes unreachable old artifacts and stale staging files, never what a kept result, an open run or a schedule reads', { timeout: 120_000 }, async () => {
     const openManifest = await writeSyntheticDataset(store, 8);
     const scheduledManifest = await writeSyntheticDataset(store, 12);
+    const terminatedManifest = await writeSyntheticDataset(store, 16);
     // Created first: the dev server's scheduler answers its first describe only once it has started.
     const schedule = await env.client.schedule.create({
       scheduleId: `gc-retrain-${Date.now()}`,
@@ -74,6 +75,9 @@ describe('gc through Temporal', () => {
       state: { paused: true },
     });
     const kept = await preprocess();
+    // A closed run keeps its input as well as its result.
+    const terminated = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `gc-terminated-${Date.now()}`, args: [{ manifestUri: terminatedManifest }] });
+    await terminated.terminate('closed before gc');
     const garbage = [
       (await store.putBlob(Buffer.from('unreachable'), '.npy')).uri,
       (await store.putDirectory({ 'model.json': Buffer.from('{}'), 'weights.bin': Buffer.from('weights') })).uri,
@@ -115,6 +119,7 @@ describe('gc through Temporal', () => {
       assert.ok(await shardsIntact(kept.manifestUri), 'the kept result is readable');
       assert.ok(await shardsIntact(openManifest), 'what the open run reads is there');
       assert.ok(await shardsIntact(scheduledManifest), 'what a schedule will start runs on is there');
+      assert.ok(await shardsIntact(terminatedManifest), 'the input of a closed run is there');
 
       const again = await preprocess();
       assert.equal(again.manifestUri, kept.manifestUri);
