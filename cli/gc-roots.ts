@@ -1,4 +1,4 @@
-import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { isGrpcServiceError, ScheduleNotFoundError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { referencesInValue, type ReferenceSyntax } from '../lib/gc/references';
@@ -26,12 +26,13 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
   for await (const run of client.workflow.list()) (run.status.name === 'RUNNING' ? open : closed).push(run);
   const references = new Set<string>();
   let schedules = 0;
-  await mapWithConcurrency(open, 4, async ({ workflowId, runId }) => {
+  const scanOpen = async ({ workflowId, runId }: WorkflowExecutionInfo) => {
     const handle = client.workflow.getHandle(workflowId, runId);
     referencesInValue(syntax, await handle.fetchHistory(), references);
     referencesInValue(syntax, (await handle.describe()).raw, references);
-  });
-  await mapWithConcurrency(closed, 8, async ({ workflowId, runId }) => {
+  };
+  // The first event holds the input; the close event the result (or the input a continued run starts with).
+  const scanClosed = async ({ workflowId, runId }: WorkflowExecutionInfo) => {
     for (const [filter, pageSize] of [[HISTORY_EVENT_FILTER_TYPE_ALL_EVENT, 1], [HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT, 0]] as const) {
       const { history } = await client.workflowService.getWorkflowExecutionHistory({
         namespace: client.options.namespace,
@@ -41,11 +42,13 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
       });
       referencesInValue(syntax, history, references);
     }
-  });
+  };
+  await mapWithConcurrency(open, 4, (run) => unlessGone(() => scanOpen(run)));
+  await mapWithConcurrency(closed, 8, (run) => unlessGone(() => scanClosed(run)));
   // A schedule starts runs later with the input it holds (a manifest to retrain on, say).
   for await (const schedule of client.schedule.list()) {
     schedules++;
-    referencesInValue(syntax, await client.schedule.getHandle(schedule.scheduleId).describe(), references);
+    await unlessGone(async () => referencesInValue(syntax, await client.schedule.getHandle(schedule.scheduleId).describe(), references));
   }
   const starts = open.map((run) => run.startTime.getTime());
   return {
@@ -55,4 +58,16 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
     closedRuns: closed.length,
     schedules,
   };
+}
+
+const GRPC_NOT_FOUND = 5;
+
+/** Runs `read`, or nothing when its run or schedule is gone (deleted once its retention ended): it holds nothing then. */
+async function unlessGone(read: () => Promise<unknown>): Promise<void> {
+  try {
+    await read();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError || err instanceof ScheduleNotFoundError || (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND)) return;
+    throw err;
+  }
 }
