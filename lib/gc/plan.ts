@@ -1,3 +1,4 @@
+import { mapWithConcurrency } from '../concurrency';
 import { kindOf, type GcBackend, type StoredEntry } from './backend';
 import { EntryIndex } from './entry-index';
 import { referencesInText } from './references';
@@ -57,9 +58,11 @@ export async function planCollection(backend: GcBackend, roots: CollectionRoots)
     entry.modified.getTime() >= since || (kindOf(entry.key) === 'named' && roots.openWorkflowIds.some((id) => entry.key.includes(id)));
   await mark([...[...roots.references].flatMap((key) => index.resolve(key)), ...index.entries.filter(isRoot)]);
 
+  const unmarkedNamed = () => index.entries.filter((e) => !marked.has(e) && kindOf(e.key) === 'named');
+  await mapWithConcurrency(unmarkedNamed(), SCAN_CONCURRENCY, referencesOf);
   for (let changed = true; changed; ) {
     changed = false;
-    for (const entry of index.entries.filter((e) => !marked.has(e) && kindOf(e.key) === 'named')) {
+    for (const entry of unmarkedNamed()) {
       const targets = [...(await referencesOf(entry))].map((key) => index.resolve(key));
       if (targets.length > 0 && targets.every((resolved) => resolved.length > 0 && resolved.every((target) => marked.has(target)))) {
         await mark([entry]);
