@@ -30,15 +30,19 @@ describe('reference scanner', () => {
   const { references } = new LocalGcBackend(store);
   const uri = (key: string) => store.uriOf(join(store.root, key));
 
-  it('finds the store keys of URIs in nested values, payload bytes and JSON inside JSON, and nothing else', () => {
+  it('finds the store keys of file:// and artifact:// URIs in nested values, payload bytes and JSON inside JSON, and nothing else', () => {
     const payload = new TextEncoder().encode(JSON.stringify({ manifestUri: uri('sha256/aa/a.json') }));
     const value = {
       input: [{ data: payload }],
       result: JSON.stringify(JSON.stringify({ modelUri: uri('sha256/bb/b') })),
       details: `<a href="${uri('sha256/cc/c/index.html')}">report</a> and ${uri('cache/preprocess/dd/d.json')}\n`,
-      elsewhere: ['file:///somewhere/else/sha256/ee/e.npy', `${store.uriOf(store.root)}/../outside.json`, 's3://bucket/sha256/ff/f'],
+      storeRelative: ['artifact://sha256/gg/g.npy', 'artifact://checkpoints/train-1/latest.json'],
+      elsewhere: ['file:///somewhere/else/sha256/ee/e.npy', `${store.uriOf(store.root)}/../outside.json`, 's3://bucket/sha256/ff/f', 'artifact://../outside.json'],
     };
-    assert.deepEqual([...referencesInValue(references, value)].sort(), ['cache/preprocess/dd/d.json', 'sha256/aa/a.json', 'sha256/bb/b', 'sha256/cc/c/index.html']);
+    assert.deepEqual(
+      [...referencesInValue(references, value)].sort(),
+      ['cache/preprocess/dd/d.json', 'checkpoints/train-1/latest.json', 'sha256/aa/a.json', 'sha256/bb/b', 'sha256/cc/c/index.html', 'sha256/gg/g.npy'],
+    );
   });
 });
 

@@ -7,6 +7,8 @@ import { kindOf, type GcBackend, type StoredEntry } from './backend';
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const toKey = (path: string) => path.split(sep).join('/');
+/** Store-relative URIs (`artifact://sha256/ab/<sha>.npy`, `artifact://<key>`) name the same keys as this store's `file://` URIs. */
+const STORE_RELATIVE = 'artifact://';
 
 /**
  * Garbage collection over a local store: a content-addressed directory (a model, a listing) or a staging folder is one
@@ -18,12 +20,13 @@ export class LocalGcBackend implements GcBackend {
   constructor(private readonly store: LocalArtifactStore) {
     this.references = {
       // A URI ends where a JSON string, an HTML attribute or a line does.
-      pattern: new RegExp(`${escapeRegExp(pathToFileURL(store.root).href)}/[^\\s"'<>\\\\]+`, 'g'),
+      pattern: new RegExp(`(?:${escapeRegExp(pathToFileURL(store.root).href)}/|${STORE_RELATIVE})[^\\s"'<>\\\\]+`, 'g'),
       keyOf: (uri: string) => {
         try {
-          return toKey(relative(store.root, store.pathOf(uri)));
+          const path = uri.startsWith(STORE_RELATIVE) ? store.pathOf(decodeURIComponent(uri.slice(STORE_RELATIVE.length))) : store.pathOf(uri);
+          return toKey(relative(store.root, path));
         } catch (err) {
-          if (err instanceof ArtifactPathError || err instanceof TypeError) return undefined;
+          if (err instanceof ArtifactPathError || err instanceof TypeError || err instanceof URIError) return undefined;
           throw err;
         }
       },
