@@ -7,8 +7,12 @@ export interface TemporalRoots {
   /** Keys of the artifacts the runs Temporal holds reference. */
   references: Set<string>;
   openWorkflowIds: string[];
-  /** Start of the oldest open run: whatever changed since then, that run may have written or may still read. */
-  oldestOpenStart: Date | undefined;
+  /**
+   * Start of the oldest open run with work in flight (a workflow task, activities, child workflows, Nexus operations): whatever changed
+   * since then, that run may have written and not yet recorded. An idle open run (an entity such as a model registry,
+   * waiting for updates) writes nothing, and what it holds is in its history, which is scanned.
+   */
+  oldestBusyStart: Date | undefined;
   closedRuns: number;
   schedules: number;
 }
@@ -26,10 +30,14 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
   for await (const run of client.workflow.list()) (run.status.name === 'RUNNING' ? open : closed).push(run);
   const references = new Set<string>();
   let schedules = 0;
-  const scanOpen = async ({ workflowId, runId }: WorkflowExecutionInfo) => {
+  const busyStarts: number[] = [];
+  const scanOpen = async ({ workflowId, runId, startTime }: WorkflowExecutionInfo) => {
     const handle = client.workflow.getHandle(workflowId, runId);
     referencesInValue(syntax, await handle.fetchHistory(), references);
-    referencesInValue(syntax, (await handle.describe()).raw, references);
+    const { raw } = await handle.describe();
+    referencesInValue(syntax, raw, references);
+    const busy = raw.pendingWorkflowTask || raw.pendingActivities?.length || raw.pendingChildren?.length || raw.pendingNexusOperations?.length;
+    if (busy) busyStarts.push(startTime.getTime());
   };
   // The first event holds the input; the close event the result (or the input a continued run starts with).
   const scanClosed = async ({ workflowId, runId }: WorkflowExecutionInfo) => {
@@ -50,11 +58,10 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
     schedules++;
     await unlessGone(async () => referencesInValue(syntax, await client.schedule.getHandle(schedule.scheduleId).describe(), references));
   }
-  const starts = open.map((run) => run.startTime.getTime());
   return {
     references,
     openWorkflowIds: [...new Set(open.map((run) => run.workflowId))],
-    oldestOpenStart: starts.length > 0 ? new Date(Math.min(...starts)) : undefined,
+    oldestBusyStart: busyStarts.length > 0 ? new Date(Math.min(...busyStarts)) : undefined,
     closedRuns: closed.length,
     schedules,
   };

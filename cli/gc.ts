@@ -35,7 +35,7 @@ const describe = (entries: StoredEntry[]) => `${entries.length} artifact(s), ${t
 export async function gcCommand(client: Client, options: GcOptions, print: (line: string) => void, backend: GcBackend = new LocalGcBackend(artifactStore())): Promise<void> {
   const startedAt = Date.now();
   const roots = await rootsFromTemporal(client, backend.references);
-  const keepModifiedSince = new Date(Math.min(startedAt - options.olderThanMs, roots.oldestOpenStart?.getTime() ?? Infinity));
+  const keepModifiedSince = new Date(Math.min(startedAt - options.olderThanMs, roots.oldestBusyStart?.getTime() ?? Infinity));
   print(
     `Roots: ${roots.openWorkflowIds.length} open and ${roots.closedRuns} closed run(s) and ${roots.schedules} schedule(s) referencing ${roots.references.size} artifact(s); ` +
       `keeping everything modified since ${keepModifiedSince.toISOString()}`,

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
-import { preprocessDataset, trainModel } from '../workflows';
+import { emptyRegistry, type ModelVersion } from '../lib/registry';
+import { modelRegistry, preprocessDataset, trainModel } from '../workflows';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 import { waitFor } from './helpers/wait';
@@ -25,6 +26,19 @@ function snapshot(root: string): string[] {
 function ageAll(root: string, days: number): void {
   const when = new Date(Date.now() - days * DAY);
   for (const name of readdirSync(root, { recursive: true })) utimesSync(join(root, String(name)), when, when);
+}
+
+/** A registered version whose only artifact that matters here is its model. */
+function registeredVersion(modelUri: string): ModelVersion {
+  const lineage = { datasetFingerprint: 'd', manifestUri: 'none', testSplitFingerprint: 't', configFingerprint: 'c', workflowId: 'w', runId: 'r', distributed: null };
+  return {
+    version: 1,
+    modelUri,
+    lineage: { ...lineage, model: {}, training: {} } as ModelVersion['lineage'],
+    evaluation: { testAccuracy: 0.9, testLoss: 0.3, reportUri: 'none' },
+    compressed: [],
+    registeredAt: new Date(0).toISOString(),
+  };
 }
 
 describe('gc through Temporal', () => {
@@ -57,6 +71,12 @@ describe('gc through Temporal', () => {
   const preprocess = () => env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `gc-preprocess-${Date.now()}`, args: [input] });
   const keyOf = (uri: string) => relative(store.root, store.pathOf(uri));
 
+  const startOf = (workflowId: string) =>
+    waitFor(`${workflowId} to be listed`, 10_000, async () => {
+      for await (const run of env.client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus = 'Running'` })) return run.startTime;
+      return undefined;
+    });
+
   async function shardsIntact(manifestUri: string): Promise<boolean> {
     const manifest = await store.readJson<DatasetManifest>(manifestUri);
     const blobs = [manifest.imagesIndexUri, ...manifest.shards.flatMap((s) => [s.imagesUri, s.labelsUri])];
@@ -67,6 +87,7 @@ describe('gc through Temporal', () => {
     const openManifest = await writeSyntheticDataset(store, 8);
     const scheduledManifest = await writeSyntheticDataset(store, 12);
     const terminatedManifest = await writeSyntheticDataset(store, 16);
+    const registeredModel = (await store.putDirectory({ 'model.json': Buffer.from('{"registered": true}'), 'weights.bin': Buffer.from('registered') })).uri;
     // Created first: the dev server's scheduler answers its first describe only once it has started.
     const schedule = await env.client.schedule.create({
       scheduleId: `gc-retrain-${Date.now()}`,
@@ -91,11 +112,19 @@ describe('gc through Temporal', () => {
     ageAll(store.root, 30);
     const recentOrphan = keyOf((await store.putBlob(Buffer.from('recent but unreachable'), '.npy')).uri);
 
-    const open = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `gc-open-train-${Date.now()}`, args: [{ manifestUri: openManifest }] });
-    const openStart = await waitFor('the open run to be listed', 10_000, async () => {
-      for await (const run of env.client.workflow.list({ query: `WorkflowId = '${open.workflowId}' AND ExecutionStatus = 'Running'` })) return run.startTime;
-      return undefined;
+    // An idle open run, a registry holding a model: the model stays, but the registry's start does not hold gc back.
+    const registry = await env.client.workflow.start(modelRegistry, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `gc-registry-${Date.now()}`,
+      args: [{ modelName: 'gc-test', state: { ...emptyRegistry('gc-test'), versions: [registeredVersion(registeredModel)], champion: 1 } }],
     });
+    const registryStart = await startOf(registry.workflowId);
+    const writtenWhileOnlyIdleRunsWereOpen = keyOf((await store.putBlob(Buffer.from('written while only the registry was open'), '.npy')).uri);
+    utimesSync(store.pathOf(writtenWhileOnlyIdleRunsWereOpen), new Date(registryStart.getTime() + 1), new Date(registryStart.getTime() + 1));
+
+    const open = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `gc-open-train-${Date.now()}`, args: [{ manifestUri: openManifest }] });
+    const openStart = await startOf(open.workflowId);
+    await waitFor('the open run to wait for its training activity', 10_000, async () => ((await open.describe()).raw.pendingActivities?.length ? true : undefined));
     // Unreachable, but written after the open run started: that run may be writing it.
     const writtenDuringOpenRun = keyOf((await store.putBlob(Buffer.from('written while a run is open'), '.npy')).uri);
     utimesSync(store.pathOf(writtenDuringOpenRun), new Date(openStart.getTime() + 1), new Date(openStart.getTime() + 1));
@@ -111,10 +140,12 @@ describe('gc through Temporal', () => {
       assert.deepEqual(planned.sort(), [...garbage, ...staging, ...leftFromKeptRun].sort());
       assert.match(dryRun, /Dry run: would remove 6 artifact\(s\), \d+ bytes/);
 
-      // Older than one second: the recent orphan goes too, but what changed since the open run started stays.
+      // Older than one second: the recent orphans go too, but what changed since the busy open run started stays.
+      await waitFor('a second to pass since the registry started', 5_000, () => (Date.now() > registryStart.getTime() + 1_500 ? true : undefined));
       const real = await gc('--older-than', '1s');
-      assert.match(real, /Removed 7 artifact\(s\)/, real);
-      for (const key of [...garbage, ...staging, ...leftFromKeptRun, recentOrphan]) assert.equal(existsSync(join(store.root, key)), false, key);
+      assert.match(real, /Removed 8 artifact\(s\)/, real);
+      for (const key of [...garbage, ...staging, ...leftFromKeptRun, recentOrphan, writtenWhileOnlyIdleRunsWereOpen]) assert.equal(existsSync(join(store.root, key)), false, key);
+      assert.deepEqual(Object.keys(await store.readDirectory(registeredModel)).sort(), ['model.json', 'weights.bin'], 'the registry\'s model is there');
       assert.ok(existsSync(join(store.root, writtenDuringOpenRun)));
       assert.ok(await shardsIntact(kept.manifestUri), 'the kept result is readable');
       assert.ok(await shardsIntact(openManifest), 'what the open run reads is there');
@@ -126,6 +157,7 @@ describe('gc through Temporal', () => {
       assert.deepEqual(again.cache, { hit: true, batchesReused: again.batches });
     } finally {
       await open.terminate('gc test done');
+      await registry.terminate('gc test done');
       await schedule.delete();
     }
   });
