@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parseGcOptions } from '../cli/gc';
 import { LocalArtifactStore } from '../lib/artifacts';
 import { kindOf, type StoredEntry } from '../lib/gc/backend';
 import { parseDuration, OptionError } from '../lib/gc/duration';
@@ -65,6 +66,13 @@ describe('durations and kinds', () => {
     assert.equal(parseDuration('7d', '--older-than'), 7 * DAY);
     assert.equal(parseDuration('1.5h', '--older-than'), 90 * 60_000);
     assert.throws(() => parseDuration('7 days', '--older-than'), (err: Error) => err instanceof OptionError && /--older-than "7 days"/.test(err.message));
+  });
+
+  it('reads the gc command\'s options, defaulting to 7 days, and names what is wrong', () => {
+    assert.deepEqual(parseGcOptions([]), { olderThanMs: 7 * DAY, dryRun: false });
+    assert.deepEqual(parseGcOptions(['--dry-run', '--older-than', '12h']), { olderThanMs: 12 * 3_600_000, dryRun: true });
+    assert.throws(() => parseGcOptions(['--older-than']), (err: Error) => err instanceof OptionError && /"--older-than"; usage: cli gc/.test(err.message));
+    assert.throws(() => parseGcOptions(['--force']), (err: Error) => err instanceof OptionError && /unexpected argument "--force"/.test(err.message));
   });
 
   it('tells content-addressed, named and staging keys apart', () => {
