@@ -9,6 +9,7 @@
  *   npm run cli -- watch <workflow id>
  *   npm run cli -- registry list | show <name> | promote <name> <version> [--force --reason <why>] | rollback <name>
  *   npm run cli -- report <workflow id>
+ *   npm run cli -- gc [--older-than 7d] [--dry-run]
  *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
@@ -20,6 +21,8 @@ import { ScheduleArgumentError } from '../lib/schedule-spec';
 import { runScheduleCommand, SCHEDULE_USAGE } from './schedule';
 import { registryCommand, REGISTRY_USAGE } from './registry';
 import { printReport, runReport } from './report';
+import { gcCommand, GC_USAGE, parseGcOptions } from './gc';
+import { OptionError } from '../lib/gc/duration';
 
 /** The Markdown compression table of a compressModel result, or of an mlPipeline result's compression stage. */
 function compressionTableOf(result: unknown): string | undefined {
@@ -35,6 +38,8 @@ function option(name: string): string | undefined {
 
 async function main(): Promise<void> {
   const [command, argument] = process.argv.slice(2);
+  // Options are checked before connecting, so a mistyped one is reported as such even with no server up.
+  const gcOptions = command === 'gc' ? parseGcOptions(process.argv.slice(3)) : undefined;
   const config = temporalConnectConfig();
   const connection = await connectExplained(config, () => Connection.connect(config.connectionOptions));
   const namespace = config.namespace;
@@ -42,6 +47,10 @@ async function main(): Promise<void> {
   try {
     if (command === 'schedule') {
       await runScheduleCommand(client, process.argv.slice(3), (line) => console.log(line));
+      return;
+    }
+    if (gcOptions) {
+      await gcCommand(client, gcOptions, (line) => console.log(line));
       return;
     }
     if (command === 'registry') {
@@ -65,7 +74,7 @@ async function main(): Promise<void> {
       printReport(argument, await runReport(client, argument));
       return;
     } else {
-      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id> | ${REGISTRY_USAGE}`);
+      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id> | ${REGISTRY_USAGE} | ${GC_USAGE}`);
       console.error(SCHEDULE_USAGE.replace(/^/gm, 'cli '));
       process.exitCode = 2;
       return;
@@ -85,5 +94,5 @@ main().catch((err) => {
   const messages: string[] = [];
   for (let current: unknown = err; current instanceof Error; current = current.cause) messages.push(current.message);
   console.error(messages.length ? messages.join(': ') : err);
-  process.exit(err instanceof ScheduleArgumentError ? 2 : 1);
+  process.exit(err instanceof ScheduleArgumentError || err instanceof OptionError ? 2 : 1);
 });
