@@ -12,6 +12,7 @@
  *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
+import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { temporalConnectConfig } from '../workers/connection';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
 import { endLine, followRun } from './follow';
@@ -35,8 +36,9 @@ function option(name: string): string | undefined {
 async function main(): Promise<void> {
   const [command, argument] = process.argv.slice(2);
   const { connectionOptions, namespace } = temporalConnectConfig();
+  const dataConverter = dataConverterFromEnvironment();
   const connection = await Connection.connect(connectionOptions);
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, dataConverter });
   try {
     if (command === 'schedule') {
       await runScheduleCommand(client, process.argv.slice(3), (line) => console.log(line));

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { followRun } from '../cli/follow';
+import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { mlPipeline, type MlPipelineResult } from '../workflows';
 import { devServerOptions, startDevServer, waitForPort } from './dev-server';
 
@@ -44,6 +45,7 @@ async function activityMetricsSummary(port: number): Promise<string> {
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '{}');
+  const dataConverter = dataConverterFromEnvironment();
   const server = devServerOptions();
   const address = `${server.ip}:${server.port}`;
   let serverProcess: ChildProcess | undefined;
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
     });
 
     const connection = await Connection.connect({ address });
-    const client = new Client({ connection });
+    const client = new Client({ connection, dataConverter });
     const workflowId = `ml-pipeline-demo-${Date.now()}`;
     const started = Date.now();
     await client.workflow.start(mlPipeline, { taskQueue: 'ml-pipeline', workflowId, args: [input] });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as activities from '../activities';
 import { parseTaskQueues, settings, type TaskQueue } from '../lib/config';
+import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { tensorflowBackend } from '../lib/metrics';
 import { tensorflow } from '../lib/tf';
 import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
@@ -48,6 +49,7 @@ async function connectWithRetry(options: Parameters<typeof NativeConnection.conn
 async function main(): Promise<void> {
   const config = settings();
   const queues = queuesFromArgs();
+  const dataConverter = dataConverterFromEnvironment();
   if (config.sdkMetricsPort > 0) {
     Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } } } });
   }
@@ -69,12 +71,14 @@ async function main(): Promise<void> {
           connection,
           namespace,
           taskQueue,
+          dataConverter,
           interceptors: { activity: [(ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
           ...QUEUE_OPTIONS[taskQueue](),
         }),
       ),
     );
-    console.log(`Worker connected to ${connectionOptions.address} (namespace ${namespace}), serving ${queues.join(', ')}`);
+    console.log(`Worker connected to ${connectionOptions.address} (namespace ${namespace}), serving ${queues.join(', ')}` +
+      (dataConverter ? ', payloads encrypted' : ''));
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
