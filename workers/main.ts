@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as activities from '../activities';
 import { parseTaskQueues, settings, type TaskQueue } from '../lib/config';
 import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
+import { KeyFileError } from '../lib/encryption/key-file';
 import { tensorflowBackend } from '../lib/metrics';
 import { tensorflow } from '../lib/tf';
 import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(err);
+    console.error(err instanceof KeyFileError ? err.message : err);
     process.exit(1);
   },
 );
