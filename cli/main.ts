@@ -13,6 +13,7 @@
  *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
+import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { temporalConnectConfig } from '../workers/connection';
 import { connectExplained } from '../workers/connection-failure';
 import { compressModel, distributedTrain, mlPipeline, preprocessDataset, trainModel } from '../workflows';
@@ -41,9 +42,10 @@ async function main(): Promise<void> {
   // Options are checked before connecting, so a mistyped one is reported as such even with no server up.
   const gcOptions = command === 'gc' ? parseGcOptions(process.argv.slice(3)) : undefined;
   const config = temporalConnectConfig();
+  const dataConverter = dataConverterFromEnvironment();
   const connection = await connectExplained(config, () => Connection.connect(config.connectionOptions));
   const namespace = config.namespace;
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, dataConverter });
   try {
     if (command === 'schedule') {
       await runScheduleCommand(client, process.argv.slice(3), (line) => console.log(line));

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { beginCachedTask } from './child-cache';
 import { recordChildUsage } from './resource-usage';
+import { withoutSecrets } from './secrets';
 
 /**
  * Heavy, synchronous tensor work runs in a child process so the worker's event loop stays free for heartbeats,
@@ -47,8 +48,13 @@ export function silenceTimeoutFor(heartbeatTimeoutMs: number | undefined): numbe
 
 export function runChildTask<I, P, R>(modulePath: string, input: I, options: RunChildTaskOptions<P> = {}): Promise<R> {
   if (options.signal?.aborted) return Promise.reject(options.signal.reason);
-  const child = fork(modulePath, [], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const child = forkChild(modulePath, [], options.env);
   return runTaskOn<I, P, R>(child, modulePath, input, options).result;
+}
+
+/** Children get the worker's environment without its credentials (they talk to neither Temporal nor a store). */
+function forkChild(modulePath: string, args: string[], env: NodeJS.ProcessEnv | undefined): ChildProcess {
+  return fork(modulePath, args, { env: { ...withoutSecrets(process.env), ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
 }
 
 /**
@@ -169,7 +175,7 @@ export class WarmChildPool {
   }
 
   private fork(): ChildProcess {
-    return fork(this.modulePath, [WARM_CHILD_FLAG], { env: { ...process.env, ...this.options.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    return forkChild(this.modulePath, [WARM_CHILD_FLAG], this.options.env);
   }
 
   private putBack(child: ChildProcess, affinity: string | undefined): void {

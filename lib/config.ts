@@ -128,6 +128,22 @@ function integer(name: string, fallback: number): number {
   return value;
 }
 
+/** Where `npm run codec-server` listens, and the only browser origins it answers (the Web UI's). */
+export interface CodecServerSettings {
+  host: string;
+  port: number;
+  allowedOrigins: string[];
+}
+
+export function codecServerSettings(): CodecServerSettings {
+  const origins = (process.env.CODEC_SERVER_ALLOWED_ORIGINS ?? 'http://localhost:8233').split(',').map((o) => o.trim()).filter(Boolean);
+  return {
+    host: process.env.CODEC_SERVER_HOST ?? '127.0.0.1',
+    port: integer('CODEC_SERVER_PORT', 8888),
+    allowedOrigins: origins,
+  };
+}
+
 /** Parses a comma-separated list of task queues; `source` names where it came from in the error. */
 export function parseTaskQueues(raw: string, source: string): TaskQueue[] {
   const queues = raw.split(',').map((q) => q.trim()).filter(Boolean);

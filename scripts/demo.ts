@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { followRun } from '../cli/follow';
+import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { mlPipeline, type MlPipelineResult } from '../workflows';
 import { TemporalConnectionError, temporalConnectConfig, type TemporalConnectConfig } from '../workers/connection';
 import { connectExplained } from '../workers/connection-failure';
@@ -59,6 +60,7 @@ function serverToUse(): { config: TemporalConnectConfig; devServer?: DevServerOp
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2] ?? '{}');
+  const dataConverter = dataConverterFromEnvironment();
   const { config, devServer } = serverToUse();
   const { address } = config.connectionOptions;
   let serverProcess: ChildProcess | undefined;
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
       await waitForPort(devServer.ip, devServer.port, 60_000);
     }
     const connection = await connectExplained(config, () => Connection.connect(config.connectionOptions));
-    const client = new Client({ connection, namespace: config.namespace });
+    const client = new Client({ connection, namespace: config.namespace, dataConverter });
     console.log('Starting a worker on ml-pipeline, ml-cpu and ml-train…');
     worker = spawn(process.execPath, [join(__dirname, '..', 'workers', 'main.js')], {
       env: { ...process.env, TEMPORAL_ADDRESS: address },

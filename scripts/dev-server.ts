@@ -11,6 +11,8 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   dbFilename: string;
+  /** The Web UI decodes payloads through this codec server (`npm run codec-server`), when set. */
+  codecEndpoint?: string;
 }
 
 export function devServerOptions(): DevServerOptions {
@@ -19,6 +21,7 @@ export function devServerOptions(): DevServerOptions {
     port: Number(process.env.TEMPORAL_SERVER_PORT ?? 7233),
     uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
     dbFilename: process.env.TEMPORAL_DB_FILENAME ?? join(settings().dataDir, 'temporal.db'),
+    codecEndpoint: process.env.TEMPORAL_UI_CODEC_ENDPOINT || undefined,
   };
 }
 
@@ -33,6 +36,7 @@ export function startDevServer(options: DevServerOptions, stdio: 'inherit' | 'ig
     '--ui-port', String(options.uiPort),
     '--db-filename', options.dbFilename,
     '--log-level', 'warn',
+    ...(options.codecEndpoint ? ['--ui-codec-endpoint', options.codecEndpoint] : []),
     ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
   return spawn(cli, args, { stdio });

@@ -4,18 +4,21 @@ import { describe, it } from 'node:test';
 import { runChildTask } from '../lib/child-task';
 
 describe('child tasks', () => {
-  it('see the worker’s Temporal connection settings, API key and TLS paths included', async () => {
-    const connection = {
+  it('get the worker’s environment without its credentials: Temporal connection settings, key file and AWS keys stay in the worker', async () => {
+    const secrets = {
       TEMPORAL_ADDRESS: 'ml.a1b2c.tmprl.cloud:7233',
-      TEMPORAL_NAMESPACE: 'ml.a1b2c',
       TEMPORAL_API_KEY: 'test-api-key',
-      TEMPORAL_TLS: 'true',
       TEMPORAL_TLS_CLIENT_CERT_PATH: '/etc/temporal/tls/client.pem',
       TEMPORAL_TLS_CLIENT_KEY_PATH: '/etc/temporal/tls/client.key',
-      TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/etc/temporal/tls/ca.pem',
+      TEMPORAL_ML_ENCRYPTION_KEY_FILE: '/etc/temporal-ml/keys.json',
+      AWS_ACCESS_KEY_ID: 'AKIATEST',
+      AWS_SECRET_ACCESS_KEY: 'test-secret',
+      AWS_SESSION_TOKEN: 'test-token',
     };
-    Object.assign(process.env, connection);
-    const seen = await runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), Object.keys(connection));
-    assert.deepEqual(seen, connection);
+    const settings = { TEMPORAL_ML_WARM_CHILD_CACHE_MB: '64', TF_CPP_MIN_LOG_LEVEL: '2' };
+    Object.assign(process.env, secrets, settings);
+    const names = [...Object.keys(secrets), ...Object.keys(settings)];
+    const seen = await runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), names);
+    assert.deepEqual(seen, { ...Object.fromEntries(Object.keys(secrets).map((name) => [name, undefined])), ...settings });
   });
 });

@@ -160,7 +160,7 @@ describe('docker/Dockerfile (built without a Docker engine)', () => {
 describe('docker/compose.yaml (docker-compose config)', () => {
   const dockerCompose = spawnSync('docker-compose', ['version']).status === 0;
 
-  it('is valid, binds worker metrics on every interface and passes the Temporal connection settings through', { skip: dockerCompose ? false : 'docker-compose is not installed (scripts/provision-test-tools.sh installs it)' }, () => {
+  it('is valid, binds worker metrics on every interface and passes the Temporal connection settings and the payload key file through', { skip: dockerCompose ? false : 'docker-compose is not installed (scripts/provision-test-tools.sh installs it)' }, () => {
     const connection = {
       TEMPORAL_NAMESPACE: 'ml.a1b2c',
       TEMPORAL_API_KEY: 'test-api-key',
@@ -169,6 +169,7 @@ describe('docker/compose.yaml (docker-compose config)', () => {
       TEMPORAL_TLS_CLIENT_KEY_PATH: '/etc/temporal/tls/client.key',
       TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/etc/temporal/tls/ca.pem',
       TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+      TEMPORAL_ML_ENCRYPTION_KEY_FILE: '/run/secrets/temporal-ml-keys.json',
     };
     const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { env: { ...process.env, ...connection }, encoding: 'utf8' });
     assert.equal(config.status, 0, config.stderr);

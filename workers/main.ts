@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as activities from '../activities';
 import { parseTaskQueues, settings, type TaskQueue } from '../lib/config';
+import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
+import { KeyFileError } from '../lib/encryption/key-file';
 import { tensorflowBackend } from '../lib/metrics';
 import { tensorflow } from '../lib/tf';
 import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
@@ -53,6 +55,7 @@ async function connectWithRetry(config: TemporalConnectConfig): Promise<NativeCo
 async function main(): Promise<void> {
   const config = settings();
   const queues = queuesFromArgs();
+  const dataConverter = dataConverterFromEnvironment();
   if (config.sdkMetricsPort > 0) {
     Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } } } });
   }
@@ -75,12 +78,14 @@ async function main(): Promise<void> {
           connection,
           namespace,
           taskQueue,
+          dataConverter,
           interceptors: { activity: [(ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
           ...QUEUE_OPTIONS[taskQueue](),
         }),
       ),
     );
-    console.log(`Worker connected to ${connectionOptions.address} (namespace ${namespace}), serving ${queues.join(', ')}`);
+    console.log(`Worker connected to ${connectionOptions.address} (namespace ${namespace}), serving ${queues.join(', ')}` +
+      (dataConverter ? ', payloads encrypted' : ''));
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(err instanceof TemporalConnectionError ? err.message : err);
+    console.error(err instanceof TemporalConnectionError || err instanceof KeyFileError ? err.message : err);
     process.exit(1);
   },
 );
