@@ -1,4 +1,5 @@
 import { isGrpcServiceError, ScheduleNotFoundError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { referencesInValue, type ReferenceSyntax } from '../lib/gc/references';
@@ -29,13 +30,19 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
   const closed: WorkflowExecutionInfo[] = [];
   for await (const run of client.workflow.list()) (run.status.name === 'RUNNING' ? open : closed).push(run);
   const references = new Set<string>();
+  const codecs = client.options.loadedDataConverter.payloadCodecs;
+  // Encrypted payloads are scanned as the codec decodes them; their ciphertext names nothing.
+  const scan = async (value: unknown) => {
+    referencesInValue(syntax, value, references);
+    if (codecs.length > 0) referencesInValue(syntax, await decodedPayloadsIn(value, codecs), references);
+  };
   let schedules = 0;
   const busyStarts: number[] = [];
   const scanOpen = async ({ workflowId, runId, startTime }: WorkflowExecutionInfo) => {
     const handle = client.workflow.getHandle(workflowId, runId);
-    referencesInValue(syntax, await handle.fetchHistory(), references);
+    await scan(await handle.fetchHistory());
     const { raw } = await handle.describe();
-    referencesInValue(syntax, raw, references);
+    await scan(raw);
     const busy = raw.pendingWorkflowTask || raw.pendingActivities?.length || raw.pendingChildren?.length || raw.pendingNexusOperations?.length;
     if (busy) busyStarts.push(startTime.getTime());
   };
@@ -48,7 +55,7 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
         historyEventFilterType: filter,
         maximumPageSize: pageSize,
       });
-      referencesInValue(syntax, history, references);
+      await scan(history);
     }
   };
   await mapWithConcurrency(open, 4, (run) => unlessGone(() => scanOpen(run)));
@@ -56,7 +63,7 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
   // A schedule starts runs later with the input it holds (a manifest to retrain on, say).
   for await (const schedule of client.schedule.list()) {
     schedules++;
-    await unlessGone(async () => referencesInValue(syntax, await client.schedule.getHandle(schedule.scheduleId).describe(), references));
+    await unlessGone(async () => scan(await client.schedule.getHandle(schedule.scheduleId).describe()));
   }
   return {
     references,
@@ -65,6 +72,24 @@ export async function rootsFromTemporal(client: Client, syntax: ReferenceSyntax)
     closedRuns: closed.length,
     schedules,
   };
+}
+
+/** Every payload found in `value` (an object with `metadata` and `data`), decoded by the codecs in reverse order. */
+async function decodedPayloadsIn(value: unknown, codecs: PayloadCodec[]): Promise<Payload[]> {
+  const payloads: Payload[] = [];
+  const pending: unknown[] = [value];
+  const seen = new Set<unknown>();
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (current === null || typeof current !== 'object' || seen.has(current) || current instanceof Uint8Array) continue;
+    seen.add(current);
+    const candidate = current as Partial<Payload>;
+    if (candidate.metadata && typeof candidate.metadata === 'object' && candidate.data instanceof Uint8Array) payloads.push(candidate as Payload);
+    else pending.push(...Object.values(current));
+  }
+  let decoded = payloads;
+  for (const codec of [...codecs].reverse()) decoded = await codec.decode(decoded);
+  return decoded;
 }
 
 const GRPC_NOT_FOUND = 5;

@@ -1,6 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -41,7 +42,7 @@ function registeredVersion(modelUri: string): ModelVersion {
   };
 }
 
-describe('gc through Temporal', () => {
+describe('gc through Temporal, with encrypted payloads', () => {
   let env: TestWorkflowEnvironment;
   let workers: InProcessWorkers;
   let store: LocalArtifactStore;
@@ -51,6 +52,10 @@ describe('gc through Temporal', () => {
     const dataDir = temporaryDataDir();
     process.env.TEMPORAL_ML_DATA_DIR = dataDir;
     store = new LocalArtifactStore(join(dataDir, 'artifacts'));
+    // Payloads encrypted: gc reads the references in histories through the codec, as every client does.
+    const keyFile = join(dataDir, 'keys.json');
+    writeFileSync(keyFile, JSON.stringify([{ id: 'gc-key', key: randomBytes(32).toString('base64') }]));
+    process.env.TEMPORAL_ML_ENCRYPTION_KEY_FILE = keyFile;
     env = await startTemporal();
     // No ml-train worker: a trainModel run stays open, waiting for its training activity, while gc runs.
     workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
