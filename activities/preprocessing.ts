@@ -183,7 +183,7 @@ export async function writeManifest(input: WriteManifestInput): Promise<DatasetS
   const manifest = await assembleManifest(store, index, input.spec, outputs, () => beat({ batchesRead: ++batchesRead }));
   const { uri } = await store.putBlob(Buffer.from(JSON.stringify(manifest, null, 1)), '.json');
   if (manifest.counts.train === 0) {
-    throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri}`);
+    throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri} (${store.locationOf(uri)})`);
   }
   return {
     manifestUri: uri,

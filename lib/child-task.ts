@@ -45,9 +45,18 @@ export function silenceTimeoutFor(heartbeatTimeoutMs: number | undefined): numbe
   return heartbeatTimeoutMs === undefined ? undefined : heartbeatTimeoutMs + 5_000;
 }
 
+/** Secrets a child process never gets in its environment: what it needs of them (the object store's credentials) travels in its task message. */
+const WITHHELD_FROM_CHILDREN = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN'];
+
+function childEnvironment(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  for (const name of WITHHELD_FROM_CHILDREN) delete env[name];
+  return env;
+}
+
 export function runChildTask<I, P, R>(modulePath: string, input: I, options: RunChildTaskOptions<P> = {}): Promise<R> {
   if (options.signal?.aborted) return Promise.reject(options.signal.reason);
-  const child = fork(modulePath, [], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const child = fork(modulePath, [], { env: childEnvironment(options.env), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   return runTaskOn<I, P, R>(child, modulePath, input, options).result;
 }
 
@@ -169,7 +178,7 @@ export class WarmChildPool {
   }
 
   private fork(): ChildProcess {
-    return fork(this.modulePath, [WARM_CHILD_FLAG], { env: { ...process.env, ...this.options.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    return fork(this.modulePath, [WARM_CHILD_FLAG], { env: childEnvironment(this.options.env), stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   }
 
   private putBack(child: ChildProcess, affinity: string | undefined): void {

@@ -43,8 +43,8 @@ export class ArtifactCorruptError extends Error {
 }
 
 /** Parts of an upload larger than this go up as a multipart upload, a few parts in flight: memory stays bounded. */
-const PART_BYTES = 8 * 1024 * 1024;
-const PARTS_IN_FLIGHT = 4;
+const PART_BYTES = 5 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 2;
 
 /** `s3://bucket/prefix` into its bucket and prefix (no leading or trailing slash). */
 export function parseS3Url(url: string, what = 'TEMPORAL_ML_ARTIFACT_URL'): { bucket: string; prefix: string } {
@@ -65,6 +65,8 @@ export function s3ClientConfig(): { region?: string; endpoint?: string; forcePat
 }
 
 export function newS3Client(config: { region?: string; endpoint?: string; forcePathStyle: boolean; credentials?: S3StoreDescription['credentials'] }): S3Client {
+  // The project supports Node 20 (package.json engines); the SDK's notice about its future releases is noise in every worker log.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     ...config,
     region: config.region ?? (config.endpoint ? 'us-east-1' : undefined),
