@@ -76,6 +76,13 @@ export function newS3Client(config: { region?: string; endpoint?: string; forceP
   });
 }
 
+let environmentClient: S3Client | undefined;
+/** One client per process configured by the environment, for what is no artifact (datasets in object storage). */
+export function environmentS3Client(): S3Client {
+  environmentClient ??= newS3Client(s3ClientConfig());
+  return environmentClient;
+}
+
 export function s3StoreFromUrl(url: string, cacheDir: string, cacheBytes: number): S3ArtifactStore {
   return new S3ArtifactStore({ kind: 's3', ...parseS3Url(url), ...s3ClientConfig(), cacheDir, cacheBytes });
 }

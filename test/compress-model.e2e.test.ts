@@ -183,7 +183,7 @@ describe('compressModel end to end (real Temporal server, real worker processes)
       [{ variants: [{ method: 'prune', finalSparsity: 1.5 }] }, /variants\.0\.finalSparsity: Too big/],
       [{ variants: [{ method: 'chain', steps: [{ method: 'int8' }, { method: 'quantize' }] }] }, /variants\.0\.steps: an onnx or int8 step can only be the last/],
       [{ modelUri: 'https://example.com/model' }, /modelUri: must be an artifact:\/\/ URI/],
-      [{ modelUri: 'artifact://../etc' }, /^modelUri: .*outside/], [{ modelUri: 'file:///etc' }, /^modelUri: must be an artifact:\/\/ URI/],
+      [{ modelUri: 'artifact://../etc' }, /^modelUri: .*outside/], [{ modelUri: 'file:///etc' }, /modelUri: must be an artifact:\/\/ URI/],
       [{ manifestUri: 'artifact://a/../../etc/hostname' }, /^manifestUri: .*outside/],
       [{ modelUri: store.uriOf('no-such-model') }, /^modelUri: no TensorFlow\.js layers model \(model\.json\)/],
       [{ modelUri: (await store.putDirectory({ 'model.json': Buffer.from('{"format":"graph-model","modelTopology":{}}') })).uri }, /^modelUri: .* is not a TensorFlow\.js layers model/],
