@@ -25,12 +25,13 @@ export interface StoredArtifact {
 
 export const ARTIFACT_SCHEME = 'artifact://';
 
-/** The store-relative key an `artifact://` URI names, or a refusal (other schemes, `..`, absolute keys). */
-export function keyOf(uri: string): string {
-  if (!uri.startsWith(ARTIFACT_SCHEME)) {
-    throw new ArtifactPathError(`Unsupported artifact URI scheme in "${uri}": artifacts are named by artifact:// URIs.`);
+/** The store-relative key an `artifact://` URI (or a bare key) names, or a refusal (other schemes, `..`, absolute keys). */
+export function keyOf(uriOrKey: string): string {
+  if (uriOrKey.startsWith(ARTIFACT_SCHEME)) return checkedKey(uriOrKey.slice(ARTIFACT_SCHEME.length), uriOrKey);
+  if (/^[a-z][a-z0-9+.-]*:/i.test(uriOrKey)) {
+    throw new ArtifactPathError(`Unsupported artifact URI scheme in "${uriOrKey}": artifacts are named by artifact:// URIs.`);
   }
-  return checkedKey(uri.slice(ARTIFACT_SCHEME.length), uri);
+  return checkedKey(uriOrKey, uriOrKey);
 }
 
 export function uriOfKey(key: string): string {
@@ -116,7 +117,7 @@ export class LocalArtifactStore implements ArtifactStore {
 
   /** Resolves an `artifact://` URI (or a key, or a path inside the root) to an absolute path inside the root, or refuses it. */
   pathOf(uriOrKey: string): string {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uriOrKey)) return join(this.root, keyOf(uriOrKey));
+    if (/^[a-z][a-z0-9+.-]*:/i.test(uriOrKey)) return join(this.root, keyOf(uriOrKey));
     return confine(this.root, isAbsolute(uriOrKey) ? uriOrKey : join(this.root, uriOrKey), 'artifact');
   }
 
