@@ -357,6 +357,11 @@ export function artifactStore(): ArtifactStore {
   return defaultStore;
 }
 
+/** Replaces the store this process uses (a benchmark comparing backends in one process); undefined: the configured one again. */
+export function useArtifactStore(store: ArtifactStore | undefined): void {
+  defaultStore = store;
+}
+
 /** Opens the store a parent process described (`describeForChild`), in a child process. */
 export function openArtifactStore(description: ArtifactStoreDescription): ArtifactStore {
   return description.kind === 'local' ? new LocalArtifactStore(description.root) : new S3ArtifactStore(description);
