@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useArtifactStore } from '../lib/artifacts';
+import { LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
@@ -63,8 +63,9 @@ async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakR
 
 /** Images/s of the workflow on the local store, then on a fresh versitygw bucket, back to back. */
 async function objectStoreRun(dataDir: string, local: () => Promise<{ result: { images: { listed: number } }; seconds: number }>, s3: typeof local): Promise<{ local: number; s3: number }> {
-  await rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
-  const onLocal = await local();
+  // A fresh store for each side: neither finds the other's batches in its cache.
+  useArtifactStore(new LocalArtifactStore(join(dataDir, 'local-artifacts')));
+  const onLocal = await local().finally(() => useArtifactStore(undefined));
   const server = await startObjectStore(
     { dataDir: join(dataDir, 'objectstore'), host: '127.0.0.1', port: Number(process.env.BENCH_OBJECTSTORE_PORT ?? 17070), accessKeyId: 'bench', secretAccessKey: 'bench-secret', bucket: 'bench' },
     'ignore',

@@ -119,8 +119,8 @@ describe('distillation (real Temporal server, real training processes, built-in 
   });
 
   it('refuses, naming the field, a teacher outside the store and one whose outputs are not the classes of the dataset', { timeout: 120_000 }, async () => {
-    const outside = await invalidInputOf((await run(teacherLogitsProbe, 'logits-outside', 'file:///etc/model', manifestUri)).result());
-    assert.match(outside.message, /^modelUri: The artifact path "\/etc\/model" is outside/);
+    const outside = await invalidInputOf((await run(teacherLogitsProbe, 'logits-outside', 'artifact://../etc/model', manifestUri)).result());
+    assert.match(outside.message, /^modelUri: The artifact "artifact:\/\/..\/etc\/model" is outside/);
     const fourClasses = await saveModel(tf, artifactStore(), buildModel(tf, modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [4] }), { height: 28, width: 28, channels: 1 }, 4, 1));
     const mismatch = await invalidInputOf((await run(teacherLogitsProbe, 'logits-mismatch', fourClasses.uri, manifestUri)).result());
     assert.equal(mismatch.message, "modelUri: the teacher's output is [null,4]; the dataset has 10 classes");

@@ -119,7 +119,7 @@ describe('pruneModel (real Temporal server, training in a real worker process)',
 
   it('fails at once, without retries, naming the field, on inputs it cannot prune', { timeout: 120_000 }, async () => {
     const variant = pruneVariantSchema.parse({ method: 'prune', fineTuning: { epochs: 1, batchSize: 16 } });
-    const outside = await invalidInputOf((await start('outside', { modelUri: 'file:///etc', manifestUri: tinyManifest, variant })).result());
+    const outside = await invalidInputOf((await start('outside', { modelUri: 'artifact://../etc', manifestUri: tinyManifest, variant })).result());
     assert.match(outside.message, /^modelUri: .*outside/);
     const notAModel = await invalidInputOf((await start('not-a-model', { modelUri: tinyManifest, manifestUri: tinyManifest, variant })).result());
     assert.match(notAModel.message, /^modelUri: no TensorFlow.js layers model/);
