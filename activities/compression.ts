@@ -1,5 +1,5 @@
 import type { io } from '@tensorflow/tfjs';
-import { ArtifactPathError, artifactStore, type LocalArtifactStore } from '../lib/artifacts';
+import { ArtifactPathError, artifactStore, keyOf } from '../lib/artifacts';
 import type { CompressionTable } from '../lib/compression/choice';
 import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
 import { compressionAccuracyDelta, compressionRatio } from '../lib/metrics';
@@ -10,10 +10,10 @@ export interface CheckCompressionInput {
   manifestUri: string;
 }
 
-/** The path a user-given URI names in the store, or a user error naming its field. */
-function confined(store: LocalArtifactStore, uri: string, field: string): string {
+/** The key a user-given URI names in the store, or a user error naming its field. */
+function confined(uri: string, field: string): string {
   try {
-    return store.pathOf(uri);
+    return keyOf(uri);
   } catch (err) {
     if (err instanceof ArtifactPathError) throw invalidInput(field, err.message);
     throw err;
@@ -26,8 +26,8 @@ function confined(store: LocalArtifactStore, uri: string, field: string): string
  */
 export async function checkCompressionInput(input: CheckCompressionInput): Promise<void> {
   const store = artifactStore();
-  confined(store, input.modelUri, 'modelUri');
-  confined(store, input.manifestUri, 'manifestUri');
+  confined(input.modelUri, 'modelUri');
+  confined(input.manifestUri, 'manifestUri');
   let modelJson: Partial<io.ModelJSON> & { format?: string };
   try {
     modelJson = await store.readJson(`${input.modelUri}/model.json`);

@@ -1,10 +1,9 @@
 import { Context } from '@temporalio/activity';
-import { ArtifactPathError, artifactStore } from '../lib/artifacts';
+import { ArtifactPathError, artifactStore, keyOf } from '../lib/artifacts';
 import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import type { CompressedModel } from '../lib/compression/compressed-model';
 import type { TeacherLogitsJobInput, TeacherLogitsProgress } from '../lib/compression/teacher-logits-job';
 import { recordedTeacherLogits, type StoredTeacherLogits } from '../lib/compression/teacher-logits';
-import { settings } from '../lib/config';
 import type { DistillVariant } from '../lib/schemas/compression';
 import { invalidInput } from '../lib/validate';
 import { runTraining } from './training';
@@ -25,7 +24,7 @@ export async function teacherLogits(input: TeacherLogitsInput): Promise<StoredTe
   const store = artifactStore();
   for (const field of ['modelUri', 'manifestUri'] as const) {
     try {
-      store.pathOf(input[field]);
+      keyOf(input[field]);
     } catch (err) {
       if (err instanceof ArtifactPathError) throw invalidInput(field, err.message);
       throw err;
@@ -36,7 +35,7 @@ export async function teacherLogits(input: TeacherLogitsInput): Promise<StoredTe
   try {
     return await runChildTask<TeacherLogitsJobInput, TeacherLogitsProgress, StoredTeacherLogits>(
       teacherLogitsJobModule,
-      { artifactRoot: settings().artifactRoot, modelUri: input.modelUri, manifestUri: input.manifestUri },
+      { artifacts: await artifactStore().describeForChild(), modelUri: input.modelUri, manifestUri: input.manifestUri },
       { signal: context.cancellationSignal, onProgress: (progress) => context.heartbeat(progress), silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },
     );
   } catch (err) {

@@ -1,7 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ArtifactPathError, artifactStore } from '../lib/artifacts';
 import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
-import { settings } from '../lib/config';
 import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
 import type { AverageJobInput, AverageProgress, WeightedModel } from '../lib/distributed/average-job';
 import { PartitionError, type PartitionSpec } from '../lib/distributed/partition';
@@ -166,7 +165,7 @@ async function averageModels(models: WeightedModel[], modelsField: string): Prom
   try {
     const stored = await runChildTask<AverageJobInput, AverageProgress, StoredArtifact>(
       averageJobModule,
-      { artifactRoot: settings().artifactRoot, models },
+      { artifacts: await artifactStore().describeForChild(), models },
       { signal: context.cancellationSignal, onProgress: (progress) => context.heartbeat(progress), silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },
     );
     return { modelUri: stored.uri, seconds: (performance.now() - started) / 1000 };

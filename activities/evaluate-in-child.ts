@@ -1,3 +1,4 @@
+import { artifactStore } from '../lib/artifacts';
 import { Context } from '@temporalio/activity';
 import { settings } from '../lib/config';
 import { ChildTaskError, WarmChildPool, runChildTask, silenceTimeoutFor } from '../lib/child-task';
@@ -13,9 +14,9 @@ let warmEvaluators: WarmChildPool | undefined;
  * TensorFlow loaded and the split cached for the next evaluation (see WarmChildPool). A dataset that cannot be
  * evaluated on is a user error naming `manifestUri`.
  */
-export async function evaluateInChild(job: Omit<EvaluateJobInput, 'artifactRoot'>, warmProcess = false): Promise<EvaluationSummary> {
+export async function evaluateInChild(job: Omit<EvaluateJobInput, 'artifacts'>, warmProcess = false): Promise<EvaluationSummary> {
   const context = Context.current();
-  const input: EvaluateJobInput = { artifactRoot: settings().artifactRoot, ...job };
+  const input: EvaluateJobInput = { artifacts: await artifactStore().describeForChild(), ...job };
   const options = {
     signal: context.cancellationSignal,
     onProgress: (progress: EvaluationProgress) => context.heartbeat(progress),

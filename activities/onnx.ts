@@ -1,8 +1,8 @@
+import { artifactStore } from '../lib/artifacts';
 import { Context } from '@temporalio/activity';
 import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import type { CompressedModel } from '../lib/compression/compressed-model';
 import type { ExportJobInput, ExportProgress } from '../lib/compression/onnx/export-job';
-import { settings } from '../lib/config';
 import type { Int8Variant, OnnxVariant } from '../lib/schemas/compression';
 import { invalidInput } from '../lib/validate';
 
@@ -26,7 +26,7 @@ export async function exportOnnx(input: ExportOnnxInput): Promise<CompressedMode
   try {
     return await runChildTask<ExportJobInput, ExportProgress, CompressedModel>(
       exportJobModule,
-      { artifactRoot: settings().artifactRoot, modelUri: input.modelUri, manifestUri: input.manifestUri, variant: input.variant },
+      { artifacts: await artifactStore().describeForChild(), modelUri: input.modelUri, manifestUri: input.manifestUri, variant: input.variant },
       {
         signal: context.cancellationSignal,
         onProgress: (progress) => context.heartbeat(progress),

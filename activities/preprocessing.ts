@@ -13,7 +13,9 @@ import { preprocessImages } from '../lib/preprocessing/batch';
 import { recordBatchOutput, recordedBatchOutputs } from '../lib/preprocessing/batch-outputs';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { QuarantineError } from '../lib/preprocessing/quarantine';
-import { folderReader, idxReader } from '../lib/preprocessing/readers';
+import { folderReader, idxReader, type ImageReader } from '../lib/preprocessing/readers';
+import { listS3ImageFolder, s3Reader } from '../lib/datasets/s3-folder';
+import { environmentS3Client } from '../lib/s3-artifacts';
 import { batchSizeFor, type Batching, type DatasetSource, type PreprocessSpec } from '../lib/schemas/preprocess';
 import type { Split } from '../lib/split';
 import { throttled } from '../lib/throttle';
@@ -45,7 +47,8 @@ export async function listDataset(input: ListDatasetInput): Promise<DatasetListi
   const batchSize = batchSizeFor(input.spec, input.batching, limits.maxBatchTensorBytes);
   withinLimits(input.spec, batchSize, limits);
   const resolved = await resolveSource(input.dataset.source);
-  const { classes, perClass, idxFiles } = resolved.format === 'folder' ? await listFolder(resolved.root) : await listIdx(resolved);
+  const { classes, perClass, idxFiles } =
+    resolved.format === 'folder' ? await listFolder(resolved.root) : resolved.format === 's3' ? await listS3Folder(resolved.bucket, resolved.prefix) : await listIdx(resolved);
   const images = roundRobin(perClass, input.dataset.maxImages);
   const batches = Math.ceil(images.length / batchSize);
   const index: ListingIndex = { source: input.dataset.source, classes, count: images.length, batchSize, batches, idxFiles };
@@ -68,6 +71,18 @@ async function listFolder(root: string): Promise<SourceImages> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidInput('dataset.source', `no folder at ${root}`);
     if (err instanceof EmptyDatasetError) throw invalidInput('dataset.source', err.message);
+    throw err;
+  }
+}
+
+async function listS3Folder(bucket: string, prefix: string): Promise<SourceImages> {
+  try {
+    const beat = heartbeatEvery(1000);
+    let entries = 0;
+    return { ...(await listS3ImageFolder(environmentS3Client(), bucket, prefix, () => beat({ entries: ++entries }))), idxFiles: [] };
+  } catch (err) {
+    if (err instanceof EmptyDatasetError) throw invalidInput('dataset.source', err.message);
+    if (err instanceof Error && err.name === 'NoSuchBucket') throw invalidInput('dataset.source', `no bucket ${bucket} at this worker's object store`);
     throw err;
   }
 }
@@ -131,7 +146,7 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
   const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
   const images = await batchImages(index, input.batch, (name) => store.readJson<ListedImage[]>(`${input.listingUri}/${name}`));
   const spec = withinLimits(input.spec, images.length, settings().limits);
-  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : folderReader(await folderRoot(index), spec.maxFileBytes);
+  const reader = index.idxFiles.length > 0 ? idxReader(index.idxFiles, store) : await sourceReader(index, spec.maxFileBytes);
   const beat = heartbeatEvery(100);
   try {
     const run = await preprocessImages(images, reader, spec, store, {
@@ -153,10 +168,11 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
   }
 }
 
-async function folderRoot(index: ListingIndex): Promise<string> {
+async function sourceReader(index: ListingIndex, maxFileBytes: number): Promise<ImageReader> {
   const resolved = await resolveSource(index.source);
-  if (resolved.format !== 'folder') throw new Error('a folder listing names a non-folder source');
-  return resolved.root;
+  if (resolved.format === 'folder') return folderReader(resolved.root, maxFileBytes);
+  if (resolved.format === 's3') return s3Reader(environmentS3Client(), resolved.bucket, resolved.prefix, maxFileBytes);
+  throw new Error('a folder listing names an IDX source');
 }
 
 export interface WriteManifestInput {
@@ -183,7 +199,7 @@ export async function writeManifest(input: WriteManifestInput): Promise<DatasetS
   const manifest = await assembleManifest(store, index, input.spec, outputs, () => beat({ batchesRead: ++batchesRead }));
   const { uri } = await store.putBlob(Buffer.from(JSON.stringify(manifest, null, 1)), '.json');
   if (manifest.counts.train === 0) {
-    throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri}`);
+    throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri} (${store.locationOf(uri)})`);
   }
   return {
     manifestUri: uri,

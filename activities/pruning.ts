@@ -1,5 +1,5 @@
 import type { io } from '@tensorflow/tfjs';
-import { artifactStore, ArtifactPathError, type LocalArtifactStore } from '../lib/artifacts';
+import { artifactStore, ArtifactPathError, type ArtifactStore } from '../lib/artifacts';
 import type { CompressedModel } from '../lib/compression/compressed-model';
 import { PruningScheduleError, scheduleForRun, type PolynomialDecay } from '../lib/compression/sparsity-schedule';
 import { checkPrunableTopology, unitsBeforeAndAfter, UnsupportedModelError } from '../lib/compression/structured-pruning';
@@ -80,7 +80,7 @@ function fineTuningSummary(result: Awaited<ReturnType<typeof runTraining>>) {
 }
 
 /** The `modelTopology` of the layers model stored at `uri`, or a user error naming `field`. */
-async function readModelTopology(store: LocalArtifactStore, uri: string, field: string): Promise<io.ModelJSON['modelTopology']> {
+async function readModelTopology(store: ArtifactStore, uri: string, field: string): Promise<io.ModelJSON['modelTopology']> {
   let modelJson: Partial<io.ModelJSON> & { format?: string };
   try {
     modelJson = await store.readJson(`${uri}/model.json`);
@@ -97,7 +97,7 @@ async function readModelTopology(store: LocalArtifactStore, uri: string, field: 
 }
 
 /** The pruning schedule for this fine-tuning run, whose length the training split's size sets. */
-async function scheduleFor(store: LocalArtifactStore, manifestUri: string, variant: PruneVariant, training: TrainingSpec): Promise<PolynomialDecay> {
+async function scheduleFor(store: ArtifactStore, manifestUri: string, variant: PruneVariant, training: TrainingSpec): Promise<PolynomialDecay> {
   let trainCount: number;
   try {
     trainCount = (await readManifest(store, manifestUri)).counts.train;

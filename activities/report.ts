@@ -1,4 +1,3 @@
-import { dirname, join } from 'node:path';
 import { artifactStore } from '../lib/artifacts';
 import type { CompressionTable } from '../lib/compression/choice';
 import type { RoundRecord } from '../lib/distributed/rounds';
@@ -27,7 +26,7 @@ export interface WriteReportInput {
 export interface ReportLocation {
   /** `index.html` of the report's folder, a content-addressed directory artifact that also holds the PNGs and `report.json`. */
   reportHtmlUri: string;
-  /** The same file as a path on the worker's file system, to open in a browser. */
+  /** Where a person opens it: a path on the worker's file system, or the object store's s3:// URL of the folder's page. */
   reportHtmlPath: string;
 }
 
@@ -46,7 +45,7 @@ export async function writeReport(input: WriteReportInput): Promise<ReportLocati
   const files: Record<string, Uint8Array> = Object.fromEntries(await Promise.all(figures.map(async (figure) => [figure.file, await renderPng(figure.chart)] as const)));
   const stored: StoredSection[] = sections.map(storedSection);
   for (const { prefix, reportHtmlUri } of input.includes ?? []) {
-    const included = await store.readDirectory(dirname(store.pathOf(reportHtmlUri)));
+    const included = await store.readDirectory(reportHtmlUri.slice(0, reportHtmlUri.lastIndexOf('/')));
     const document = JSON.parse(included['report.json']!.toString('utf8')) as ReportDocument;
     for (const section of document.sections) for (const figure of section.figures) files[`${prefix}-${figure.file}`] = included[figure.file]!;
     stored.push(...prefixedSections(document.sections, prefix));
@@ -55,6 +54,6 @@ export async function writeReport(input: WriteReportInput): Promise<ReportLocati
   files['report.json'] = Buffer.from(JSON.stringify(document, null, 2));
   files['index.html'] = Buffer.from(reportHtml(document));
   const folder = await store.putDirectory(files);
-  const reportHtmlPath = join(store.pathOf(folder.uri), 'index.html');
-  return { reportHtmlUri: store.uriOf(reportHtmlPath), reportHtmlPath };
+  const reportHtmlUri = `${folder.uri}/index.html`;
+  return { reportHtmlUri, reportHtmlPath: store.locationOf(reportHtmlUri) };
 }

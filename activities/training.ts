@@ -1,3 +1,4 @@
+import { artifactStore } from '../lib/artifacts';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { settings, tensorflowThreadsEnv } from '../lib/config';
@@ -72,7 +73,7 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
     for (;;) {
       try {
         const job: TrainJobInput = {
-          artifactRoot: settings().artifactRoot,
+          artifacts: await artifactStore().describeForChild(),
           manifestUri: input.manifestUri,
           model: input.model,
           training: input.training,

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { artifactStore } from '../lib/artifacts';
 import type { CompressionTable, MeasuredRow, TableRow } from '../lib/compression/choice';
-import { settings } from '../lib/config';
 import { readStoredModel } from '../lib/evaluation/stored-model';
 import type { CompressModelInput } from '../lib/schemas/compress-model';
 import { trainingSpecSchema } from '../lib/schemas/model';
@@ -56,7 +55,7 @@ async function teacher(manifestUri: string): Promise<string> {
     }
   }
   console.log('teacher: training the reference CNN on Fashion-MNIST (cached for later runs)');
-  const { modelUri } = await trainJob({ artifactRoot: settings().artifactRoot, manifestUri, ...TEACHER }, (p) => {
+  const { modelUri } = await trainJob({ artifacts: await artifactStore().describeForChild(), manifestUri, ...TEACHER }, (p) => {
     const e = p.finishedEpoch;
     if (e) console.log(`  epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.validationAccuracy?.toFixed(4)} ${e.seconds.toFixed(1)} s`);
   });

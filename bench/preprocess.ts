@@ -3,6 +3,8 @@
  * a worker in this process) on the 70,000-PNG Fashion-MNIST folder tree, against a bare sharp loop doing the same
  * operations with the same functions (read, decode, EXIF orientation, flatten, resize, grayscale, scale to float32) on
  * the same files, with the same number of images in flight, in one run. Prints each figure and the ratio; the target is at least 0.9x the bare loop.
+ * Then the workflow once more with the local artifact store and once with the object store (a versitygw server started
+ * here, shards and manifests in its bucket), back to back: the target is at least 0.8x the local store's images/s.
  *
  * BENCH_IMAGES limits the images used; BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching.
  */
@@ -10,12 +12,15 @@ import { mkdtempSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
+import { S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
+import { startObjectStore } from '../scripts/object-store';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 
@@ -53,6 +58,37 @@ async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakR
     return { value: await work(), peakRss };
   } finally {
     clearInterval(timer);
+  }
+}
+
+/** Images/s of the workflow on the local store, then on a fresh versitygw bucket, back to back. */
+async function objectStoreRun(dataDir: string, local: () => Promise<{ result: { images: { listed: number } }; seconds: number }>, s3: typeof local): Promise<{ local: number; s3: number }> {
+  // A fresh store for each side: neither finds the other's batches in its cache.
+  useArtifactStore(new LocalArtifactStore(join(dataDir, 'local-artifacts')));
+  const onLocal = await local().finally(() => useArtifactStore(undefined));
+  const server = await startObjectStore(
+    { dataDir: join(dataDir, 'objectstore'), host: '127.0.0.1', port: Number(process.env.BENCH_OBJECTSTORE_PORT ?? 17070), accessKeyId: 'bench', secretAccessKey: 'bench-secret', bucket: 'bench' },
+    'ignore',
+  );
+  try {
+    const env = server.env();
+    useArtifactStore(
+      new S3ArtifactStore({
+        kind: 's3',
+        ...parseS3Url(env.TEMPORAL_ML_ARTIFACT_URL!),
+        endpoint: server.endpoint,
+        region: env.AWS_REGION,
+        forcePathStyle: true,
+        credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+        cacheDir: join(dataDir, 'artifact-cache'),
+        cacheBytes: settings().artifactCacheBytes,
+      }),
+    );
+    const onS3 = await s3();
+    return { local: onLocal.result.images.listed / onLocal.seconds, s3: onS3.result.images.listed / onS3.seconds };
+  } finally {
+    useArtifactStore(undefined);
+    server.process.kill('SIGTERM');
   }
 }
 
@@ -97,11 +133,14 @@ async function main(): Promise<void> {
       );
     }
     const cached = await runWorkflow(`bench-preprocess-cached-${Date.now()}`);
+    const objectStore = await objectStoreRun(dataDir, () => runWorkflow(`bench-preprocess-local-${Date.now()}`), () => runWorkflow(`bench-preprocess-s3-${Date.now()}`));
     const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const rows: [string, number, number][] = [
       ['bare loop (median)', median(rounds.map((r) => r.bare)), Math.max(...rounds.map((r) => r.bareRss))],
       ['preprocessDataset workflow (median)', median(rounds.map((r) => r.workflow)), Math.max(...rounds.map((r) => r.workflowRss))],
       ['preprocessDataset re-run, cache hit', cached.result.images.listed / cached.seconds, NaN],
+      ['preprocessDataset, local artifact store', objectStore.local, NaN],
+      ['preprocessDataset, object store (versitygw)', objectStore.s3, NaN],
     ];
     console.log(`\n| what | images/s | peak RSS |\n|---|---|---|`);
     for (const [what, rate, rss] of rows) console.log(`| ${what} | ${Math.round(rate).toLocaleString('en-US')} | ${Number.isNaN(rss) ? '' : mib(rss)} |`);
@@ -110,6 +149,8 @@ async function main(): Promise<void> {
       `\nworkflow / bare loop: ${ratio.toFixed(2)}x, median of ${ROUNDS} rounds (target 0.9x: ${ratio >= 0.9 ? 'met' : 'missed'}); ` +
         `same ${concurrency} images in flight (${PARALLELISM} batches x ${DECODES_PER_BATCH}); cache re-run: ${cached.result.cache.hit ? 'hit' : 'miss'} in ${cached.seconds.toFixed(1)} s`,
     );
+    const s3Ratio = objectStore.s3 / objectStore.local;
+    console.log(`object store / local store: ${s3Ratio.toFixed(2)}x (target 0.8x: ${s3Ratio >= 0.8 ? 'met' : 'missed'})`);
   } finally {
     await workers.shutdown();
     await env.teardown();

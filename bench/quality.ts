@@ -3,8 +3,8 @@
  * dataset-fashion-mnist) on native TensorFlow and prints test accuracy, wall time and samples/s beside published
  * baselines. `QUALITY_MODELS=mlp` runs one model.
  */
+import { artifactStore } from '../lib/artifacts';
 import { resolve } from 'node:path';
-import { settings } from '../lib/config';
 import { evaluateJob } from '../lib/evaluation/evaluate-job';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
@@ -51,14 +51,14 @@ async function main(): Promise<void> {
   for (const name of names) {
     const { model, training, target } = MODELS[name];
     const started = performance.now();
-    const trained = await trainJob({ artifactRoot: settings().artifactRoot, manifestUri, model, training }, (p) => {
+    const trained = await trainJob({ artifacts: await artifactStore().describeForChild(), manifestUri, model, training }, (p) => {
       if (p.finishedEpoch) {
         const e = p.finishedEpoch;
         console.log(`  ${name} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.validationAccuracy?.toFixed(4)} lr ${e.learningRate.toExponential(2)} ${e.seconds.toFixed(1)}s`);
       }
     });
     const wall = (performance.now() - started) / 1000;
-    const evaluation = await evaluateJob({ artifactRoot: settings().artifactRoot, modelUri: trained.modelUri, manifestUri, split: 'test' }, () => undefined);
+    const evaluation = await evaluateJob({ artifacts: await artifactStore().describeForChild(), modelUri: trained.modelUri, manifestUri, split: 'test' }, () => undefined);
     rows.push(
       `${name.padEnd(4)} ${(evaluation.accuracy * 100).toFixed(2).padStart(6)}%  target ${(target * 100).toFixed(0)}% ${evaluation.accuracy >= target ? 'met   ' : 'MISSED'}  ` +
         `${trained.history.length} epochs  ${wall.toFixed(0)} s wall  ${trained.samplesPerSecond.toFixed(0)} samples/s  ${evaluation.parameterCount} parameters  ${trained.modelUri}`,

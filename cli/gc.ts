@@ -7,7 +7,7 @@ import { artifactStore } from '../lib/artifacts';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { kindOf, type GcBackend, type StoredEntry } from '../lib/gc/backend';
 import { OptionError, parseDuration } from '../lib/gc/duration';
-import { LocalGcBackend } from '../lib/gc/local-backend';
+import { gcBackendFor } from '../lib/gc/backend-for';
 import { planCollection } from '../lib/gc/plan';
 import { rootsFromTemporal } from './gc-roots';
 
@@ -32,7 +32,7 @@ const total = (entries: StoredEntry[]) => entries.reduce((sum, entry) => sum + e
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const describe = (entries: StoredEntry[]) => `${entries.length} artifact(s), ${total(entries)} bytes (${mebibytes(total(entries))})`;
 
-export async function gcCommand(client: Client, options: GcOptions, print: (line: string) => void, backend: GcBackend = new LocalGcBackend(artifactStore())): Promise<void> {
+export async function gcCommand(client: Client, options: GcOptions, print: (line: string) => void, backend: GcBackend = gcBackendFor(artifactStore())): Promise<void> {
   const startedAt = Date.now();
   const roots = await rootsFromTemporal(client, backend.references);
   const keepModifiedSince = new Date(Math.min(startedAt - options.olderThanMs, roots.oldestBusyStart?.getTime() ?? Infinity));

@@ -10,6 +10,8 @@
  *   npm run cli -- registry list | show <name> | promote <name> <version> [--force --reason <why>] | rollback <name>
  *   npm run cli -- report <workflow id>
  *   npm run cli -- gc [--older-than 7d] [--dry-run]
+ *   npm run cli -- artifact get <artifact:// URI> <destination>
+ *   npm run cli -- dataset upload <folder> <s3://bucket/prefix>
  *   npm run cli -- schedule create|list|describe|pause|unpause|trigger|backfill|delete …   (see ./schedule.ts)
  */
 import { Client, Connection } from '@temporalio/client';
@@ -22,6 +24,7 @@ import { ScheduleArgumentError } from '../lib/schedule-spec';
 import { runScheduleCommand, SCHEDULE_USAGE } from './schedule';
 import { registryCommand, REGISTRY_USAGE } from './registry';
 import { printReport, runReport } from './report';
+import { ARTIFACT_USAGE, DATASET_USAGE, artifactCommand, datasetCommand } from './artifacts';
 import { gcCommand, GC_USAGE, parseGcOptions } from './gc';
 import { OptionError } from '../lib/gc/duration';
 
@@ -37,8 +40,21 @@ function option(name: string): string | undefined {
   return index === -1 ? undefined : process.argv[index + 1];
 }
 
+/** Commands that talk to the artifact store or object storage only, not to Temporal. */
+async function storageCommand(command: string | undefined, args: string[]): Promise<boolean> {
+  const commands = { artifact: [artifactCommand, ARTIFACT_USAGE], dataset: [datasetCommand, DATASET_USAGE] } as const;
+  if (command !== 'artifact' && command !== 'dataset') return false;
+  const [run, usage] = commands[command];
+  if (!(await run(args, (line) => console.log(line)))) {
+    console.error(`usage: cli ${usage}`);
+    process.exitCode = 2;
+  }
+  return true;
+}
+
 async function main(): Promise<void> {
   const [command, argument] = process.argv.slice(2);
+  if (await storageCommand(command, process.argv.slice(3))) return;
   // Options are checked before connecting, so a mistyped one is reported as such even with no server up.
   const gcOptions = command === 'gc' ? parseGcOptions(process.argv.slice(3)) : undefined;
   const config = temporalConnectConfig();
@@ -76,7 +92,7 @@ async function main(): Promise<void> {
       printReport(argument, await runReport(client, argument));
       return;
     } else {
-      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id> | ${REGISTRY_USAGE} | ${GC_USAGE}`);
+      console.error(`usage: cli train '<json>' [--id ID] | cli distributed '<json>' [--id ID] | cli pipeline '<json>' [--id ID] | cli preprocess '<json>' [--id ID] | cli compress '<json>' [--id ID] | cli watch <workflow id> | cli report <workflow id> | cli ${ARTIFACT_USAGE} | cli ${DATASET_USAGE} | ${REGISTRY_USAGE} | ${GC_USAGE}`);
       console.error(SCHEDULE_USAGE.replace(/^/gm, 'cli '));
       process.exitCode = 2;
       return;

@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ReportLocation } from '../activities/report';
+import { artifactStore } from '../lib/artifacts';
 import type { ReportDocument } from '../lib/reports/document';
 
 export interface RunReport {
@@ -23,8 +23,9 @@ export async function runReport(client: Client, workflowId: string): Promise<Run
     throw new Error(`${type} ${workflowId} ended as unchanged: champion version ${version} was trained on the same data with the same configuration; its report: cli report ${trainedBy}`);
   }
   if (!result?.reportHtmlUri) throw new Error(`${type} ${workflowId} has no report: mlPipeline, trainModel, hyperparameterSweep, compressModel and distributedTrain runs write one`);
-  const htmlPath = fileURLToPath(result.reportHtmlUri);
-  const folder = dirname(htmlPath);
+  // The report's folder, as a local copy when the artifact store is remote.
+  const folder = await artifactStore().localPath(result.reportHtmlUri.slice(0, result.reportHtmlUri.lastIndexOf('/')));
+  const htmlPath = join(folder, 'index.html');
   const document = JSON.parse(await readFile(join(folder, 'report.json'), 'utf8')) as ReportDocument;
   const charts = document.sections.flatMap((section) => section.figures.map((figure) => ({ path: join(folder, figure.file), title: `${section.heading}: ${figure.title}` })));
   return { workflowType: type, htmlPath, htmlUri: result.reportHtmlUri, charts };

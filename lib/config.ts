@@ -6,6 +6,11 @@ export interface Settings {
   dataDir: string;
   /** Root of the local artifact store. */
   artifactRoot: string;
+  /** `s3://bucket/prefix` of an S3-compatible artifact store shared by every machine; unset: the local store. */
+  artifactUrl: string | undefined;
+  /** Local cache of remote artifacts, and its size bound (least recently used out). */
+  artifactCacheDir: string;
+  artifactCacheBytes: number;
   /** Folder datasets named by relative path are read from; nothing outside it is read. */
   datasetsRoot: string;
   /** Task queues this worker process serves. */
@@ -170,6 +175,9 @@ export function loadSettings(): Settings {
   return {
     dataDir,
     artifactRoot: resolve(process.env.TEMPORAL_ML_ARTIFACT_ROOT ?? resolve(dataDir, 'artifacts')),
+    artifactUrl: process.env.TEMPORAL_ML_ARTIFACT_URL || undefined,
+    artifactCacheDir: resolve(dataDir, 'artifact-cache'),
+    artifactCacheBytes: positiveInteger('TEMPORAL_ML_ARTIFACT_CACHE_BYTES', 2 * 1024 * 1024 * 1024),
     datasetsRoot: resolve(process.env.TEMPORAL_ML_DATASETS_ROOT ?? resolve(dataDir, 'datasets')),
     taskQueues: taskQueues(),
     metricsHost: process.env.METRICS_HOST ?? '127.0.0.1',

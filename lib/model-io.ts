@@ -1,5 +1,5 @@
 import type { LayersModel, io } from '@tensorflow/tfjs';
-import type { LocalArtifactStore, StoredArtifact } from './artifacts';
+import type { ArtifactStore, StoredArtifact } from './artifacts';
 import type { TensorFlow } from './tf';
 
 /** The one weights file a stored model has. */
@@ -9,7 +9,7 @@ export const WEIGHTS_FILE = 'weights.bin';
  * Stores a model in the stock TensorFlow.js layers format (model.json + one weights file), as a content-addressed
  * directory artifact that `tf.loadLayersModel('file://…/model.json')` loads as it is.
  */
-export async function saveModel(tf: TensorFlow, store: LocalArtifactStore, model: LayersModel): Promise<StoredArtifact> {
+export async function saveModel(tf: TensorFlow, store: ArtifactStore, model: LayersModel): Promise<StoredArtifact> {
   return store.putDirectory(await modelFiles(tf, model));
 }
 

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { followRun } from '../cli/follow';
+import { artifactStore } from '../lib/artifacts';
 import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { mlPipeline, type MlPipelineResult } from '../workflows';
 import { TemporalConnectionError, temporalConnectConfig, type TemporalConnectConfig } from '../workers/connection';
@@ -108,13 +109,15 @@ async function main(): Promise<void> {
     console.log(`  images          ${result.counts.train} train / ${result.counts.validation} validation / ${result.counts.test} test, ${Object.values(result.leftOutByReason).reduce((a, b) => a + (b ?? 0), 0)} left out${result.preprocessCacheHit ? ' (preprocessing reused from the cache)' : ''}`);
     console.log(`  stage seconds   ${Object.entries(result.stageSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     console.log(`  total           ${((Date.now() - started) / 1000).toFixed(1)}s`);
-    console.log(`  model           ${result.modelUri}/model.json`);
-    console.log(`  dataset         ${result.manifestUri}`);
-    console.log(`  evaluation      ${result.reportUri}`);
+    // Where a person opens each artifact: a path here, or the object store's URL (`npm run cli -- artifact get` copies it out).
+    const where = (uri: string) => artifactStore().locationOf(uri);
+    console.log(`  model           ${where(result.modelUri)}/model.json`);
+    console.log(`  dataset         ${where(result.manifestUri)}`);
+    console.log(`  evaluation      ${where(result.reportUri)}`);
     console.log(`  report          ${result.reportHtmlPath} (charts; open it in a browser)`);
     console.log(`  registry        version ${result.registry.version} of ${result.modelName}, champion ${result.registry.champion ?? 'none'}: ${result.registry.reason}`);
     if (result.compression) {
-      console.log(`\nCompression (table ${result.compression.tableUri}):`);
+      console.log(`\nCompression (table ${where(result.compression.tableUri)}):`);
       console.log(result.compression.markdown);
     }
     console.log('\nPer-activity figures from the worker\'s /metrics:');

@@ -7,17 +7,17 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { aggregateWeights, mergeUpdate, type StoredModel } from '../activities/distributed';
-import { artifactStore } from '../lib/artifacts';
 import { ChildTaskError, runChildTask } from '../lib/child-task';
 import type { AverageJobInput, AverageProgress } from '../lib/distributed/average-job';
 import { saveModel } from '../lib/model-io';
 import { tensorflow } from '../lib/tf';
 import { temporaryDataDir } from './helpers/temporal';
+import { localArtifactStore, modelJsonUrl } from './helpers/local-store';
 
 // Before anything reads the settings (tensorflow() does).
 process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
 const { tf } = tensorflow();
-const store = artifactStore();
+const store = localArtifactStore();
 
 /**
  * A 300-input dense layer of `units` (300 x 300 + 300 values: more than one 64 Ki-value chunk) and a 2-unit output;
@@ -44,7 +44,7 @@ async function storedModel(value: (i: number) => number, units?: number, named?:
 }
 
 const valuesOf = async (uri: string) => {
-  const loaded = await tf.loadLayersModel(`${uri}/model.json`);
+  const loaded = await tf.loadLayersModel(modelJsonUrl(uri, store));
   return Float32Array.from(loaded.getWeights().flatMap((w) => Array.from(w.dataSync())));
 };
 const run = <I, R>(fn: (input: I) => Promise<R>, input: I, environment = new MockActivityEnvironment()) => environment.run(fn, input) as Promise<R>;
@@ -113,7 +113,7 @@ describe('aggregating model weights (real child processes, real artifact store)'
     const [a, b] = [await storedModel((i) => i % 7, 10_000), await storedModel((i) => -(i % 5), 10_000)];
     const models = Array.from({ length: 16 }, (_, i) => ({ modelUri: i % 2 ? b : a, weight: 1 / 16 }));
     const before = storedDirectories();
-    const input: AverageJobInput = { artifactRoot: store.root, models };
+    const input: AverageJobInput = { artifacts: { kind: 'local', root: store.root }, models };
     const job = require.resolve('../lib/distributed/average-job');
     let killedAt: AverageProgress | undefined;
     await assert.rejects(

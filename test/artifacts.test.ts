@@ -5,7 +5,6 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ArtifactPathError, LocalArtifactStore, confine } from '../lib/artifacts';
 import { DiskFullError } from '../lib/atomic-write';
 import { fillDevice, mountTmpfs, tmpfsUnavailable, unmountTmpfs } from './helpers/tmpfs';
@@ -235,8 +234,13 @@ describe('LocalArtifactStore', () => {
     assert.throws(() => store.pathOf('a/../../outside'), ArtifactPathError);
     assert.throws(() => store.pathOf('s3://bucket/key'), /Unsupported artifact URI scheme/);
     await assert.rejects(store.read('file:///etc/hostname'), ArtifactPathError);
+    for (const uri of ['artifact://../outside', 'artifact://a/../../outside', 'artifact:///etc/passwd', 'artifact://']) {
+      assert.throws(() => store.pathOf(uri), ArtifactPathError, uri);
+      await assert.rejects(store.read(uri), ArtifactPathError, uri);
+    }
     const inside = store.pathOf('a/b.json');
-    assert.equal(fileURLToPath(store.uriOf(inside)), inside);
+    assert.equal(store.uriOf(inside), 'artifact://a/b.json');
+    assert.equal(store.pathOf('artifact://a/b.json'), inside);
   });
 
   it('confine accepts the root and what lies below it only', () => {

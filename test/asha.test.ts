@@ -4,7 +4,7 @@ import { hasPromotion, initialAshaState, recordResult, rungBudgets, takePromotio
 import { hyperparameterSweepInputSchema } from '../lib/schemas/hyperparameter-sweep';
 import { rankTrial, type TrialOutcome } from '../lib/sweep';
 
-const checkpoint = (trial: number, rung: number) => `file:///ckpt/${trial}-${rung}`;
+const checkpoint = (trial: number, rung: number) => `artifact://ckpt/${trial}-${rung}`;
 
 /** Records trial `trial`'s score at `rung`, able to continue unless told otherwise. */
 function report(state: AshaState, settings: AshaSettings, total: number, rung: number, trial: number, score: number, canContinue = true): void {
@@ -152,7 +152,7 @@ describe('ASHA promotions', () => {
 });
 
 describe('hyperparameterSweep input for ASHA', () => {
-  const input = { manifestUri: 'file:///data/manifest.json', space: { 'model.dropout': [0, 0.5] } };
+  const input = { manifestUri: 'artifact://data/manifest.json', space: { 'model.dropout': [0, 0.5] } };
 
   it('defaults to eta 3, grace period 1, 9 epochs, grid points; settings need search "asha"', () => {
     assert.deepEqual(hyperparameterSweepInputSchema.parse({ ...input, search: 'asha', asha: {} }).asha, { maxEpochs: 9, gracePeriod: 1, reductionFactor: 3, sampling: 'grid' });

@@ -21,4 +21,16 @@ describe('child tasks', () => {
     const seen = await runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), names);
     assert.deepEqual(seen, { ...Object.fromEntries(Object.keys(secrets).map((name) => [name, undefined])), ...settings });
   });
+
+  it('do not get the object store credentials in their environment (a child that needs them gets them in its task message)', async () => {
+    const aws = { AWS_ACCESS_KEY_ID: 'test-access-key', AWS_SECRET_ACCESS_KEY: 'test-secret-key', AWS_SESSION_TOKEN: 'test-session-token', AWS_REGION: 'eu-west-1' };
+    const saved = { ...process.env };
+    Object.assign(process.env, aws);
+    try {
+      const seen = await runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), Object.keys(aws));
+      assert.deepEqual(seen, { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_REGION: 'eu-west-1' });
+    } finally {
+      process.env = saved;
+    }
+  });
 });

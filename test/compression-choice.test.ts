@@ -15,10 +15,10 @@ const measurement = (variant: string, figures: Partial<VariantMeasurement> & { b
   bytes: 4000,
   gzipBytes: 3600,
   latencyMs: { single: 0.5, batch: figures.batchMs ?? 10, batchSize: 256 },
-  reportUri: `file:///reports/${variant}.json`,
+  reportUri: `artifact://reports/${variant}.json`,
   ...figures,
 });
-const model = (name: string, alternates?: CompressedModel['alternates']): CompressedModel => ({ format: 'tfjs-layers', uri: `file:///models/${name}`, bytes: 1, alternates, details: { name } });
+const model = (name: string, alternates?: CompressedModel['alternates']): CompressedModel => ({ format: 'tfjs-layers', uri: `artifact://models/${name}`, bytes: 1, alternates, details: { name } });
 const done = (variant: string, figures: Parameters<typeof measurement>[1], alternates?: CompressedModel['alternates']): VariantOutcome => ({
   variant,
   method: 'quantize',
@@ -52,7 +52,7 @@ describe('compression choice', () => {
   });
 
   it('sizes a model by its smallest stored form: a sparse alternate smaller than the gzipped model counts', () => {
-    const { rows } = choose([done('prune-80', { gzipBytes: 2000 }, [{ label: 'sparse', uri: 'file:///sparse', bytes: 1500, gzipBytes: 800 }])]);
+    const { rows } = choose([done('prune-80', { gzipBytes: 2000 }, [{ label: 'sparse', uri: 'artifact://sparse', bytes: 1500, gzipBytes: 800 }])]);
     assert.ok(rows[0]?.status === 'done');
     assert.equal(rows[0].sizeBytes, 800);
     assert.equal(rows[0].sizeRatio, 4.5);
@@ -71,7 +71,7 @@ describe('compression choice', () => {
     assert.equal(choose(outcomes, { objective: 'parameters' }).chosen.variant, 'fast');
     assert.equal(choose(outcomes, { maxAccuracyDrop: 0.1 }).chosen.variant, 'tiny');
     assert.equal(choose(outcomes, { maxAccuracyDrop: 0 }).chosen.variant, 'float16');
-    assert.equal(choose(outcomes).chosen.modelUri, 'file:///models/uint8');
+    assert.equal(choose(outcomes).chosen.modelUri, 'artifact://models/uint8');
   });
 
   it('counts a drop of exactly the budget as within it', () => {
@@ -114,7 +114,7 @@ describe('compression choice', () => {
 });
 
 describe('compressModel input', () => {
-  const uris = { modelUri: 'file:///m', manifestUri: 'file:///d' };
+  const uris = { modelUri: 'artifact://m', manifestUri: 'artifact://d' };
   const issues = (input: object) => {
     const result = compressModelInputSchema.safeParse({ ...uris, ...input });
     return result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
@@ -132,7 +132,7 @@ describe('compressModel input', () => {
     assert.match(issues({ variants: [{ method: 'prune', finalSparsity: 1 }] })[0]!, /^variants\.0\.finalSparsity: Too big/);
     assert.match(issues({ variants: [{ method: 'structured-prune', fraction: -0.1 }] })[0]!, /^variants\.0\.fraction: Too small/);
     assert.match(issues({ variants: [{ method: 'chain', steps: [{ method: 'prune' }, { method: 'zip' }] }] })[0]!, /^variants\.0\.steps\.1\.method:/);
-    assert.match(issues({ modelUri: 'https://example.com/model' })[0]!, /^modelUri: must be a file:\/\/ URI/);
+    assert.match(issues({ modelUri: 'https://example.com/model' })[0]!, /^modelUri: must be an artifact:\/\/ URI/);
     assert.match(issues({ budget: { objective: 'speed' } })[0]!, /^budget\.objective:/);
   });
 

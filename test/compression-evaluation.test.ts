@@ -11,6 +11,7 @@ import { trainJob } from '../lib/training/train-job';
 import { storeOnnxOf } from './helpers/onnx-export';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { temporaryDataDir } from './helpers/temporal';
+import { localArtifactStore } from './helpers/local-store';
 
 /** evaluateVariant in the SDK's activity context, which records every heartbeat; the evaluation runs in a real child process. */
 describe('evaluateVariant: one table row per variant, from the same evaluation in the runtime that serves it', () => {
@@ -20,11 +21,11 @@ describe('evaluateVariant: one table row per variant, from the same evaluation i
 
   before(async () => {
     process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
-    const store = artifactStore();
+    const store = localArtifactStore();
     manifestUri = await writeSyntheticDataset(store, 128, { testCount: 300 });
     const model = modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [16], dropout: 0 });
     const training = trainingSpecSchema.parse({ epochs: 2, batchSize: 32, learningRate: 0.01, earlyStopping: null });
-    const { modelUri } = await trainJob({ artifactRoot: store.root, manifestUri, model, training }, () => undefined);
+    const { modelUri } = await trainJob({ artifacts: { kind: 'local', root: store.root }, manifestUri, model, training }, () => undefined);
     baseline = { format: 'tfjs-layers', uri: modelUri };
     const exported = await storeOnnxOf(store, baseline, manifestUri);
     onnx = { format: 'onnx', uri: exported.uri, bytes: (await store.read(exported.uri)).byteLength, details: {} };

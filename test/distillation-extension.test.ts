@@ -15,7 +15,7 @@ describe('distillation training extension', () => {
     const data = new Float32Array(logits.rows * logits.classes);
     const { uri } = await store.putBlob(encodeNpy({ dtype: 'float32', shape: [logits.rows, logits.classes], data }), '.npy');
     return {
-      artifactRoot: store.root,
+      artifacts: { kind: 'local', root: store.root },
       // 64 training images, 4 classes.
       manifestUri: await writeSyntheticDataset(store, 64),
       model: modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [8], dropout: 0 }),

@@ -26,6 +26,7 @@ import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWor
 import { trainingChildOf } from './helpers/training';
 import { invalidInputOf } from './helpers/failures';
 import { waitFor } from './helpers/wait';
+import { localArtifactStore } from './helpers/local-store';
 
 const { EventType } = temporal.api.enums.v1;
 const PROBE_QUEUE = 'distillation-probe';
@@ -49,7 +50,7 @@ describe('distillation (real Temporal server, real training processes, built-in 
     manifestUri = await preprocessDigits(3000);
     const teacher = await trainJob(
       {
-        artifactRoot: artifactStore().root,
+        artifacts: await artifactStore().describeForChild(),
         manifestUri,
         model: modelSpecSchema.parse({ architecture: 'cnn', filters: [8, 16], hiddenUnits: [64], dropout: 0 }),
         training: trainingSpecSchema.parse({ epochs: 3, batchSize: 32, earlyStopping: null }),
@@ -81,12 +82,12 @@ describe('distillation (real Temporal server, real training processes, built-in 
     run(distillProbe, name, { modelName: 'distillation-test', teacherUri, manifestUri, variant: variant(), ...input });
 
   async function testAccuracy(modelUri: string, manifest = manifestUri): Promise<number> {
-    return (await evaluateJob({ artifactRoot: artifactStore().root, modelUri, manifestUri: manifest, split: 'test' }, () => undefined)).accuracy;
+    return (await evaluateJob({ artifacts: await artifactStore().describeForChild(), modelUri, manifestUri: manifest, split: 'test' }, () => undefined)).accuracy;
   }
 
   /** Runs `body` with the teacher model out of the store: anything that still needs it fails. */
   async function withoutTeacher<T>(body: () => Promise<T>): Promise<T> {
-    const path = artifactStore().pathOf(teacherUri);
+    const path = localArtifactStore().pathOf(teacherUri);
     await rename(path, `${path}.away`);
     try {
       return await body();
@@ -118,8 +119,8 @@ describe('distillation (real Temporal server, real training processes, built-in 
   });
 
   it('refuses, naming the field, a teacher outside the store and one whose outputs are not the classes of the dataset', { timeout: 120_000 }, async () => {
-    const outside = await invalidInputOf((await run(teacherLogitsProbe, 'logits-outside', 'file:///etc/model', manifestUri)).result());
-    assert.match(outside.message, /^modelUri: The artifact path "\/etc\/model" is outside/);
+    const outside = await invalidInputOf((await run(teacherLogitsProbe, 'logits-outside', 'artifact://../etc/model', manifestUri)).result());
+    assert.match(outside.message, /^modelUri: The artifact "artifact:\/\/..\/etc\/model" is outside/);
     const fourClasses = await saveModel(tf, artifactStore(), buildModel(tf, modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [4] }), { height: 28, width: 28, channels: 1 }, 4, 1));
     const mismatch = await invalidInputOf((await run(teacherLogitsProbe, 'logits-mismatch', fourClasses.uri, manifestUri)).result());
     assert.equal(mismatch.message, "modelUri: the teacher's output is [null,4]; the dataset has 10 classes");

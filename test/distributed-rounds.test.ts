@@ -23,7 +23,7 @@ describe('distributed round bookkeeping', () => {
   });
 
   it('the input defaults to 4 synchronous workers, full quorum, FedAsync defaults', () => {
-    const config = distributedTrainInputSchema.parse({ manifestUri: 'file:///m.json' });
+    const config = distributedTrainInputSchema.parse({ manifestUri: 'artifact://m.json' });
     assert.equal(config.numWorkers, 4);
     assert.equal(config.mode, 'sync');
     assert.deepEqual(config.sync, { quorum: 1, roundTimeoutSeconds: null });

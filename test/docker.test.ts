@@ -178,6 +178,18 @@ describe('docker/compose.yaml (docker-compose config)', () => {
       const environment = services[name]!.environment!;
       assert.equal(environment.METRICS_HOST, '0.0.0.0', `${name} serves metrics to Prometheus in another container`);
       for (const [key, value] of Object.entries(connection)) assert.equal(environment[key], value, `${name} gets ${key}`);
+      assert.equal(environment.TEMPORAL_ML_ARTIFACT_URL, 's3://temporal-ml/artifacts', `${name} keeps artifacts in the object store`);
+      assert.equal(environment.AWS_ENDPOINT_URL_S3, 'http://objectstore:7070');
+    }
+    assert.ok(services.objectstore, 'an object store service');
+    // Workers share nothing but Temporal and the object store: no volume (named or bound folder) is in two of them.
+    const mountedBy = new Map<string, string>();
+    for (const [name, service] of Object.entries(services).filter(([name]) => name.startsWith('worker'))) {
+      for (const volume of service.volumes ?? []) {
+        const source = typeof volume === 'string' ? volume.split(':')[0]! : String((volume as { source?: string }).source);
+        assert.ok(!mountedBy.has(source), `${source} is mounted by both ${mountedBy.get(source)} and ${name}`);
+        mountedBy.set(source, name);
+      }
     }
   });
 });

@@ -32,8 +32,8 @@ describe('evaluation job (in-process, real TensorFlow.js)', () => {
     const manifestUri = await writeSyntheticDataset(store, 64);
     const model = modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [8], dropout: 0 });
     const training = trainingSpecSchema.parse({ epochs: 2, batchSize: 16, learningRate: 0.01, earlyStopping: null });
-    const { modelUri } = await trainJob({ artifactRoot: store.root, manifestUri, model, training }, () => undefined);
-    tiny = { artifactRoot: store.root, modelUri, manifestUri, split: 'test' };
+    const { modelUri } = await trainJob({ artifacts: { kind: 'local', root: store.root }, manifestUri, model, training }, () => undefined);
+    tiny = { artifacts: { kind: 'local', root: store.root }, modelUri, manifestUri, split: 'test' };
     multiBatch = { ...tiny, manifestUri: await writeSyntheticDataset(store, 64, { testCount: 700 }) };
   });
 

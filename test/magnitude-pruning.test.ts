@@ -16,6 +16,7 @@ import { tensorflow } from '../lib/tf';
 import { initialTrainingState } from '../lib/training/checkpoint';
 import { trainJob, TrainingStoppedError, type TrainJobInput, type TrainProgress } from '../lib/training/train-job';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
+import { modelJsonUrl } from './helpers/local-store';
 
 const { tf } = tensorflow();
 
@@ -104,7 +105,7 @@ describe('gradual magnitude pruning during training', () => {
     // 16 batches an epoch, 3 epochs; the final sparsity is reached at step 12, in the first epoch.
     const schedule: PolynomialDecay = { initialSparsity: 0, finalSparsity: 0.8, beginStep: 0, endStep: 12, frequency: 4, power: 3 };
     const job: TrainJobInput = {
-      artifactRoot: store.root,
+      artifacts: { kind: 'local', root: store.root },
       manifestUri: await writeSyntheticDataset(store, 256),
       model: spec,
       training: trainingSpecSchema.parse({ epochs: 3, batchSize: 16, learningRate: 0.01, earlyStopping: null }),
@@ -131,7 +132,7 @@ describe('gradual magnitude pruning during training', () => {
     assert.equal(layersOf(resumed).length, 4);
 
     // The stored model, loaded by stock TensorFlow.js, has exactly those zeros in the same places.
-    const [fromResumed, fromUninterrupted] = [await tf.loadLayersModel(`${resumed.modelUri}/model.json`), await tf.loadLayersModel(`${uninterrupted.modelUri}/model.json`)];
+    const [fromResumed, fromUninterrupted] = [await tf.loadLayersModel(modelJsonUrl(resumed.modelUri, store)), await tf.loadLayersModel(modelJsonUrl(uninterrupted.modelUri, store))];
     const kernels = (model: LayersModel) => prunableKernels(model).map(({ kernel }) => [...kernel.read().dataSync()].map((v) => v === 0));
     assert.deepEqual(kernels(fromResumed), kernels(fromUninterrupted));
     assert.deepEqual(

@@ -2,7 +2,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Tensor } from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { decodeNpy } from '../lib/npy';
@@ -14,6 +13,7 @@ import type { CompressionTable } from '../lib/compression/choice';
 import { QUICK_VARIANTS, variantName } from '../lib/schemas/compress-model';
 import { compressionVariantSchema } from '../lib/schemas/compression';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
+import { modelJsonUrl } from './helpers/local-store';
 
 const QUICK_VARIANT_NAMES = QUICK_VARIANTS.map((variant) => variantName(compressionVariantSchema.parse(variant)));
 
@@ -62,7 +62,7 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.ok(images.data.every((v) => v >= 0 && v <= 1));
 
     // The stock loader reads the stored model as it is.
-    const model = await tensorflow().tf.loadLayersModel(`${result.modelUri}/model.json`);
+    const model = await tensorflow().tf.loadLayersModel(modelJsonUrl(result.modelUri, store));
     assert.equal(model.countParams(), result.parameterCount);
     const prediction = model.predict(tensorflow().tf.tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as Tensor;
     assert.deepEqual(prediction.shape, [1, 10]);
@@ -75,7 +75,8 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.equal(report.perClass.length, 10);
     assert.ok(report.perClass.every((c) => c.f1 > 0.5), JSON.stringify(report.perClass));
     assert.equal(report.confusion.flat().reduce((a, b) => a + b, 0), result.counts.test);
-    assert.ok(fileURLToPath(result.modelUri).startsWith(join(dataDir, 'artifacts')));
+    assert.match(result.modelUri, /^artifact:\/\/sha256\//);
+    assert.ok(store.pathOf(result.modelUri).startsWith(join(dataDir, 'artifacts')));
 
     const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
     for (const activity of ['listDataset', 'preprocessBatch', 'writeManifest', 'runTraining', 'evaluateModel']) {

@@ -9,6 +9,7 @@ import { buildModel } from '../lib/models';
 import { modelSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
 import type { Tensor } from '@tensorflow/tfjs';
+import { modelJsonUrl } from './helpers/local-store';
 
 const tf = () => tensorflow().tf;
 
@@ -34,7 +35,7 @@ describe('model zoo and model files', () => {
     const saved = await saveModel(tf(), store, model);
     const input = tf().randomUniform([2, 8, 8, 1], 0, 1, 'float32', 5);
     const expected = (model.predict(input) as Tensor).arraySync();
-    const stock = await tf().loadLayersModel(`${saved.uri}/model.json`);
+    const stock = await tf().loadLayersModel(modelJsonUrl(saved.uri, store));
     const ours = await modelFromFiles(tf(), await store.readDirectory(saved.uri));
     assert.deepEqual((stock.predict(input) as Tensor).arraySync(), expected);
     assert.deepEqual((ours.predict(input) as Tensor).arraySync(), expected);

@@ -128,10 +128,10 @@ describe('modelRegistry through Temporal', () => {
     const start = () =>
       new WithStartWorkflowOperation(modelRegistry, { workflowId, taskQueue: 'ml-pipeline', args: [{ modelName, updatesPerRun: 2 }], workflowIdConflictPolicy: 'USE_EXISTING' });
     const version = (run: string, testAccuracy: number, testSplitFingerprint = 'split'): NewModelVersion => ({
-      modelUri: `file:///models/${run}`,
+      modelUri: `artifact://models/${run}`,
       lineage: {
         datasetFingerprint: 'data',
-        manifestUri: 'file:///manifest.json',
+        manifestUri: 'artifact://manifest.json',
         testSplitFingerprint,
         configFingerprint: 'config',
         model: modelSpecSchema.parse({ architecture: 'mlp' }),
@@ -140,7 +140,7 @@ describe('modelRegistry through Temporal', () => {
         workflowId: run,
         runId: run,
       },
-      evaluation: { testAccuracy, testLoss: 1, reportUri: `file:///reports/${run}.json` },
+      evaluation: { testAccuracy, testLoss: 1, reportUri: `artifact://reports/${run}.json` },
       compressed: [],
     });
     await env.client.workflow.executeUpdateWithStart(registerVersionUpdate, { args: [version('a', 0.5)], startWorkflowOperation: start() });
@@ -155,7 +155,7 @@ describe('modelRegistry through Temporal', () => {
     await handle.executeUpdate(registerVersionUpdate, { args: [version('b', 0.6)] });
     assert.equal((await handle.executeUpdate(promoteUpdate, { args: [{ version: 2 }] })).champion, 2);
     const state = await handle.query(registryStateQuery);
-    assert.deepEqual(state.versions.map((v) => v.modelUri), ['file:///models/a', 'file:///models/b']);
+    assert.deepEqual(state.versions.map((v) => v.modelUri), ['artifact://models/a', 'artifact://models/b']);
     assert.deepEqual(state.promotions.map((p) => [p.version, p.previous, p.kind]), [[1, null, 'promote'], [2, 1, 'promote']]);
     assert.equal((await handle.executeUpdate(rollbackUpdate, { args: [{}] })).champion, 1);
   });

@@ -63,7 +63,7 @@ describe('ONNX export of zoo models trained on the built-in digits (real tfjs-no
     const key = `${model} ${JSON.stringify(variant)}`;
     if (!exported.has(key)) {
       const parsed = (variant as { method: string }).method === 'onnx' ? onnxVariantSchema.parse(variant) : int8VariantSchema.parse(variant);
-      exported.set(key, await exportJob({ artifactRoot: artifactStore().root, modelUri: models[model]!, manifestUri, variant: parsed }, () => undefined));
+      exported.set(key, await exportJob({ artifacts: await artifactStore().describeForChild(), modelUri: models[model]!, manifestUri, variant: parsed }, () => undefined));
     }
     return exported.get(key)!;
   };
@@ -84,7 +84,7 @@ describe('ONNX export of zoo models trained on the built-in digits (real tfjs-no
     };
     for (const [name, [spec, schedule]] of Object.entries(specs)) {
       const { modelUri } = await trainJob(
-        { artifactRoot: artifactStore().root, manifestUri, model: modelSpecSchema.parse(spec), training: trainingSpecSchema.parse(schedule) },
+        { artifacts: await artifactStore().describeForChild(), manifestUri, model: modelSpecSchema.parse(spec), training: trainingSpecSchema.parse(schedule) },
         () => undefined,
       );
       models[name] = modelUri;

@@ -228,7 +228,7 @@ describe('preprocessDataset through Temporal', () => {
     it('nothing but bad files', async () => {
       mkdirSync(join(datasets, 'all-bad', 'x'), { recursive: true });
       writeFileSync(join(datasets, 'all-bad', 'x', 'a.png'), 'text');
-      assert.match((await failure({ dataset: { source: 'all-bad' } })).message, /no image could be used for the training split; the report of files left out is in file:/);
+      assert.match((await failure({ dataset: { source: 'all-bad' } })).message, /no image could be used for the training split; the report of files left out is in artifact:\/\/sha256\/\S+ \(\/\S+\.json\)$/);
     });
 
     it('IDX files that do not match', async () => {

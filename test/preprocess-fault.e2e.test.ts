@@ -2,16 +2,23 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalArtifactStore } from '../lib/artifacts';
+import { promisify } from 'node:util';
+import { artifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { decodeNpy } from '../lib/npy';
 import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
-import { preprocessDataset, preprocessProgressQuery } from '../workflows';
+import { tensorflow } from '../lib/tf';
+import { mlPipeline, preprocessDataset, preprocessProgressQuery } from '../workflows';
+import { startTestObjectStore } from './helpers/object-store';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
+
+const cli = (args: string[], env: NodeJS.ProcessEnv) => promisify(execFile)(process.execPath, [join(__dirname, '..', 'cli', 'main.js'), ...args], { env: { ...process.env, ...env } });
 
 /** Files under `root` whose exact bytes an earlier file already has. */
 function duplicateFiles(root: string): number {
@@ -20,35 +27,66 @@ function duplicateFiles(root: string): number {
   return files.length - hashes.size;
 }
 
-describe('preprocessDataset on worker processes that die or are cancelled (real Temporal server)', () => {
+/** A folder of the first `perClass` digits of each class (copies: `dataset upload` reads files, not links). */
+function digitsFolder(perClass: number): string {
+  const source = join(temporaryDataDir(), 'builtin', 'mnist-digits');
+  const folder = mkdtempSync(join(tmpdir(), 'digits-'));
+  for (const label of readdirSync(source)) {
+    mkdirSync(join(folder, label));
+    for (const file of readdirSync(join(source, label)).sort().slice(0, perClass)) copyFileSync(join(source, label, file), join(folder, label, file));
+  }
+  return folder;
+}
+
+/**
+ * Two machines that share nothing but Temporal and an object store (a real versitygw): worker processes with their own
+ * data directories, artifacts in the bucket, the dataset uploaded there with `cli dataset upload`.
+ */
+describe('preprocessDataset and mlPipeline on two machines sharing only Temporal and object storage, workers dying or cancelled', () => {
   let env: TestWorkflowEnvironment;
-  let dataDir: string;
+  let objectStore: Awaited<ReturnType<typeof startTestObjectStore>>;
+  let storeEnv: Record<string, string>;
   let workflowWorker: InProcessWorkers;
-  const cpuWorkers: WorkerProcess[] = [];
+  let digits: string;
+  let source: string;
+  const machines = { a: temporaryDataDir(), b: temporaryDataDir() };
+  const workers: WorkerProcess[] = [];
+  const startMachine = async (dataDir: string, queues: string) => {
+    const worker = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: queues, ...storeEnv });
+    workers.push(worker);
+    return worker;
+  };
 
   before(async () => {
-    dataDir = temporaryDataDir();
-    process.env.TEMPORAL_ML_DATA_DIR = dataDir;
+    objectStore = await startTestObjectStore();
+    storeEnv = objectStore.env('artifacts');
+    // This process runs the workflows; it is a third machine, with a data directory of its own.
+    Object.assign(process.env, storeEnv, { TEMPORAL_ML_DATA_DIR: temporaryDataDir() });
     env = await startTemporal();
     workflowWorker = await runWorkersInProcess(env, ['ml-pipeline']);
+    digits = digitsFolder(200);
+    source = `s3://${objectStore.bucket}/datasets/digits`;
+    const { stdout } = await cli(['dataset', 'upload', digits, source], storeEnv);
+    assert.match(stdout, /Uploaded 2000 files/);
   });
 
   after(async () => {
-    await Promise.all(cpuWorkers.map((w) => w.stop()));
-    await workflowWorker.shutdown();
-    await env.teardown();
+    await Promise.all(workers.map((w) => w.stop()));
+    await workflowWorker?.shutdown();
+    await env?.teardown();
+    await objectStore?.stop();
+    for (const worker of workers) assert.ok(!worker.output().includes(storeEnv.AWS_SECRET_ACCESS_KEY!), 'no worker logs the object store secret');
   });
 
   const input = (size: number): PreprocessDatasetInput => ({
-    dataset: { source: 'builtin:mnist-digits' },
+    dataset: { source },
     preprocess: { width: 32, height: 32, channels: 3 },
     batching: { size, parallelism: 2 },
   });
 
-  it('finishes with the same dataset after SIGKILL mid-run, with no half-written artifact', async () => {
-    const first = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-cpu' });
-    cpuWorkers.push(first);
-    const handle = await env.client.workflow.start(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `preprocess-fault-${Date.now()}`, args: [input(250)] });
+  it('finishes with the same dataset after SIGKILL of one machine mid-run, the other taking over; no half-written artifact', async () => {
+    const first = await startMachine(machines.a, 'ml-cpu');
+    const handle = await env.client.workflow.start(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `preprocess-fault-${Date.now()}`, args: [input(100)] });
     for (;;) {
       const progress = await handle.query(preprocessProgressQuery);
       if (progress.batchesDone >= 4) break;
@@ -59,38 +97,58 @@ describe('preprocessDataset on worker processes that die or are cancelled (real 
     // An uninterrupted run with other batches, to compare with: it runs while the server waits out the heartbeat
     // timeout of the batches the killed worker held.
     const referenceHandle = await env.client.workflow.start(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `preprocess-reference-${Date.now()}`, args: [input(1000)] });
-    cpuWorkers.push(await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-cpu' }));
+    await startMachine(machines.b, 'ml-cpu');
     const result = await handle.result();
     const reference = await referenceHandle.result();
 
     const history = await handle.fetchHistory();
     const attempts = history.events!.flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
     assert.ok(Math.max(...attempts) > 1, 'a batch in flight at the kill was retried');
-    const duplicates = duplicateFiles(join(dataDir, 'builtin', 'mnist-digits'));
+    const duplicates = duplicateFiles(digits);
     assert.deepEqual(result.leftOutByReason, duplicates ? { duplicate: duplicates } : {});
-    assert.equal(result.images.kept, 10_000 - duplicates);
+    assert.equal(result.images.kept, 2000 - duplicates);
 
-    // Every artifact under its final, content-addressed name holds exactly that content; every shard decodes.
-    const store = new LocalArtifactStore(join(dataDir, 'artifacts'));
-    const blobs = readdirSync(join(store.root, 'sha256'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.includes('.tmp-') && e.parentPath.split('/').at(-1)!.length === 2);
+    // Every content-addressed object in the bucket holds exactly that content; every shard decodes.
+    const bucketRoot = join(objectStore.dataDir, objectStore.bucket, 'artifacts', 'sha256');
+    const blobs = readdirSync(bucketRoot, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.parentPath.split('/').at(-1)!.length === 2);
+    assert.ok(blobs.length > 0);
     for (const blob of blobs) {
       const hash = basename(blob.name).split('.')[0]!;
       assert.equal(createHash('sha256').update(readFileSync(join(blob.parentPath, blob.name))).digest('hex'), hash, blob.name);
     }
+    const store = artifactStore();
     const manifest = await store.readJson<DatasetManifest>(result.manifestUri);
     for (const shard of manifest.shards) assert.equal(decodeNpy(await store.read(shard.imagesUri)).shape[0], shard.count);
+    for (const dataDir of Object.values(machines)) assert.ok(!existsSync(join(dataDir, 'artifacts')), `no local artifact store in ${dataDir}`);
 
     // The uninterrupted run produces the same images, in the same splits.
     assert.equal(reference.fingerprint, result.fingerprint);
     assert.deepEqual(reference.counts, result.counts);
-    console.log(`killed after 4 of ${result.batches} batches; attempts ${JSON.stringify(attempts.filter((a) => a > 1))}; ${result.images.kept} images kept; ${blobs.length} artifacts verified`);
+    console.log(`killed after 4 of ${result.batches} batches; attempts ${JSON.stringify(attempts.filter((a) => a > 1))}; ${result.images.kept} images kept; ${blobs.length} objects verified`);
+  });
+
+  it('runs mlPipeline across both machines; `cli artifact get` copies the model out for the stock loader', async () => {
+    await startMachine(machines.a, 'ml-cpu,ml-train');
+    const result = await env.client.workflow.execute(mlPipeline, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `ml-pipeline-two-machines-${Date.now()}`,
+      args: [{ dataset: { source, maxImages: 400 }, preprocess: { width: 28, height: 28, channels: 1 }, model: { architecture: 'mlp', hiddenUnits: [32] }, training: { epochs: 2 }, compression: null }],
+    });
+    assert.equal(result.status, 'trained');
+    assert.match(result.modelUri, /^artifact:\/\/sha256\//);
+    assert.ok(result.testAccuracy > 0.3, `test accuracy ${result.testAccuracy}`);
+
+    const dest = join(mkdtempSync(join(tmpdir(), 'artifact-get-')), 'model');
+    const { stdout } = await cli(['artifact', 'get', result.modelUri, dest], storeEnv);
+    assert.match(stdout, new RegExp(`^s3://${objectStore.bucket}/artifacts/sha256/\\S+ -> ${dest}`));
+    const model = await tensorflow().tf.loadLayersModel(`file://${dest}/model.json`);
+    assert.equal(model.countParams(), result.parameterCount);
   });
 
   it('stops its batches when the workflow is cancelled', async () => {
-    const live = cpuWorkers.filter((w) => w.process.exitCode === null && w.process.signalCode === null).at(-1);
-    const worker = live ?? (await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-cpu' }));
-    if (!live) cpuWorkers.push(worker);
-    // Another spec, so nothing comes from the cache of the run before.
+    const live = workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null).at(-1);
+    const worker = live ?? (await startMachine(machines.b, 'ml-cpu'));
+    // Another spec, so nothing comes from the cache of the runs before.
     const handle = await env.client.workflow.start(preprocessDataset, {
       taskQueue: 'ml-pipeline',
       workflowId: `preprocess-cancel-${Date.now()}`,

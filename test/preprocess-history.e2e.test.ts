@@ -9,7 +9,6 @@ import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import { BATCHES_PER_RUN, preprocessDataset, preprocessProgressQuery } from '../workflows';
 import { runWorkersInProcess, startTemporal, type InProcessWorkers } from './helpers/temporal';
 
-const ROOT = '/srv/temporal-ml/artifacts';
 /** Temporal warns at 10,240 events and 10 MB of history, and terminates runs at 51,200 events and 50 MB. */
 const EVENTS_WARNING = 10_240;
 const HISTORY_BYTES_WARNING = 10 * 1024 * 1024;
@@ -56,7 +55,7 @@ describe('preprocessDataset history at a million images', () => {
         async listDataset({ dataset, spec, batching }: ListDatasetInput): Promise<DatasetListing> {
           const count = dataset.maxImages ?? 1_000_000;
           const batchSize = batchSizeFor(spec, batching);
-          listed = { listingUri: `file://${ROOT}/sha256/12/${'12'.repeat(32)}`, count, batchSize, batches: Math.ceil(count / batchSize) };
+          listed = { listingUri: `artifact://sha256/12/${'12'.repeat(32)}`, count, batchSize, batches: Math.ceil(count / batchSize) };
           batchRuns = new Uint8Array(listed.batches);
           return listed;
         },
@@ -68,7 +67,7 @@ describe('preprocessDataset history at a million images', () => {
         async writeManifest(): Promise<DatasetSummary> {
           const counts = { train: 700_000, validation: 100_000, test: 199_000 };
           const images = { listed: listed.count, kept: listed.count - listed.batches, leftOut: listed.batches, augmentedCopies: 0 };
-          return { manifestUri: `file://${ROOT}/sha256/ab/${'ab'.repeat(32)}.json`, classes: [], counts, images, leftOutByReason: { corrupt: listed.batches }, fingerprint: 'f'.repeat(64) };
+          return { manifestUri: `artifact://sha256/ab/${'ab'.repeat(32)}.json`, classes: [], counts, images, leftOutByReason: { corrupt: listed.batches }, fingerprint: 'f'.repeat(64) };
         },
       },
     });

@@ -22,6 +22,7 @@ import { trainingChildOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { pruneProbe } from './fixtures/prune-probe';
+import { modelJsonUrl } from './helpers/local-store';
 
 const PROBE_QUEUE = 'prune-probe';
 
@@ -85,7 +86,7 @@ describe('pruneModel (real Temporal server, training in a real worker process)',
 
     // The main artifact is the dense model, loadable by stock TensorFlow.js, its pruned weights exactly zero.
     assert.equal(result.format, 'tfjs-layers');
-    const model = await tf.loadLayersModel(`${result.uri}/model.json`);
+    const model = await tf.loadLayersModel(modelJsonUrl(result.uri));
     assert.deepEqual(
       prunableKernels(model).map(({ kernel }) => kernel.read().dataSync().filter((v) => v === 0).length),
       details.layers.map((l) => l.zeros),
@@ -111,14 +112,14 @@ describe('pruneModel (real Temporal server, training in a real worker process)',
         [16, 8],
       ],
     );
-    const model = await tf.loadLayersModel(`${result.uri}/model.json`);
+    const model = await tf.loadLayersModel(modelJsonUrl(result.uri));
     assert.equal(model.countParams(), details.parameterCount);
     assert.deepEqual(model.outputs[0]!.shape, [null, 4]);
   });
 
   it('fails at once, without retries, naming the field, on inputs it cannot prune', { timeout: 120_000 }, async () => {
     const variant = pruneVariantSchema.parse({ method: 'prune', fineTuning: { epochs: 1, batchSize: 16 } });
-    const outside = await invalidInputOf((await start('outside', { modelUri: 'file:///etc', manifestUri: tinyManifest, variant })).result());
+    const outside = await invalidInputOf((await start('outside', { modelUri: 'artifact://../etc', manifestUri: tinyManifest, variant })).result());
     assert.match(outside.message, /^modelUri: .*outside/);
     const notAModel = await invalidInputOf((await start('not-a-model', { modelUri: tinyManifest, manifestUri: tinyManifest, variant })).result());
     assert.match(notAModel.message, /^modelUri: no TensorFlow.js layers model/);

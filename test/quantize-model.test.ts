@@ -12,6 +12,7 @@ import { buildModel } from '../lib/models';
 import { modelSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
 import { digitTensors } from './helpers/digit-tensors';
+import { modelJsonUrl } from './helpers/local-store';
 
 const { tf } = tensorflow();
 /** Per dtype: how much smaller the weights file must be, and how far a predicted probability may move. */
@@ -62,7 +63,7 @@ describe('quantized zoo models load in stock tfjs (real tfjs-node, built-in digi
         it(`${dtype}: tf.loadLayersModel('file://…') loads our files as they are and predicts within the quantization error`, async () => {
           const { files: quantized, report } = await quantizeLayersModel(files, dtype);
           const stored = await store.putDirectory(quantized);
-          const loaded = await tf.loadLayersModel(`${stored.uri}/model.json`);
+          const loaded = await tf.loadLayersModel(modelJsonUrl(stored.uri, store));
           try {
             const manifest = (JSON.parse(Buffer.from(quantized['model.json']!).toString('utf8')) as io.ModelJSON).weightsManifest[0]!.weights;
             assert.equal(report.tensorsQuantized, original.weights.length);
@@ -175,8 +176,9 @@ describe('weights that are not plain float32', () => {
   it('re-quantizes an already quantized model from the values tfjs would load', async () => {
     const uint16 = await quantizeLayersModel(files, 'uint16');
     const uint8 = await quantizeLayersModel(uint16.files, 'uint8');
-    const stored = await new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'requantize-'))).putDirectory(uint8.files);
-    const loaded = await tf.loadLayersModel(`${stored.uri}/model.json`);
+    const requantized = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'requantize-')));
+    const stored = await requantized.putDirectory(uint8.files);
+    const loaded = await tf.loadLayersModel(modelJsonUrl(stored.uri, requantized));
     try {
       const specs = (JSON.parse(Buffer.from(uint8.files['model.json']!).toString('utf8')) as io.ModelJSON).weightsManifest[0]!.weights;
       loaded.getWeights().forEach((weight, i) => {

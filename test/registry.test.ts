@@ -22,10 +22,10 @@ const AT = '2026-01-01T00:00:00.000Z';
 const candidate = (run: string, testAccuracy: number, testSplitFingerprint = 'split-a'): NewModelVersion => {
   const config = mlPipelineInputSchema.parse({});
   return {
-    modelUri: `file:///models/${run}`,
+    modelUri: `artifact://models/${run}`,
     lineage: {
       datasetFingerprint: 'data-1',
-      manifestUri: 'file:///manifest.json',
+      manifestUri: 'artifact://manifest.json',
       testSplitFingerprint,
       configFingerprint: configFingerprintOf({ ...config, distributed: null }),
       model: config.model,
@@ -34,7 +34,7 @@ const candidate = (run: string, testAccuracy: number, testSplitFingerprint = 'sp
       workflowId: `pipeline-${run}`,
       runId: `run-${run}`,
     },
-    evaluation: { testAccuracy, testLoss: 1 - testAccuracy, reportUri: `file:///reports/${run}.json` },
+    evaluation: { testAccuracy, testLoss: 1 - testAccuracy, reportUri: `artifact://reports/${run}.json` },
     compressed: [],
   };
 };

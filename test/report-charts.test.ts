@@ -39,9 +39,9 @@ function evaluation(classes: string[], confusion: number[][]): EvaluationReport 
     gzipBytes: 2048,
     runtime: 'tfjs-node',
     latencyMs: { single: 1, batch: 20, batchSize: 256 },
-    modelUri: 'file:///m',
+    modelUri: 'artifact://m',
     format: 'tfjs-layers',
-    manifestUri: 'file:///manifest.json',
+    manifestUri: 'artifact://manifest.json',
     split: 'test',
     classes,
     confusion,
@@ -240,7 +240,7 @@ describe('report sections', () => {
       budget: { maxAccuracyDrop: 0.01, objective: 'size' },
       baseline: row('baseline', 0.92, 800_000, true),
       rows: [row('float16', 0.92, 400_000, true), row('int8', 0.915, 200_000, true), row('distill', 0.85, 50_000, false), { variant: 'onnx-float32', method: 'onnx', status: 'failed', error: 'no' }],
-      chosen: { variant: 'int8', modelUri: 'file:///x', format: 'onnx', reason: 'smallest' },
+      chosen: { variant: 'int8', modelUri: 'artifact://x', format: 'onnx', reason: 'smallest' },
     };
     const section = compressionSection(table);
     const chart = section.figures[0]!.chart.svg;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { localArtifactStore } from './helpers/local-store';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { ReportLocation } from '../activities/report';
@@ -16,7 +16,7 @@ const TINY_MODEL = { architecture: 'mlp' as const, hiddenUnits: [16] };
 
 /** The report's page, its `report.json`, and checks that every PNG the page embeds is there, a PNG of the size the page states. */
 async function readReport(location: ReportLocation): Promise<{ html: string; document: ReportDocument; images: string[] }> {
-  assert.equal(location.reportHtmlPath, fileURLToPath(location.reportHtmlUri));
+  assert.equal(location.reportHtmlPath, localArtifactStore().pathOf(location.reportHtmlUri));
   const folder = dirname(location.reportHtmlPath);
   const html = readFileSync(location.reportHtmlPath, 'utf8');
   const document = reportDocumentOf(location);

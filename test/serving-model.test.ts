@@ -26,7 +26,7 @@ describe('serving models: the same evaluation in tfjs-node and onnxruntime-node 
   const trained: Record<'mlp' | 'cnn', { tfjs: StoredModel; onnx: StoredModel }> = {} as never;
 
   const evaluate = (model: StoredModel): Promise<EvaluationSummary> =>
-    evaluateJob({ artifactRoot: store.root, modelUri: model.uri, format: model.format, manifestUri, split: 'test' } satisfies EvaluateJobInput, () => undefined);
+    evaluateJob({ artifacts: { kind: 'local', root: store.root }, modelUri: model.uri, format: model.format, manifestUri, split: 'test' } satisfies EvaluateJobInput, () => undefined);
 
   /** The trained MLP with `share` of each weight matrix set to 0, stored in both formats, and how many weights are 0. */
   async function sparsified(share: number): Promise<{ tfjs: StoredModel; onnx: StoredModel; zeros: number; total: number }> {
@@ -53,7 +53,7 @@ describe('serving models: the same evaluation in tfjs-node and onnxruntime-node 
     const training = trainingSpecSchema.parse({ epochs: 2, batchSize: 32, learningRate: 0.01, earlyStopping: null });
     const specs = { mlp: { architecture: 'mlp', hiddenUnits: [64], dropout: 0 }, cnn: { architecture: 'cnn', filters: [4, 8], hiddenUnits: [16], dropout: 0 } };
     for (const [name, spec] of Object.entries(specs) as ['mlp' | 'cnn', object][]) {
-      const { modelUri } = await trainJob({ artifactRoot: store.root, manifestUri, model: modelSpecSchema.parse(spec), training }, () => undefined);
+      const { modelUri } = await trainJob({ artifacts: { kind: 'local', root: store.root }, manifestUri, model: modelSpecSchema.parse(spec), training }, () => undefined);
       const tfjs = { format: 'tfjs-layers' as const, uri: modelUri };
       trained[name] = { tfjs, onnx: await storeOnnxOf(store, tfjs, manifestUri) };
     }

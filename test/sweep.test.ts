@@ -121,7 +121,7 @@ describe('ranking trials', () => {
 });
 
 describe('hyperparameterSweep input', () => {
-  const input = { manifestUri: 'file:///data/manifest.json', space: { 'model.dropout': [0, 0.5] } };
+  const input = { manifestUri: 'artifact://data/manifest.json', space: { 'model.dropout': [0, 0.5] } };
 
   it('refuses test-set metrics, saying why', () => {
     for (const metric of ['testAccuracy', 'testLoss']) {

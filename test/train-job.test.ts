@@ -12,15 +12,16 @@ import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
 import { loadCheckpoint } from '../lib/training/checkpoint';
 import { trainJob, TrainingDivergedError, TrainingStoppedError, type TrainJobInput, type TrainProgress } from '../lib/training/train-job';
+import { modelJsonUrl } from './helpers/local-store';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 
 const { tf } = tensorflow();
 
 /** Loads a stored model with TensorFlow.js' own loader. */
-const loadStored = (uri: string) => tf.loadLayersModel(`${uri}/model.json`);
+const loadStored = (uri: string, store: LocalArtifactStore) => tf.loadLayersModel(modelJsonUrl(uri, store));
 
-async function weightsOf(uri: string): Promise<number[][]> {
-  const model = await loadStored(uri);
+async function weightsOf(uri: string, store: LocalArtifactStore): Promise<number[][]> {
+  const model = await loadStored(uri, store);
   return model.getWeights().map((w) => Array.from(w.dataSync()));
 }
 
@@ -32,7 +33,7 @@ function assertClose(a: number[][], b: number[][]): void {
 describe('training job', () => {
   const store = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'train-job-')));
   const input = async (overrides: Partial<TrainJobInput['training']> = {}): Promise<TrainJobInput> => ({
-    artifactRoot: store.root,
+    artifacts: { kind: 'local', root: store.root },
     manifestUri: await writeSyntheticDataset(store, 256),
     // No dropout, so an interrupted run can be compared weight for weight with an uninterrupted one.
     model: modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [16], dropout: 0 }),
@@ -49,7 +50,7 @@ describe('training job', () => {
     assert.deepEqual(result.resumes, []);
     const finished = progress.filter((p) => p.finishedEpoch).map((p) => p.finishedEpoch!.epoch);
     assert.deepEqual(finished, [1, 2, 3]);
-    assert.ok(progress.every((p) => p.checkpoint === undefined || p.checkpoint.uri.startsWith('file://')));
+    assert.ok(progress.every((p) => p.checkpoint === undefined || p.checkpoint.uri.startsWith('artifact://')));
   });
 
   it('reports before the first batch and after each validation and checkpoint, not only between batches', async () => {
@@ -87,7 +88,7 @@ describe('training job', () => {
     const resumed = await trainJob({ ...job, resumeFrom: last!.checkpoint!.uri }, () => undefined);
     assert.deepEqual(resumed.resumes, [{ epoch: 2, batch: last!.batch }]);
     assert.equal(resumed.history.length, 3);
-    assertClose(await weightsOf(resumed.modelUri), await weightsOf(uninterrupted.modelUri));
+    assertClose(await weightsOf(resumed.modelUri, store), await weightsOf(uninterrupted.modelUri, store));
   });
 
   it('stops at untilEpoch with a checkpoint that continues as if never stopped, the schedule spanning training.epochs', async () => {
@@ -106,7 +107,7 @@ describe('training job', () => {
       uninterrupted.history.map((e) => e.learningRate),
     );
     assert.deepEqual(rest.history.slice(0, 2), second.history, 'the epochs before a resume are carried, not trained again');
-    assertClose(await weightsOf(rest.modelUri), await weightsOf(uninterrupted.modelUri));
+    assertClose(await weightsOf(rest.modelUri, store), await weightsOf(uninterrupted.modelUri, store));
   });
 
   it('stops after maxSteps optimizer steps, across epochs, the last one partial; shuffleSeed changes only the batch order', async () => {
@@ -120,9 +121,9 @@ describe('training job', () => {
     assert.equal(steps, 20, 'Adam counted 20 steps');
 
     const reseeded = await trainJob({ ...job, shuffleSeed: job.training.seed }, () => undefined);
-    assertClose(await weightsOf(reseeded.modelUri), await weightsOf(result.modelUri));
+    assertClose(await weightsOf(reseeded.modelUri, store), await weightsOf(result.modelUri, store));
     const reordered = await trainJob({ ...job, shuffleSeed: job.training.seed + 1 }, () => undefined);
-    assert.notDeepEqual(await weightsOf(reordered.modelUri), await weightsOf(result.modelUri));
+    assert.notDeepEqual(await weightsOf(reordered.modelUri, store), await weightsOf(result.modelUri, store));
   });
 
   it('stops early when validation loss stops improving and returns the best epoch, weights and figures', async () => {
@@ -137,10 +138,10 @@ describe('training job', () => {
 
     // Not the weights training ended with (the last checkpoint holds those)...
     assert.equal(last!.checkpoint!.epoch, lastEpoch.epoch + 1);
-    assert.notDeepEqual(await weightsOf(result.modelUri), await weightsOf(last!.checkpoint!.uri));
+    assert.notDeepEqual(await weightsOf(result.modelUri, store), await weightsOf(last!.checkpoint!.uri, store));
     // ...but a model that scores on the validation split exactly what the best epoch recorded.
     const validation = await loadSplit(tf, store, await readManifest(store, job.manifestUri), 'validation');
-    const model = await loadStored(result.modelUri);
+    const model = await loadStored(result.modelUri, store);
     model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
     const [loss, accuracy] = (model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[]).map((s) => s.dataSync()[0]!);
     const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
@@ -168,7 +169,7 @@ describe('training job', () => {
 describe('dataset errors while training', () => {
   const store = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'train-job-dataset-')));
   const job = (manifestUri: string): TrainJobInput => ({
-    artifactRoot: store.root,
+    artifacts: { kind: 'local', root: store.root },
     manifestUri,
     model: modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [4] }),
     training: trainingSpecSchema.parse({ epochs: 1 }),

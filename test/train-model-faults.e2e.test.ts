@@ -133,7 +133,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     assert.ok(failure.message.startsWith(`manifestUri: the dataset manifest ${notJson} is not valid JSON`), failure.message);
 
     const manifest = JSON.parse((await store.read(await writeSyntheticDataset(store, 8))).toString());
-    const gone = store.uriOf(store.pathOf('sha256/no-such-shard.npy'));
+    const gone = store.uriOf('sha256/no-such-shard.npy');
     manifest.shards[0].imagesUri = gone;
     const withMissingShard = (await store.putBlob(Buffer.from(JSON.stringify(manifest)), '.json')).uri;
     const missing = await applicationFailureOf((await start('missing-shard', input(withMissingShard, { epochs: 1 }))).result());

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { trainingProgress } from '../cli/training-progress';
-import { artifactStore } from '../lib/artifacts';
 import type { TrainingState } from '../lib/training/checkpoint';
 import { trainModel } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
 import { trainingChildOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
+import { localArtifactStore } from './helpers/local-store';
 
 describe('trainModel survives a killed worker (real Temporal server, real worker processes)', () => {
   let env: TestWorkflowEnvironment;
@@ -149,7 +149,7 @@ function isGone(pid: number): boolean {
 
 /** Training states of the checkpoints stored since `since` (ms), read from the artifact store. */
 function checkpointsWrittenSince(since: number): TrainingState[] {
-  const root = artifactStore().pathOf('sha256');
+  const root = localArtifactStore().pathOf('sha256');
   return readdirSync(root)
     .flatMap((prefix) => readdirSync(`${root}/${prefix}`).map((name) => `${root}/${prefix}/${name}`))
     .filter((dir) => statSync(dir).isDirectory() && statSync(dir).mtimeMs >= since - 1000 && readdirSync(dir).includes('state.json'))

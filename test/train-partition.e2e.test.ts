@@ -17,6 +17,7 @@ import { preprocessDigits } from './helpers/digits';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
 import { trainingChildrenOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
+import { modelJsonUrl } from './helpers/local-store';
 
 const TASK_QUEUE = 'train-partitions-probe';
 // Before anything reads the settings (tensorflow() does): this process and the worker share one artifact store.
@@ -72,7 +73,7 @@ describe('trainPartition (real Temporal server, a real training worker process w
   });
   const start = (name: string, inputs: TrainPartitionInput[]) =>
     env.client.workflow.start(trainPartitionsProbe, { taskQueue: TASK_QUEUE, workflowId: `${name}-${Date.now()}`, args: [inputs] });
-  const weightsOf = async (uri: string) => (await tf.loadLayersModel(`${uri}/model.json`)).getWeights().map((w) => Array.from(w.dataSync()));
+  const weightsOf = async (uri: string) => (await tf.loadLayersModel(modelJsonUrl(uri))).getWeights().map((w) => Array.from(w.dataSync()));
   const optimizerSteps = async (uri: string) => optimizerWeightsFromFiles(tf, await artifactStore().readDirectory(uri))[0]!.tensor.dataSync()[0];
   const trainingChildren = () => trainingChildrenOf(trainWorker.process.pid!);
   /** The latest heartbeat of the probe's running trainPartition activity, when it has one. */

@@ -1,5 +1,5 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { modelFiles } from '../model-io';
 import type { TensorFlow } from '../tf';
 import type { TrainingState } from '../training/checkpoint';
@@ -67,7 +67,7 @@ export class MagnitudePruning implements TrainingExtension {
 
   constructor(
     private readonly tf: TensorFlow,
-    private readonly store: LocalArtifactStore,
+    private readonly store: ArtifactStore,
     private readonly schedule: PolynomialDecay,
     private readonly batchesPerEpoch: number,
   ) {}

@@ -1,4 +1,4 @@
-import { LocalArtifactStore } from '../artifacts';
+import { openArtifactStore, type ArtifactStoreDescription } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import { readManifest } from '../datasets/manifest';
 import { loadSplit } from '../datasets/shards';
@@ -9,7 +9,8 @@ import { logitsOf } from './distillation';
 import { recordTeacherLogits, type StoredTeacherLogits } from './teacher-logits';
 
 export interface TeacherLogitsJobInput {
-  artifactRoot: string;
+  /** The store to read and write, as the parent process described it. */
+  artifacts: ArtifactStoreDescription;
   modelUri: string;
   manifestUri: string;
   /** Least time between progress reports (default 500 ms). */
@@ -35,7 +36,7 @@ const PROGRESS_INTERVAL_MS = 500;
  */
 export async function teacherLogitsJob(input: TeacherLogitsJobInput, reportProgress: (p: TeacherLogitsProgress) => void): Promise<StoredTeacherLogits> {
   const { tf } = tensorflow();
-  const store = new LocalArtifactStore(input.artifactRoot);
+  const store = openArtifactStore(input.artifacts);
   const manifest = await readManifest(store, input.manifestUri);
   const model = await modelFromFiles(tf, await store.readDirectory(input.modelUri));
   const train = await loadSplit(tf, store, manifest, 'train');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 
 export interface StoredTeacherLogits {
   uri: string;
@@ -13,14 +13,14 @@ function recordKey(modelUri: string, manifestUri: string): string {
 }
 
 /** Records the stored logits of a teacher on a dataset; a record that already says the same is left alone. */
-export async function recordTeacherLogits(store: LocalArtifactStore, modelUri: string, manifestUri: string, logits: StoredTeacherLogits): Promise<void> {
+export async function recordTeacherLogits(store: ArtifactStore, modelUri: string, manifestUri: string, logits: StoredTeacherLogits): Promise<void> {
   const key = recordKey(modelUri, manifestUri);
   if ((await store.exists(key)) && (await store.readJson<StoredTeacherLogits>(key)).uri === logits.uri) return;
   await store.putNamed(key, JSON.stringify(logits));
 }
 
 /** The logits recorded for a teacher on a dataset, if they are there and intact. */
-export async function recordedTeacherLogits(store: LocalArtifactStore, modelUri: string, manifestUri: string): Promise<StoredTeacherLogits | undefined> {
+export async function recordedTeacherLogits(store: ArtifactStore, modelUri: string, manifestUri: string): Promise<StoredTeacherLogits | undefined> {
   const key = recordKey(modelUri, manifestUri);
   if (!(await store.exists(key))) return undefined;
   const logits = await store.readJson<StoredTeacherLogits>(key);

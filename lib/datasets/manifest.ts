@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { QUARANTINE_REASONS } from '../preprocessing/quarantine';
 import { preprocessSpecSchema, type DatasetSourceDescriptor } from '../schemas/preprocess';
 import { SPLITS } from '../split';
@@ -66,7 +66,7 @@ export type ShardRef = z.output<typeof shardRefSchema>;
  * Reads and validates a manifest. One that is missing, not JSON or not a manifest is an InvalidDatasetError naming the
  * file; any other read failure (EACCES, EIO) is thrown as it is, for a retry.
  */
-export async function readManifest(store: LocalArtifactStore, uri: string): Promise<DatasetManifest> {
+export async function readManifest(store: ArtifactStore, uri: string): Promise<DatasetManifest> {
   let text: string;
   try {
     text = (await store.read(uri)).toString('utf8');

@@ -1,5 +1,5 @@
 import type { Tensor } from '@tensorflow/tfjs';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { decodeNpy, type NpyArray } from '../npy';
 import type { Split } from '../split';
 import type { TensorFlow } from '../tf';
@@ -15,7 +15,7 @@ export interface SplitTensors {
  * Reads one `.npy` shard file. A file that is gone or is not the array the manifest promises is an InvalidDatasetError
  * naming it; any other read failure (EACCES, EIO) is thrown as it is, for a retry.
  */
-export async function readShard(store: LocalArtifactStore, uri: string, dtype: NpyArray['dtype'], shape: number[]): Promise<NpyArray> {
+export async function readShard(store: ArtifactStore, uri: string, dtype: NpyArray['dtype'], shape: number[]): Promise<NpyArray> {
   let bytes: Buffer;
   try {
     bytes = await store.read(uri);
@@ -44,7 +44,7 @@ export interface SplitArrays {
 }
 
 /** Reads every shard of one split into one pixel array and one label array. */
-export async function loadSplitArrays(store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
+export async function loadSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
   const shards = manifest.shards.filter((s) => s.split === split && s.count > 0);
   const count = shards.reduce((n, s) => n + s.count, 0);
   const [height, width, channels] = manifest.shape;
@@ -70,7 +70,7 @@ export function splitContentKey(manifest: DatasetManifest, split: Split): string
 }
 
 /** Loads every shard of one split into an image tensor and a one-hot label tensor. */
-export async function loadSplit(tf: TensorFlow, store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
+export async function loadSplit(tf: TensorFlow, store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
   const { images, labels, count } = await loadSplitArrays(store, manifest, split);
   return tf.tidy(() => ({
     images: tf.tensor4d(images, [count, ...manifest.shape]),

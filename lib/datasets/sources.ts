@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { ArtifactPathError, confine } from '../artifacts';
 import { settings } from '../config';
+import { parseS3Url } from '../s3-artifacts';
 import type { DatasetSourceDescriptor } from '../schemas/preprocess';
 import { invalidInput } from '../validate';
 import { materializeMnistDigits } from './mnist-digits';
@@ -13,7 +14,9 @@ export const DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 export type ResolvedSource =
   | { format: 'folder'; root: string }
   /** `images` and `labels` are paths relative to `root`, read confined to it. */
-  | { format: 'idx'; root: string; images: string[]; labels: string[]; classes?: string[] };
+  | { format: 'idx'; root: string; images: string[]; labels: string[]; classes?: string[] }
+  /** Objects under `s3://bucket/prefix/<class>/…`. */
+  | { format: 's3'; bucket: string; prefix: string };
 
 /** A path named in the workflow input, resolved under the datasets root; anything outside it is a user error. */
 export function datasetPath(path: string, field: string): string {
@@ -41,6 +44,13 @@ export async function resolveSource(source: DatasetSourceDescriptor): Promise<Re
         classes: source.classes,
       };
     }
+    case 's3':
+      try {
+        return { format: 's3', ...parseS3Url(source.url, 'dataset.source') };
+      } catch (err) {
+        if (err instanceof ArtifactPathError) throw invalidInput('dataset.source', err.message);
+        throw err;
+      }
     case 'builtin':
       if (source.name === 'mnist-digits') {
         return { format: 'folder', root: await materializeMnistDigits(join(settings().dataDir, 'builtin', source.name)) };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import type { DatasetManifest } from './manifest';
 
 /** `[path, sha256 of the content, split, label]`, one entry per distinct image kept, as preprocessing indexes them. */
@@ -10,7 +10,7 @@ type IndexEntry = [string, string, string, number];
  * label of every test image, sorted, so batching and listing order do not change it. A dataset written without an
  * image index is identified by its (content-addressed) test shards instead.
  */
-export async function testSplitFingerprintOf(store: LocalArtifactStore, manifest: DatasetManifest): Promise<string> {
+export async function testSplitFingerprintOf(store: ArtifactStore, manifest: DatasetManifest): Promise<string> {
   const index = await store.readJson<IndexEntry[]>(manifest.imagesIndexUri);
   const images = index.filter(([, , split]) => split === 'test').map(([, sha256, , label]) => `${sha256}:${label}`);
   const items = images.length

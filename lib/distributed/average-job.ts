@@ -1,7 +1,7 @@
 import type { io } from '@tensorflow/tfjs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalArtifactStore, type StoredArtifact } from '../artifacts';
+import { openArtifactStore, plainNames, type ArtifactStore, type ArtifactStoreDescription, type StoredArtifact } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import { throttled } from '../throttle';
 
@@ -12,7 +12,8 @@ export interface WeightedModel {
 }
 
 export interface AverageJobInput {
-  artifactRoot: string;
+  /** The store to read and write, as the parent process described it. */
+  artifacts: ArtifactStoreDescription;
   /** Weights are used as given: they should sum to 1. */
   models: WeightedModel[];
 }
@@ -37,7 +38,7 @@ const WEIGHTS_FILE = 'weights.bin';
  * chunk per model, never a model. Stored content-addressed: written to a scratch folder, then published whole.
  */
 export async function averageJob(input: AverageJobInput, report: (progress: AverageProgress) => void): Promise<StoredArtifact> {
-  const store = new LocalArtifactStore(input.artifactRoot);
+  const store = openArtifactStore(input.artifacts);
   const manifests = await Promise.all(input.models.map(async ({ modelUri }) => ({ modelUri, json: await store.readJson<io.ModelJSON>(`${modelUri}/model.json`) })));
   const specs = checkSameWeights(manifests);
   const values = specs.reduce((sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1), 0);
@@ -99,12 +100,13 @@ function checkSameWeights(manifests: { modelUri: string; json: io.ModelJSON }[])
 class WeightReader {
   private constructor(private readonly files: { handle: FileHandle; bytes: number }[]) {}
 
-  static async open(store: LocalArtifactStore, modelUri: string, json: io.ModelJSON, bytes: number): Promise<WeightReader> {
+  static async open(store: ArtifactStore, modelUri: string, json: io.ModelJSON, bytes: number): Promise<WeightReader> {
     const paths = json.weightsManifest.flatMap((group) => group.paths);
     const files: { handle: FileHandle; bytes: number }[] = [];
     try {
+      const folder = await store.localPath(modelUri);
       for (const path of paths) {
-        const handle = await open(store.pathOf(`${modelUri}/${path}`), 'r');
+        const handle = await open(join(folder, plainNames([path])[0]!), 'r');
         files.push({ handle, bytes: (await handle.stat()).size });
       }
     } catch (err) {

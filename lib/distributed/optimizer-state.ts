@@ -1,4 +1,4 @@
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { optimizerFiles, optimizerWeightsFromFiles } from '../training/checkpoint';
 import type { TrainingExtension } from '../training/extension';
 import type { TensorFlow } from '../tf';
@@ -14,7 +14,7 @@ export interface OptimizerStateExtensionSpec {
   restoreFrom: string | null;
 }
 
-export function optimizerStateExtension(tf: TensorFlow, store: LocalArtifactStore, spec: OptimizerStateExtensionSpec): TrainingExtension {
+export function optimizerStateExtension(tf: TensorFlow, store: ArtifactStore, spec: OptimizerStateExtensionSpec): TrainingExtension {
   return {
     async start(model, state) {
       // A resumed attempt restored the optimizer with its checkpoint, further along than the round's start.

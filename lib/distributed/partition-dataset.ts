@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import type { DatasetManifest, ShardRef } from '../datasets/manifest';
 import { readShard } from '../datasets/shards';
 import { encodeNpy } from '../npy';
@@ -25,7 +25,7 @@ export interface PartitionedDataset {
  * so a retry rewrites nothing) and manifest. One source shard is in memory at a time; `onShard` is called after each.
  */
 export async function writePartitions(
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   manifest: DatasetManifest,
   numPartitions: number,
   spec: PartitionSpec,
@@ -68,7 +68,7 @@ export async function writePartitions(
   return { partitions: written, classes: manifest.classes, reportUri };
 }
 
-async function trainLabels(store: LocalArtifactStore, shards: ShardRef[]): Promise<Int32Array> {
+async function trainLabels(store: ArtifactStore, shards: ShardRef[]): Promise<Int32Array> {
   const labels = new Int32Array(shards.reduce((n, s) => n + s.count, 0));
   let offset = 0;
   for (const shard of shards) {
@@ -79,7 +79,7 @@ async function trainLabels(store: LocalArtifactStore, shards: ShardRef[]): Promi
 }
 
 /** Writes the rows of one source shard that each partition holds as that partition's shard (none where it holds none). */
-async function writeShardSlices(store: LocalArtifactStore, manifest: DatasetManifest, shard: ShardRef, rows: number[][]): Promise<(ShardRef | undefined)[]> {
+async function writeShardSlices(store: ArtifactStore, manifest: DatasetManifest, shard: ShardRef, rows: number[][]): Promise<(ShardRef | undefined)[]> {
   const [height, width, channels] = manifest.shape;
   const pixelsPerImage = height * width * channels;
   const images = (await readShard(store, shard.imagesUri, 'float32', [shard.count, height, width, channels])).data as Float32Array;

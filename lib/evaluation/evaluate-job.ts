@@ -1,4 +1,4 @@
-import { LocalArtifactStore } from '../artifacts';
+import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import type { ModelFormat } from '../compression/compressed-model';
 import { cached } from '../child-cache';
@@ -11,7 +11,8 @@ import { scoreSplit } from './score';
 import { loadServingModel, readStoredModel, storedSize } from './stored-model';
 
 export interface EvaluateJobInput {
-  artifactRoot: string;
+  /** The store to read and write, as the parent process described it. */
+  artifacts: ArtifactStoreDescription;
   modelUri: string;
   /** How the model is stored, which picks the runtime that serves it (default `tfjs-layers`). */
   format?: ModelFormat;
@@ -64,7 +65,7 @@ const PROGRESS_INTERVAL_MS = 500;
  * report and returns a small summary.
  */
 export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: EvaluationProgress) => void): Promise<EvaluationSummary> {
-  const store = new LocalArtifactStore(input.artifactRoot);
+  const store = openArtifactStore(input.artifacts);
   const manifest = await readManifest(store, input.manifestUri);
   const images = manifest.counts[input.split];
   if (!images) throw new EmptySplitError(`the dataset has no ${input.split} images to evaluate on`);
@@ -120,7 +121,7 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
 }
 
 /** A split's arrays, kept by a warm process for its next evaluations. */
-function cachedSplitArrays(store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
+function cachedSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
   return cached(`arrays ${splitContentKey(manifest, split)}`, async () => {
     const arrays = await loadSplitArrays(store, manifest, split);
     return { value: arrays, bytes: arrays.images.byteLength + arrays.labels.byteLength, dispose: () => undefined };

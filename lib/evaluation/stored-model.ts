@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import type { ModelFormat } from '../compression/compressed-model';
 import { tensorflow } from '../tf';
 import { onnxServingModel } from './onnx-serving';
@@ -14,8 +14,8 @@ export interface StoredModel {
 }
 
 /** The stored files of a model, by name. */
-export async function readStoredModel(store: LocalArtifactStore, model: StoredModel): Promise<Record<string, Uint8Array>> {
-  if (model.format === 'onnx') return { [basename(store.pathOf(model.uri))]: await store.read(model.uri) };
+export async function readStoredModel(store: ArtifactStore, model: StoredModel): Promise<Record<string, Uint8Array>> {
+  if (model.format === 'onnx') return { [basename(model.uri)]: await store.read(model.uri) };
   return store.readDirectory(model.uri);
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import type { ListingIndex } from '../datasets/listing';
 import type { DatasetManifest, ShardRef } from '../datasets/manifest';
 import { decodeNpy, encodeNpy, type NpyArray } from '../npy';
@@ -14,7 +14,7 @@ import type { LeftOutFile } from './quarantine';
  * shards holding such images are rewritten without them. `onBatch` is called as each batch output is taken in.
  */
 export async function assembleManifest(
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   listing: ListingIndex,
   spec: PreprocessSpec,
   batchOutputs: AsyncIterable<BatchOutput>,
@@ -80,7 +80,7 @@ export async function assembleManifest(
 }
 
 /** A copy of a shard without the rows of the dropped images, stored as new content-addressed arrays. */
-async function withoutRows(store: LocalArtifactStore, shard: BatchShard, dropped: Set<number>): Promise<ShardRef> {
+async function withoutRows(store: ArtifactStore, shard: BatchShard, dropped: Set<number>): Promise<ShardRef> {
   const keep = shard.rows.flatMap((image, row) => (dropped.has(image) ? [] : [row]));
   const images = decodeNpy(await store.read(shard.imagesUri));
   const labels = decodeNpy(await store.read(shard.labelsUri));

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { canonicalJson, type BatchOutput } from './batch';
 
@@ -13,14 +13,14 @@ function recordKey(listingUri: string, spec: PreprocessSpec, batch: number): str
 }
 
 /** Records a batch's output; a record that already says the same is left alone, so a re-run writes nothing. */
-export async function recordBatchOutput(store: LocalArtifactStore, listingUri: string, spec: PreprocessSpec, batch: number, outputUri: string): Promise<void> {
+export async function recordBatchOutput(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batch: number, outputUri: string): Promise<void> {
   const key = recordKey(listingUri, spec, batch);
   if ((await store.exists(key)) && (await store.readJson<string>(key)) === outputUri) return;
   await store.putNamed(key, JSON.stringify(outputUri));
 }
 
 /** The outputs of a listing's batches under a spec, in batch order. */
-export async function* recordedBatchOutputs(store: LocalArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutput> {
+export async function* recordedBatchOutputs(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutput> {
   for (let batch = 0; batch < batches; batch++) {
     yield await store.readJson<BatchOutput>(await store.readJson<string>(recordKey(listingUri, spec, batch)));
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
 import type { ShardRef } from '../datasets/manifest';
@@ -78,7 +78,7 @@ export async function preprocessImages(
   images: ListedImage[],
   reader: ImageReader,
   spec: LimitedSpec,
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   options: BatchOptions = {},
 ): Promise<BatchRun> {
   const reads = await readAndHash(images, reader, options);
@@ -218,7 +218,7 @@ function keptImages({ plans }: PlannedRows, images: ListedImage[], reads: ReadOu
 
 /** One image shard and one label shard per split that kept any image. */
 async function writeShards(
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   spec: LimitedSpec,
   { plans, tensors, size }: PlannedRows,
   kept: ReturnType<typeof keptImages>,
@@ -249,8 +249,8 @@ function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec
   return hash.digest('hex');
 }
 
-async function cachedOutput(store: LocalArtifactStore, key: string): Promise<{ output: BatchOutput; uri: string } | undefined> {
-  const uri = store.uriOf(store.pathOf(cacheEntryKey(key)));
+async function cachedOutput(store: ArtifactStore, key: string): Promise<{ output: BatchOutput; uri: string } | undefined> {
+  const uri = store.uriOf(cacheEntryKey(key));
   if (!(await store.exists(uri))) return undefined;
   const output = await store.readJson<BatchOutput>(uri);
   const present = await Promise.all(output.shards.flatMap((s) => [store.isIntactBlob(s.imagesUri), store.isIntactBlob(s.labelsUri)]));
@@ -263,7 +263,7 @@ async function readAgain(reader: ImageReader, image: ListedImage, sha256: string
   return read.input;
 }
 
-async function writeShard(store: LocalArtifactStore, spec: LimitedSpec, split: Split, pixels: Float32Array, labels: number[], rows: number[]): Promise<BatchShard> {
+async function writeShard(store: ArtifactStore, spec: LimitedSpec, split: Split, pixels: Float32Array, labels: number[], rows: number[]): Promise<BatchShard> {
   const [imagesArtifact, labelsArtifact] = await Promise.all([
     store.putBlob(encodeNpy({ dtype: 'float32', shape: [rows.length, spec.height, spec.width, spec.channels], data: pixels }), '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: Int32Array.from(labels) }), '.npy'),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import type { IdxImageFile, ListedImage } from '../datasets/listing';
 import type { ReadRequest, ReadResponse } from './file-reader-thread';
 import { QuarantineError, TransientReadError, type LeftOutFile } from './quarantine';
@@ -104,12 +104,12 @@ export async function readConfinedFile(root: string, path: string, maxBytes: num
 }
 
 /** Reads records of IDX image files already decompressed into the artifact store, in place. */
-export function idxReader(files: IdxImageFile[], store: LocalArtifactStore): ImageReader {
+export function idxReader(files: IdxImageFile[], store: ArtifactStore): ImageReader {
   const handles = new Map<number, Promise<FileHandle>>();
   const handleOf = (file: number) => {
     let handle = handles.get(file);
     if (!handle) {
-      handle = open(store.pathOf(files[file]!.pixelsUri), 'r');
+      handle = store.localPath(files[file]!.pixelsUri).then((path) => open(path, 'r'));
       handles.set(file, handle);
     }
     return handle;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { compressionVariantSchema, type CompressionStep, type CompressionVariant } from './compression';
 import { modelNameSchema } from './train-model';
+import { artifactUriSchema } from './artifact-uri';
 
 /** The name of the uncompressed model's row in the table. */
 export const BASELINE = 'baseline';
@@ -92,7 +93,7 @@ export const compressionStageSchema = z.strictObject({
   parallelism: parallelismSchema,
 });
 
-const storedUri = (what: string) => z.string().startsWith('file://', `must be a file:// URI of ${what} in the artifact store`);
+const storedUri = (what: string) => artifactUriSchema(`${what} in the artifact store`);
 
 /** Input of the `compressModel` workflow: a trained model, its dataset, and the variants to try on it. */
 export const compressModelInputSchema = z.strictObject({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { modelSpecSchema, trainingSpecSchema } from './model';
 import { modelNameSchema } from './train-model';
+import { artifactUriSchema } from './artifact-uri';
 
 /** Partitions one run may train; aggregation past this wants a tree of aggregators (see the README). */
 export const MAX_WORKERS = 1024;
@@ -15,7 +16,7 @@ export const distributedTrainInputSchema = z
   .strictObject({
     modelName: modelNameSchema.default('distributed'),
     /** URI of a dataset manifest written by preprocessing; its train split is partitioned, its validation split scores every round. */
-    manifestUri: z.string().startsWith('file://', 'must be a file:// URI of a dataset manifest'),
+    manifestUri: artifactUriSchema('a dataset manifest'),
     model: modelSpecSchema.prefault({}),
     /** As trainModel's; `epochs` and `earlyStopping` are not used: each round trains `localEpochs` (or `localSteps`). */
     training: trainingSpecSchema.prefault({}),

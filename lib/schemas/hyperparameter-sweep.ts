@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { modelNameSchema } from './train-model';
+import { artifactUriSchema } from './artifact-uri';
 
 /** Figures a sweep can rank trials by, and which way is better. Test-set figures are not among them on purpose. */
 export const SWEEP_METRICS = {
@@ -27,7 +28,7 @@ export const ashaSettingsSchema = z
 /** Input of the `hyperparameterSweep` workflow. Each trial is a `trainModel` child workflow. */
 export const hyperparameterSweepInputSchema = z.strictObject({
   modelName: modelNameSchema.default('sweep'),
-  manifestUri: z.string().startsWith('file://', 'must be a file:// URI of a dataset manifest'),
+  manifestUri: artifactUriSchema('a dataset manifest'),
   /** The `model` and `training` every trial starts from (trainModel's fields and defaults). */
   base: z.strictObject({ model: z.record(z.string(), z.unknown()).default({}), training: z.record(z.string(), z.unknown()).default({}) }).prefault({}),
   /** Dotted paths under `model.` or `training.`, each with the values to try. */

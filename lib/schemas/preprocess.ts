@@ -18,17 +18,23 @@ const idxSourceSchema = z.strictObject({
   classes: z.array(z.string().min(1)).min(1).optional(),
 });
 
+const s3SourceSchema = z.strictObject({
+  format: z.literal('s3'),
+  /** `s3://bucket/prefix` with one prefix per class under it; the endpoint and credentials are the worker's (AWS environment). */
+  url: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be s3://bucket or s3://bucket/prefix'),
+});
+
 const builtinSourceSchema = z.strictObject({
   format: z.literal('builtin'),
   name: z.enum(BUILTIN_DATASETS),
 });
 
 /**
- * Where images come from. The string shorthand `"builtin:<name>"` names a built-in set; any other string is a folder
- * under the datasets root.
+ * Where images come from. The string shorthand `"builtin:<name>"` names a built-in set, `"s3://bucket/prefix"` class
+ * prefixes in object storage; any other string is a folder under the datasets root.
  */
 export const sourceSchema = z
-  .union([z.string().min(1), z.discriminatedUnion('format', [folderSourceSchema, idxSourceSchema, builtinSourceSchema])])
+  .union([z.string().min(1), z.discriminatedUnion('format', [folderSourceSchema, idxSourceSchema, s3SourceSchema, builtinSourceSchema])])
   .transform((source, ctx): DatasetSourceDescriptor => {
     if (typeof source !== 'string') {
       if (source.format === 'idx' && source.images.length !== source.labels.length) {
@@ -36,6 +42,14 @@ export const sourceSchema = z
         return z.NEVER;
       }
       return source;
+    }
+    if (source.startsWith('s3://')) {
+      const parsed = s3SourceSchema.safeParse({ format: 's3', url: source });
+      if (!parsed.success) {
+        ctx.addIssue({ code: 'custom', message: `${source}: ${parsed.error.issues[0]!.message}` });
+        return z.NEVER;
+      }
+      return parsed.data;
     }
     if (!source.startsWith('builtin:')) return { format: 'folder', path: source };
     const name = source.slice('builtin:'.length);
@@ -46,7 +60,7 @@ export const sourceSchema = z
     return { format: 'builtin', name: name as (typeof BUILTIN_DATASETS)[number] };
   });
 
-export type DatasetSourceDescriptor = z.output<typeof folderSourceSchema> | z.output<typeof idxSourceSchema> | z.output<typeof builtinSourceSchema>;
+export type DatasetSourceDescriptor = z.output<typeof folderSourceSchema> | z.output<typeof idxSourceSchema> | z.output<typeof s3SourceSchema> | z.output<typeof builtinSourceSchema>;
 
 export const datasetSourceSchema = z.strictObject({
   source: sourceSchema.prefault('builtin:mnist-digits'),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { modelSpecSchema, trainingSpecSchema } from './model';
+import { artifactUriSchema } from './artifact-uri';
 
 export const modelNameSchema = z
   .string()
@@ -10,11 +11,11 @@ export const trainModelInputSchema = z
   .strictObject({
     modelName: modelNameSchema.default('model'),
     /** URI of a dataset manifest written by preprocessing (`manifestUri` in mlPipeline's result). */
-    manifestUri: z.string().startsWith('file://', 'must be a file:// URI of a dataset manifest'),
+    manifestUri: artifactUriSchema('a dataset manifest'),
     model: modelSpecSchema.prefault({}),
     training: trainingSpecSchema.prefault({}),
     /** A checkpoint to continue from (`checkpointUri` of an earlier result), instead of starting afresh. */
-    resumeFrom: z.string().startsWith('file://', 'must be a file:// URI of a training checkpoint').optional(),
+    resumeFrom: artifactUriSchema('a training checkpoint').optional(),
     /** Stop once this many of `training.epochs` are done, leaving `checkpointUri` to continue from (default: all). */
     untilEpoch: z.int().min(1).optional(),
   })

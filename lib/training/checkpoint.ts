@@ -1,7 +1,7 @@
 import type { LayersModel, Optimizer, io } from '@tensorflow/tfjs';
 
 type NamedTensor = Awaited<ReturnType<Optimizer['getWeights']>>[number];
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { modelFiles, modelFromFiles } from '../model-io';
 import type { TensorFlow } from '../tf';
 
@@ -52,7 +52,7 @@ export function initialTrainingState(): TrainingState {
 /** A checkpoint is one directory artifact: the model in layers format, the optimizer's slots and the state. */
 export async function saveCheckpoint(
   tf: TensorFlow,
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   model: LayersModel,
   optimizer: Optimizer,
   state: TrainingState,
@@ -89,7 +89,7 @@ export interface RestoredCheckpoint {
   state: TrainingState;
 }
 
-export async function loadCheckpoint(tf: TensorFlow, store: LocalArtifactStore, uri: string): Promise<RestoredCheckpoint> {
+export async function loadCheckpoint(tf: TensorFlow, store: ArtifactStore, uri: string): Promise<RestoredCheckpoint> {
   const files = await store.readDirectory(uri);
   return {
     model: await modelFromFiles(tf, files),

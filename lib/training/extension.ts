@@ -1,5 +1,5 @@
 import type { LayersModel, ModelCompileArgs, Tensor } from '@tensorflow/tfjs';
-import type { LocalArtifactStore } from '../artifacts';
+import type { ArtifactStore } from '../artifacts';
 import { MagnitudePruning } from '../compression/magnitude-pruning';
 import type { PolynomialDecay } from '../compression/sparsity-schedule';
 import { StructuredPruning } from '../compression/structured-pruning';
@@ -31,7 +31,7 @@ export interface TrainingExtension {
 
 export interface ExtensionContext {
   tf: TensorFlow;
-  store: LocalArtifactStore;
+  store: ArtifactStore;
   manifest: DatasetManifest;
   train: SplitTensors;
   batchesPerEpoch: number;

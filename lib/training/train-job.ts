@@ -1,5 +1,5 @@
 import type { LayersModel, Optimizer, Scalar } from '@tensorflow/tfjs';
-import { LocalArtifactStore } from '../artifacts';
+import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
 import { cached } from '../child-cache';
 import { serveChildTask } from '../child-task';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
@@ -15,7 +15,8 @@ import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from
 import { learningRateAt } from './schedule';
 
 export interface TrainJobInput {
-  artifactRoot: string;
+  /** The store to read and write, as the parent process described it. */
+  artifacts: ArtifactStoreDescription;
   manifestUri: string;
   model: ModelSpec;
   training: TrainingSpec;
@@ -129,7 +130,7 @@ const PROGRESS_INTERVAL_MS = 500;
 interface TrainingRun {
   tf: TensorFlow;
   backend: BackendName;
-  store: LocalArtifactStore;
+  store: ArtifactStore;
   input: TrainJobInput;
   report: (progress: TrainProgress) => void;
   train: SplitTensors;
@@ -193,7 +194,7 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   // The first job in a process pays for starting it and loading TensorFlow: performance.now() counts from the process's start.
   const timings: TrainJobTimings = { startup: startupCounted ? 0 : performance.now() / 1000, load: 0, build: 0, train: 0, validate: 0, store: 0 };
   startupCounted = true;
-  const store = new LocalArtifactStore(input.artifactRoot);
+  const store = openArtifactStore(input.artifacts);
   const { manifest, train, validation } = await timed(timings, 'load', () => loadData(tf, store, input.manifestUri, input.validate ?? true));
   const batchesPerEpoch = Math.ceil(train.count / input.training.batchSize);
   const epochs = input.maxSteps ? Math.ceil(input.maxSteps / batchesPerEpoch) : input.training.epochs;
@@ -231,7 +232,7 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   return run;
 }
 
-async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: string, validate: boolean) {
+async function loadData(tf: TensorFlow, store: ArtifactStore, manifestUri: string, validate: boolean) {
   const manifest = await readManifest(store, manifestUri);
   const train = await cachedSplit(tf, store, manifest, 'train');
   const validation = validate && manifest.counts.validation > 0 ? await cachedSplit(tf, store, manifest, 'validation') : undefined;
@@ -239,14 +240,14 @@ async function loadData(tf: TensorFlow, store: LocalArtifactStore, manifestUri: 
 }
 
 /** A split's tensors, kept by a warm process for its next jobs. */
-function cachedSplit(tf: TensorFlow, store: LocalArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
+function cachedSplit(tf: TensorFlow, store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
   return cached(`tensors ${manifest.classes.length} classes ${splitContentKey(manifest, split)}`, async () => {
     const tensors = await loadSplit(tf, store, manifest, split);
     return { value: tensors, bytes: (tensors.images.size + tensors.labels.size) * 4, dispose: () => tf.dispose([tensors.images, tensors.labels]) };
   });
 }
 
-async function buildOrResume(tf: TensorFlow, store: LocalArtifactStore, input: TrainJobInput, manifest: DatasetManifest, extension: TrainingExtension) {
+async function buildOrResume(tf: TensorFlow, store: ArtifactStore, input: TrainJobInput, manifest: DatasetManifest, extension: TrainingExtension) {
   if (input.resumeFrom) {
     const checkpoint = await loadCheckpoint(tf, store, input.resumeFrom).catch((err: NodeJS.ErrnoException) => {
       // A read that failed for another reason (EIO, EMFILE) is about this attempt: the retry may read it.

@@ -1,4 +1,4 @@
-import type { LocalArtifactStore } from '../../lib/artifacts';
+import type { ArtifactStore } from '../../lib/artifacts';
 import { calibrate } from '../../lib/compression/onnx/calibrate';
 import { floatGraph } from '../../lib/compression/onnx/float-graph';
 import { int8Graph } from '../../lib/compression/onnx/int8-graph';
@@ -13,7 +13,7 @@ import { tensorflow } from '../../lib/tf';
  * A stored TensorFlow.js model exported to ONNX and stored: float32, or with int8 weights and uint8 activations (QDQ)
  * calibrated by min-max on up to 256 training images of the dataset.
  */
-export async function storeOnnxOf(store: LocalArtifactStore, tfjs: StoredModel, manifestUri: string, options: { int8?: boolean } = {}): Promise<StoredModel> {
+export async function storeOnnxOf(store: ArtifactStore, tfjs: StoredModel, manifestUri: string, options: { int8?: boolean } = {}): Promise<StoredModel> {
   const model = readLayersModel(tensorflow().tf, await store.readDirectory(tfjs.uri));
   let graph = floatGraph(model).model;
   if (options.int8) {

@@ -1,4 +1,4 @@
-import type { LocalArtifactStore } from '../../lib/artifacts';
+import type { ArtifactStore } from '../../lib/artifacts';
 import type { DatasetManifest } from '../../lib/datasets/manifest';
 import { encodeNpy } from '../../lib/npy';
 import { seededRandom } from '../../lib/random';
@@ -10,7 +10,7 @@ import { preprocessSpecSchema } from '../../lib/schemas/preprocess';
  * `side` pixels square (8 unless given). `poison` puts NaN in every pixel, to make training diverge.
  */
 export async function writeSyntheticDataset(
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   count: number,
   options: { poison?: boolean; side?: number; testCount?: number } = {},
 ): Promise<string> {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { LocalArtifactStore } from '../../artifacts';
+import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../../artifacts';
 import { serveChildTask } from '../../child-task';
 import { readManifest } from '../../datasets/manifest';
 import { loadSplit } from '../../datasets/shards';
@@ -17,7 +17,8 @@ import { readLayersModel, UnsupportedLayerError, type InferenceModel } from './l
 import { decodeModel, encodeModel, type ModelProto } from './onnx-proto';
 
 export interface ExportJobInput {
-  artifactRoot: string;
+  /** The store to read and write, as the parent process described it. */
+  artifacts: ArtifactStoreDescription;
   modelUri: string;
   manifestUri: string;
   variant: OnnxVariant | Int8Variant;
@@ -32,7 +33,7 @@ export interface ExportProgress {
 /** Exports a stored layers model to ONNX (float32, or int8 with activations calibrated on training images) and stores it. */
 export async function exportJob(input: ExportJobInput, reportProgress: (progress: ExportProgress) => void): Promise<CompressedModel> {
   const { tf } = tensorflow();
-  const store = new LocalArtifactStore(input.artifactRoot);
+  const store = openArtifactStore(input.artifacts);
   const model = readLayersModel(tf, await readModelFiles(store, input.modelUri));
   const { variant } = input;
   const images = variant.method === 'int8' ? variant.calibration.samples : 0;
@@ -62,7 +63,7 @@ export async function exportJob(input: ExportJobInput, reportProgress: (progress
   };
 }
 
-async function readModelFiles(store: LocalArtifactStore, modelUri: string): Promise<Record<string, Uint8Array>> {
+async function readModelFiles(store: ArtifactStore, modelUri: string): Promise<Record<string, Uint8Array>> {
   try {
     return await store.readDirectory(modelUri);
   } catch (err) {
@@ -75,7 +76,7 @@ async function readModelFiles(store: LocalArtifactStore, modelUri: string): Prom
 /** Activation ranges measured on the first `calibration.samples` training images (all of them when there are fewer). */
 async function calibrationRanges(
   tf: ReturnType<typeof tensorflow>['tf'],
-  store: LocalArtifactStore,
+  store: ArtifactStore,
   manifestUri: string,
   model: InferenceModel,
   variant: Int8Variant,

@@ -1,0 +1,145 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ArtifactNotFoundError, LocalArtifactStore, openArtifactStore, type S3StoreDescription } from '../lib/artifacts';
+import { ArtifactCorruptError, S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
+import { startTestObjectStore } from './helpers/object-store';
+
+type TestObjectStore = Awaited<ReturnType<typeof startTestObjectStore>>;
+
+describe('S3 artifact store (real versitygw server)', () => {
+  let server: TestObjectStore;
+  let bucketDir: string;
+  let prefix = 0;
+
+  before(async () => {
+    server = await startTestObjectStore();
+    bucketDir = join(server.dataDir, server.bucket);
+  });
+  after(() => server?.stop());
+
+  /** A store on its own prefix of the bucket, with its own (empty) cache: as on another machine. */
+  function newStore(options: { prefix?: string; cacheBytes?: number } = {}): S3ArtifactStore {
+    const env = server.env(options.prefix ?? `t${prefix++}`);
+    return new S3ArtifactStore({
+      kind: 's3',
+      ...parseS3Url(env.TEMPORAL_ML_ARTIFACT_URL!),
+      endpoint: env.AWS_ENDPOINT_URL_S3,
+      region: env.AWS_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+      cacheDir: mkdtempSync(join(tmpdir(), 'artifact-cache-')),
+      cacheBytes: options.cacheBytes ?? 1 << 30,
+    });
+  }
+  const objectPath = (store: S3ArtifactStore, uri: string) => join(bucketDir, store.locationOf(uri).slice(`s3://${server.bucket}/`.length));
+
+  it('stores blobs and directories at the same URIs as the local store, and reads them back', async () => {
+    const store = newStore();
+    const local = new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'artifacts-')));
+    const blob = Buffer.from('shard bytes '.repeat(100));
+    const files = { 'model.json': Buffer.from('{"format":"layers-model"}'), 'weights.bin': randomBytes(4096) };
+    const [stored, dir] = [await store.putBlob(blob, '.npy'), await store.putDirectory(files)];
+    assert.deepEqual(stored, await local.putBlob(blob, '.npy'));
+    assert.deepEqual(dir, await local.putDirectory(files));
+    assert.match(stored.uri, /^artifact:\/\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}\.npy$/);
+
+    const elsewhere = newStore({ prefix: store.locationOf('artifact://x').split('/')[3] });
+    assert.ok((await elsewhere.read(stored.uri)).equals(blob));
+    assert.deepEqual(await elsewhere.readDirectory(dir.uri), files);
+    assert.ok((await elsewhere.read(`${dir.uri}/model.json`)).equals(files['model.json']));
+    assert.ok(readFileSync(join(await elsewhere.localPath(dir.uri), 'weights.bin')).equals(files['weights.bin']));
+    assert.equal(await elsewhere.exists(dir.uri), true);
+    assert.equal(await elsewhere.exists('artifact://nothing/here'), false);
+
+    const named = await store.putNamed('runs/a/manifest.json', '{"v":1}');
+    assert.equal(named, 'artifact://runs/a/manifest.json');
+    assert.deepEqual(await elsewhere.readJson(named), { v: 1 });
+    await store.putNamed('runs/a/manifest.json', '{"v":2}');
+    assert.deepEqual(await elsewhere.readJson(named), { v: 2 }, 'a replaced named artifact is read anew');
+    assert.equal(store.locationOf(named), `s3://${server.bucket}/${store.locationOf(named).split('/').slice(3).join('/')}`);
+  });
+
+  it('shows a directory only once its listing, written last, is there', async () => {
+    const store = newStore();
+    const dir = await store.putDirectory({ 'a.bin': Buffer.from('a'), 'b.bin': Buffer.from('b') });
+    rmSync(join(objectPath(store, dir.uri), '.directory.json'));
+    const reader = newStore({ prefix: store.locationOf('artifact://x').split('/')[3] });
+    assert.equal(await reader.exists(dir.uri), false);
+    await assert.rejects(reader.readDirectory(dir.uri), ArtifactNotFoundError);
+    assert.deepEqual(await store.putDirectory({ 'a.bin': Buffer.from('a'), 'b.bin': Buffer.from('b') }), dir, 'the next put completes it');
+    assert.equal(Object.keys(await reader.readDirectory(dir.uri)).length, 2);
+  });
+
+  it('lets concurrent writers of the same content both succeed, storing one object', async () => {
+    const name = `race${prefix}`;
+    const [a, b] = [newStore({ prefix: name }), newStore({ prefix: name })];
+    const data = randomBytes(256 * 1024);
+    const [first, second] = await Promise.all([a.putBlob(data, '.bin'), b.putBlob(data, '.bin')]);
+    assert.deepEqual(first, second);
+    const listed = await a.client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: `${name}/` }));
+    assert.deepEqual(listed.Contents?.map((object) => object.Key), [`${name}/sha256/${first.sha256.slice(0, 2)}/${first.sha256}.bin`]);
+  });
+
+  it('verifies the sha256 of what it reads: a damaged object is refused, and the next put repairs it', async () => {
+    const store = newStore();
+    const data = Buffer.from('bytes that matter '.repeat(1000));
+    const { uri } = await store.putBlob(data, '.bin');
+    const path = objectPath(store, uri);
+    const bytes = readFileSync(path);
+    bytes[500] = bytes[500]! ^ 0xff;
+    writeFileSync(path, bytes);
+    const reader = newStore({ prefix: store.locationOf('artifact://x').split('/')[3] });
+    await assert.rejects(reader.read(uri), ArtifactCorruptError);
+    assert.equal(await reader.isIntactBlob(uri), false);
+    await reader.putBlob(data, '.bin');
+    assert.ok((await reader.read(uri)).equals(data));
+  });
+
+  it('keeps its local cache within its size bound, least recently used out, and serves hits without the server', async () => {
+    const blobBytes = 100_000;
+    const writer = newStore();
+    const uris = [];
+    for (let i = 0; i < 4; i++) uris.push((await writer.putBlob(randomBytes(blobBytes), '.bin')).uri);
+    const reader = newStore({ prefix: writer.locationOf('artifact://x').split('/')[3], cacheBytes: 2.5 * blobBytes });
+    await reader.read(uris[0]!);
+    await reader.read(uris[1]!);
+    await reader.read(uris[0]!); // now uris[1] is the least recently used
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await reader.read(uris[2]!);
+    const cached = await reader.cache.entries();
+    assert.ok(cached.reduce((sum, entry) => sum + entry.bytes, 0) <= 2.5 * blobBytes, 'within the bound');
+    assert.deepEqual(cached.map((entry) => entry.name).sort(), [uris[0], uris[2]].map((uri) => uri!.split('/').pop()).sort(), 'the least recently used went');
+
+    for (const uri of uris) rmSync(objectPath(writer, uri));
+    assert.equal((await reader.read(uris[0]!)).byteLength, blobBytes, 'a hit needs no download');
+    await assert.rejects(reader.read(uris[1]!), ArtifactNotFoundError, 'an evicted entry is downloaded again');
+  });
+
+  it('streams a large object both ways in bounded memory', async () => {
+    const store = newStore();
+    const file = join(mkdtempSync(join(tmpdir(), 'large-')), 'shard.npy');
+    const bytes = 48 * 1024 * 1024;
+    const chunk = randomBytes(1024 * 1024);
+    writeFileSync(file, Buffer.concat(Array.from({ length: bytes / chunk.byteLength }, () => chunk)));
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 2);
+    try {
+      const stored = await store.putBlobFile(file, '.npy');
+      assert.equal(stored.bytes, bytes);
+      const description = (await store.describeForChild()) as S3StoreDescription;
+      const reader = openArtifactStore({ ...description, cacheDir: mkdtempSync(join(tmpdir(), 'artifact-cache-')) });
+      const path = await reader.localPath(stored.uri);
+      assert.equal(readFileSync(path).byteLength, bytes);
+    } finally {
+      clearInterval(sampler);
+    }
+    const held = peak - baseline;
+    assert.ok(held < bytes / 2, `held ${(held / 2 ** 20).toFixed(1)} MiB of buffers moving ${bytes / 2 ** 20} MiB`);
+  });
+});
