@@ -221,9 +221,9 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async putNamed(key: string, data: Uint8Array | string): Promise<string> {
     const body = typeof data === 'string' ? Buffer.from(data) : data;
-    keyOf(uriOfKey(key));
+    const uri = this.uriOf(key);
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: body, ContentLength: body.byteLength }));
-    return this.uriOf(key);
+    return uri;
   }
 
   async read(uri: string): Promise<Buffer> {
@@ -270,8 +270,11 @@ export class S3ArtifactStore implements ArtifactStore {
     const hash = contentHashOf(key);
     if (hash?.file) return join(await this.localDirectory(key.slice(0, -hash.file.length - 1)), hash.file);
     if (hash) {
-      if (await this.objectExists(`${key}/${DIRECTORY_MARKER}`)) return this.localDirectory(key);
-      return this.cache.get(cacheName(key), (staging) => this.download(key, staging, hash.sha256));
+      // A cached copy needs no request at all; what is not cached is a directory when its listing is there.
+      return this.cache.get(cacheName(key), async (staging) => {
+        if (await this.objectExists(`${key}/${DIRECTORY_MARKER}`)) await this.fillDirectory(key, staging);
+        else await this.download(key, staging, hash.sha256);
+      });
     }
     // A named object can be replaced: its cache entry is named by its version (ETag).
     const etag = await this.etagOf(key);
@@ -280,13 +283,16 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /** The verified local copy of the content-addressed directory at `key`. */
   private async localDirectory(key: string): Promise<string> {
-    return this.cache.get(cacheName(key), async (staging) => {
-      const listing = await this.listingOf(key);
-      await mkdir(staging, { recursive: true });
-      const expected = new Map(Object.entries(listing.files));
-      if (directoryDigest(expected) !== contentHashOf(key)?.sha256) throw new ArtifactCorruptError(`The listing of directory artifact ${this.locationOf(this.uriOf(key))} does not match its address.`);
-      for (const [name, file] of expected) await this.download(`${key}/${name}`, join(staging, plainNames([name])[0]!), file.sha256);
-    });
+    return this.cache.get(cacheName(key), (staging) => this.fillDirectory(key, staging));
+  }
+
+  /** Downloads the files its listing names into `folder`, each verified, the listing checked against the address. */
+  private async fillDirectory(key: string, folder: string): Promise<void> {
+    const listing = await this.listingOf(key);
+    await mkdir(folder, { recursive: true });
+    const expected = new Map(Object.entries(listing.files));
+    if (directoryDigest(expected) !== contentHashOf(key)?.sha256) throw new ArtifactCorruptError(`The listing of directory artifact ${this.locationOf(this.uriOf(key))} does not match its address.`);
+    for (const [name, file] of expected) await this.download(`${key}/${name}`, join(folder, plainNames([name])[0]!), file.sha256);
   }
 
   private async listingOf(key: string): Promise<DirectoryListing> {

@@ -1,10 +1,11 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { listS3ImageFolder, s3Reader } from '../lib/datasets/s3-folder';
 import { ArtifactNotFoundError, LocalArtifactStore, openArtifactStore, type S3StoreDescription } from '../lib/artifacts';
 import { ArtifactCorruptError, S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { startTestObjectStore } from './helpers/object-store';
@@ -141,5 +142,22 @@ describe('S3 artifact store (real versitygw server)', () => {
     }
     const held = peak - baseline;
     assert.ok(held < bytes / 2, `held ${(held / 2 ** 20).toFixed(1)} MiB of buffers moving ${bytes / 2 ** 20} MiB`);
+  });
+
+  it('lists a dataset prefix as class folders and reads its objects under the same quarantine rules as files', async () => {
+    const store = newStore();
+    const put = (key: string, body: Buffer) => store.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `datasets/toy/${key}`, Body: body }));
+    const image = randomBytes(300);
+    await Promise.all([put('cat/1.png', image), put('cat/empty.png', Buffer.alloc(0)), put('dog/deep/big.png', randomBytes(2000)), put('dog/gone.png', image), put('.hidden/x.png', image), put('cat/.DS_Store', image)]);
+    const listing = await listS3ImageFolder(store.client, server.bucket, 'datasets/toy');
+    assert.deepEqual(listing.classes, ['cat', 'dog']);
+    assert.deepEqual(listing.perClass.map((images) => images.map((i) => i.path)), [['cat/1.png', 'cat/empty.png'], ['dog/deep/big.png', 'dog/gone.png']]);
+
+    await store.client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: 'datasets/toy/dog/gone.png' }));
+    const read = await s3Reader(store.client, server.bucket, 'datasets/toy', 1000).read(listing.perClass.flat(), Infinity);
+    assert.deepEqual(read[0], { ok: true, input: image, sha256: createHash('sha256').update(image).digest('hex'), bytes: 300 });
+    assert.deepEqual(read.slice(1).map((outcome) => (outcome.ok ? 'ok' : outcome.reason)), ['empty', 'too_large', 'unreadable']);
+
+    await assert.rejects(listS3ImageFolder(store.client, server.bucket, 'datasets/toy/cat'), /toy\/cat has no class prefixes .*found 2 objects directly under it/);
   });
 });
