@@ -9,13 +9,16 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
 import { artifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { decodeNpy } from '../lib/npy';
 import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
+import type { S3ArtifactStore } from '../lib/s3-artifacts';
 import { tensorflow } from '../lib/tf';
-import { mlPipeline, preprocessDataset, preprocessProgressQuery } from '../workflows';
+import { mlPipeline, preprocessDataset, preprocessProgressQuery, trainModel } from '../workflows';
 import { startTestObjectStore } from './helpers/object-store';
+import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 
 const cli = (args: string[], env: NodeJS.ProcessEnv) => promisify(execFile)(process.execPath, [join(__dirname, '..', 'cli', 'main.js'), ...args], { env: { ...process.env, ...env } });
@@ -146,13 +149,14 @@ describe('preprocessDataset and mlPipeline on two machines sharing only Temporal
   });
 
   it('stops its batches when the workflow is cancelled', async () => {
-    const live = workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null).at(-1);
-    const worker = live ?? (await startMachine(machines.b, 'ml-cpu'));
+    const live = workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
+    if (live.length === 0) live.push(await startMachine(machines.b, 'ml-cpu'));
     // Another spec, so nothing comes from the cache of the runs before.
     const handle = await env.client.workflow.start(preprocessDataset, {
       taskQueue: 'ml-pipeline',
       workflowId: `preprocess-cancel-${Date.now()}`,
-      args: [{ ...input(2000), preprocess: { width: 64, height: 64, channels: 3 } }],
+      // Large enough images that the one batch runs for seconds: cancellation reaches it at its next heartbeat.
+      args: [{ ...input(2000), preprocess: { width: 128, height: 128, channels: 3 } }],
     });
     for (;;) {
       const progress = await handle.query(preprocessProgressQuery);
@@ -164,10 +168,74 @@ describe('preprocessDataset and mlPipeline on two machines sharing only Temporal
     assert.ok(error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure, `got ${error}`);
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+      // Whichever ml-cpu worker took the batch reports it.
+      const metrics = (await Promise.all(live.map(async (w) => (await fetch(`http://127.0.0.1:${w.metricsPort}/metrics`)).text()))).join('\n');
       if (/temporal_ml_activity_executions_total\{activity_type="preprocessBatch",task_queue="ml-cpu",outcome="cancelled"\} [1-9]/.test(metrics)) break;
       assert.ok(Date.now() < deadline, `no preprocessBatch ended cancelled:\n${metrics.split('\n').filter((l) => l.includes('preprocessBatch')).join('\n')}`);
       await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
+  it('gc on the object store removes unreachable old objects and interrupted uploads, never what a closed or an open run reads', async () => {
+    // No worker but this process's workflow worker: the open run below waits for its first activity, writing nothing.
+    await Promise.all(workers.map((w) => w.stop()));
+    const store = artifactStore() as S3ArtifactStore;
+    const Bucket = store.bucket;
+    const objectKeys = async () => {
+      const keys: string[] = [];
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await store.client.send(new ListObjectsV2Command({ Bucket, Prefix: `${store.prefix}/`, ContinuationToken }));
+        keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+        ContinuationToken = page.NextContinuationToken;
+      } while (ContinuationToken);
+      return keys.sort();
+    };
+    const uploads = async () => (await store.client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: `${store.prefix}/` }))).Uploads ?? [];
+    const readable = async (manifestUri: string) => {
+      const manifest = await store.readJson<DatasetManifest>(manifestUri);
+      return (await Promise.all([manifest.imagesIndexUri, ...manifest.shards.flatMap((s) => [s.imagesUri, s.labelsUri])].map((uri) => store.isIntactBlob(uri)))).every(Boolean);
+    };
+
+    const closedManifest = await writeSyntheticDataset(store, 8);
+    const openManifest = await writeSyntheticDataset(store, 12);
+    const closed = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `gc-closed-${Date.now()}`, args: [{ manifestUri: closedManifest }] });
+    await closed.terminate('closed before gc');
+    const garbage = [
+      (await store.putBlob(Buffer.from('unreachable'), '.npy')).uri,
+      (await store.putDirectory({ 'model.json': Buffer.from('{}'), 'weights.bin': Buffer.from('unreachable weights') })).uri,
+      await store.putNamed('distillation/teacher-logits/ab/unreachable.json', '{}'),
+    ];
+    // A writer killed mid-upload leaves a multipart upload that was never completed.
+    const { UploadId } = await store.client.send(new CreateMultipartUploadCommand({ Bucket, Key: `${store.prefix}/sha256/00/interrupted` }));
+    await store.client.send(new UploadPartCommand({ Bucket, Key: `${store.prefix}/sha256/00/interrupted`, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
+    await new Promise((r) => setTimeout(r, 2_000));
+    // This run stays open, waiting for its activity, while gc runs.
+    const open = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `gc-open-${Date.now()}`, args: [{ manifestUri: openManifest }] });
+    try {
+      for (let i = 0; !(await open.describe()).raw.pendingActivities?.length; i++) {
+        assert.ok(i < 200, 'the open run schedules its first activity');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const writtenDuringOpenRun = (await store.putBlob(Buffer.from('written while a run is open'), '.npy')).uri;
+
+      const before = await objectKeys();
+      const dryRun = (await cli(['gc', '--older-than', '1s', '--dry-run'], { ...storeEnv, TEMPORAL_ADDRESS: env.address })).stdout;
+      assert.deepEqual(await objectKeys(), before, 'a dry run removes nothing');
+      assert.equal((await uploads()).length, 1);
+      const planned = new Set([...dryRun.matchAll(/^would remove (\S+) /gm)].map((m) => m[1]!));
+      for (const uri of garbage) assert.ok(planned.has(uri.slice('artifact://'.length)), `${uri} planned:\n${dryRun}`);
+      assert.ok([...planned].some((key) => key.startsWith('tmp/multipart-uploads/')), dryRun);
+
+      const real = (await cli(['gc', '--older-than', '1s'], { ...storeEnv, TEMPORAL_ADDRESS: env.address })).stdout;
+      assert.match(real, /Removed \d+ artifact\(s\)/, real);
+      for (const uri of garbage) assert.equal(await store.exists(uri), false, uri);
+      assert.deepEqual(await uploads(), [], 'the interrupted upload is aborted');
+      assert.ok(await store.exists(writtenDuringOpenRun), 'what changed since the open run started stays');
+      assert.ok(await readable(openManifest), 'what the open run reads is there');
+      assert.ok(await readable(closedManifest), 'the input of a closed run is there');
+    } finally {
+      await open.terminate('gc test done');
     }
   });
 });

@@ -15,6 +15,15 @@ const MULTIPART_STAGING = 'tmp/multipart-uploads/';
 const CONTENT_DIRECTORY_FILE = /^(sha256\/[0-9a-f]{2}\/[0-9a-f]{64})\/(.+)$/;
 
 /**
+ * S3 gives times to the second: an object stamped 12:00:00 may have been written at 12:00:00.999. Taking the latest
+ * time it may have been written keeps it from looking older than a run that started within that second.
+ */
+function latestPossible(time: Date | undefined): Date {
+  if (!time) return new Date(0);
+  return time.getMilliseconds() === 0 ? new Date(time.getTime() + 999) : time;
+}
+
+/**
  * Garbage collection over an object store: the objects of a content-addressed directory (a model, a listing, with its
  * completion marker) are one entry, every other object an entry of its own, and a multipart upload a killed writer
  * never completed is staging.
@@ -54,7 +63,7 @@ export class S3GcBackend implements GcBackend {
       for (const object of page.Contents ?? []) {
         const key = this.keyOfObject(object.Key!);
         const bytes = object.Size ?? 0;
-        const modified = object.LastModified ?? new Date(0);
+        const modified = latestPossible(object.LastModified);
         const inDirectory = CONTENT_DIRECTORY_FILE.exec(key);
         if (!inDirectory) {
           entries.push({ key, bytes, modified });
@@ -78,7 +87,7 @@ export class S3GcBackend implements GcBackend {
       for (const upload of page.Uploads ?? []) {
         const key = `${MULTIPART_STAGING}${upload.UploadId}`;
         this.uploads.set(key, { objectKey: upload.Key!, uploadId: upload.UploadId! });
-        entries.push({ key, bytes: 0, modified: upload.Initiated ?? new Date(0) });
+        entries.push({ key, bytes: 0, modified: latestPossible(upload.Initiated) });
       }
       [KeyMarker, UploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
     } while (KeyMarker);
