@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { parseGcOptions } from '../cli/gc';
 import { LocalArtifactStore } from '../lib/artifacts';
@@ -29,7 +30,8 @@ function age(path: string, days: number): void {
 describe('reference scanner', () => {
   const store = newStore();
   const { references } = new LocalGcBackend(store);
-  const uri = (key: string) => store.uriOf(join(store.root, key));
+  // The file:// URIs histories recorded before store-relative URIs hold.
+  const uri = (key: string) => pathToFileURL(join(store.root, key)).href;
 
   it('finds the store keys of file:// and artifact:// URIs in nested values, payload bytes and JSON inside JSON, and nothing else', () => {
     const payload = new TextEncoder().encode(JSON.stringify({ manifestUri: uri('sha256/aa/a.json') }));
@@ -38,7 +40,7 @@ describe('reference scanner', () => {
       result: JSON.stringify(JSON.stringify({ modelUri: uri('sha256/bb/b') })),
       details: `<a href="${uri('sha256/cc/c/index.html')}">report</a> and ${uri('cache/preprocess/dd/d.json')}\n`,
       storeRelative: ['artifact://sha256/gg/g.npy', 'artifact://checkpoints/train-1/latest.json'],
-      elsewhere: ['file:///somewhere/else/sha256/ee/e.npy', `${store.uriOf(store.root)}/../outside.json`, 's3://bucket/sha256/ff/f', 'artifact://../outside.json'],
+      elsewhere: ['file:///somewhere/else/sha256/ee/e.npy', `${pathToFileURL(store.root).href}/../outside.json`, 's3://bucket/sha256/ff/f', 'artifact://../outside.json'],
     };
     assert.deepEqual(
       [...referencesInValue(references, value)].sort(),
