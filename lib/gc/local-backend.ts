@@ -1,13 +1,13 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { ArtifactPathError, type LocalArtifactStore } from '../artifacts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ArtifactPathError, confine, type LocalArtifactStore } from '../artifacts';
 import { kindOf, type GcBackend, type StoredEntry } from './backend';
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const toKey = (path: string) => path.split(sep).join('/');
-/** Store-relative URIs (`artifact://sha256/ab/<sha>.npy`, `artifact://<key>`) name the same keys as this store's `file://` URIs. */
+/** Store-relative URIs (`artifact://sha256/ab/<sha>.npy`, `artifact://<key>`), and the `file://` URIs under its root that runs recorded before them hold. */
 const STORE_RELATIVE = 'artifact://';
 
 /**
@@ -23,7 +23,7 @@ export class LocalGcBackend implements GcBackend {
       pattern: new RegExp(`(?:${escapeRegExp(pathToFileURL(store.root).href)}/|${STORE_RELATIVE})[^\\s"'<>\\\\]+`, 'g'),
       keyOf: (uri: string) => {
         try {
-          const path = uri.startsWith(STORE_RELATIVE) ? store.pathOf(decodeURIComponent(uri.slice(STORE_RELATIVE.length))) : store.pathOf(uri);
+          const path = uri.startsWith(STORE_RELATIVE) ? store.pathOf(decodeURIComponent(uri.slice(STORE_RELATIVE.length))) : confine(store.root, fileURLToPath(uri), 'artifact');
           return toKey(relative(store.root, path));
         } catch (err) {
           if (err instanceof ArtifactPathError || err instanceof TypeError || err instanceof URIError) return undefined;
