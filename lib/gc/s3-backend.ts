@@ -3,8 +3,9 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   NoSuchKey,
+  paginateListObjectsV2,
+  type _Object,
 } from '@aws-sdk/client-s3';
 import { ARTIFACT_SCHEME, ArtifactPathError, DIRECTORY_MARKER, keyOf } from '../artifacts';
 import type { S3ArtifactStore } from '../s3-artifacts';
@@ -57,27 +58,22 @@ export class S3GcBackend implements GcBackend {
     const entries: StoredEntry[] = [];
     const directories = new Map<string, StoredEntry & { files: string[] }>();
     const Prefix = this.store.prefix ? `${this.store.prefix}/` : undefined;
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.store.client.send(new ListObjectsV2Command({ Bucket: this.store.bucket, Prefix, ContinuationToken }));
-      for (const object of page.Contents ?? []) {
-        const key = this.keyOfObject(object.Key!);
-        const bytes = object.Size ?? 0;
-        const modified = latestPossible(object.LastModified);
-        const inDirectory = CONTENT_DIRECTORY_FILE.exec(key);
-        if (!inDirectory) {
-          entries.push({ key, bytes, modified });
-          continue;
-        }
-        const [, directory, file] = inDirectory as unknown as [string, string, string];
-        const entry = directories.get(directory) ?? { key: directory, bytes: 0, modified, files: [] };
-        entry.bytes += bytes;
-        if (modified > entry.modified) entry.modified = modified;
-        entry.files.push(file);
-        directories.set(directory, entry);
+    for await (const object of this.objectsUnder(Prefix)) {
+      const key = this.keyOfObject(object.Key!);
+      const bytes = object.Size ?? 0;
+      const modified = latestPossible(object.LastModified);
+      const inDirectory = CONTENT_DIRECTORY_FILE.exec(key);
+      if (!inDirectory) {
+        entries.push({ key, bytes, modified });
+        continue;
       }
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
+      const [, directory, file] = inDirectory as unknown as [string, string, string];
+      const entry = directories.get(directory) ?? { key: directory, bytes: 0, modified, files: [] };
+      entry.bytes += bytes;
+      if (modified > entry.modified) entry.modified = modified;
+      entry.files.push(file);
+      directories.set(directory, entry);
+    }
 
     this.uploads.clear();
     let KeyMarker: string | undefined;
@@ -123,13 +119,12 @@ export class S3GcBackend implements GcBackend {
   /** The objects under a content-addressed directory's key, or undefined when it is a plain object. */
   private async directoryObjects(key: string): Promise<string[] | undefined> {
     const keys: string[] = [];
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.store.client.send(new ListObjectsV2Command({ Bucket: this.store.bucket, Prefix: `${this.objectKey(key)}/`, ContinuationToken }));
-      keys.push(...(page.Contents ?? []).map((object) => object.Key!));
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
+    for await (const object of this.objectsUnder(`${this.objectKey(key)}/`)) keys.push(object.Key!);
     return keys.length > 0 ? keys : undefined;
+  }
+
+  private async *objectsUnder(Prefix: string | undefined): AsyncGenerator<_Object> {
+    for await (const page of paginateListObjectsV2({ client: this.store.client }, { Bucket: this.store.bucket, Prefix })) yield* page.Contents ?? [];
   }
 
   private async deleteObjects(objectKeys: string[]): Promise<void> {
