@@ -71,7 +71,7 @@ describe('streaming training data from shards', () => {
     const train = await loadSplit(tf, store, manifest, 'train');
     const [loss, accuracy] = (model.evaluate(train.images, train.labels, { batchSize: 512 }) as Scalar[]).map((s) => s.dataSync()[0]!);
     const feed = await openSplitFeed(tf, store, manifest, 'train', 'stream');
-    const streamed = await scoreFeed(tf, model, feed);
+    const streamed = await scoreFeed(tf, model, feed, 512);
     await feed.close();
     assert.ok(Math.abs(streamed.loss - loss!) < 1e-5, `loss ${streamed.loss} vs ${loss}`);
     assert.ok(Math.abs(streamed.accuracy - accuracy!) < 1e-6, `accuracy ${streamed.accuracy} vs ${accuracy}`);

@@ -104,22 +104,19 @@ export function* sequentialBatches(count: number, batchSize: number): Generator<
   for (let start = 0; start < count; start += batchSize) yield Int32Array.from({ length: Math.min(batchSize, count - start) }, (_, i) => start + i);
 }
 
-/** Images per batch when a whole split is scored: `model.evaluate`'s batch size. */
-const SCORE_BATCH = 512;
-
 /**
- * The model's compiled loss and first metric over a whole split, scored a batch at a time: what `model.evaluate` on
- * the whole split gives (a mean weighted by batch size), up to the order of float summation.
+ * The model's compiled loss and first metric over a whole split, scored `batchSize` images at a time: what
+ * `model.evaluate` on the whole split gives (a mean weighted by batch size), up to the order of float summation.
  */
-export async function scoreFeed(tf: TensorFlow, model: LayersModel, feed: SplitFeed): Promise<{ loss: number; accuracy: number }> {
+export async function scoreFeed(tf: TensorFlow, model: LayersModel, feed: SplitFeed, batchSize: number): Promise<{ loss: number; accuracy: number }> {
   let lossSum = 0;
   let accuracySum = 0;
-  const rows = [...sequentialBatches(feed.count, SCORE_BATCH)];
+  const rows = [...sequentialBatches(feed.count, batchSize)];
   let i = 0;
   for await (const images of feed.batches(rows)) {
     const batch = rows[i++]!;
     const labels = tf.tidy(() => tf.gather(feed.labels, tf.tensor1d(batch, 'int32')));
-    const scores = model.evaluate(images, labels, { batchSize: SCORE_BATCH }) as Scalar[];
+    const scores = model.evaluate(images, labels, { batchSize }) as Scalar[];
     const [loss, accuracy] = await Promise.all(scores.map(async (s) => (await s.data())[0]!));
     tf.dispose([images, labels, ...scores]);
     lossSum += loss! * batch.length;

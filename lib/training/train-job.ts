@@ -390,7 +390,9 @@ async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
   };
   if (validation) {
     await timed(run.timings, 'validate', async () => {
-      const { loss, accuracy } = await scoreFeed(tf, run.model, validation);
+      // Streamed batches are the size of training's, so that memory stays bounded by the batch size whatever the split's.
+      const batchSize = validation.loading === 'stream' ? run.input.training.batchSize : 512;
+      const { loss, accuracy } = await scoreFeed(tf, run.model, validation, batchSize);
       record.validationLoss = loss;
       record.validationAccuracy = accuracy;
     });

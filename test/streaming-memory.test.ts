@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { artifactStore } from '../lib/artifacts';
+import { settings } from '../lib/config';
+import { runChildTask } from '../lib/child-task';
+import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
+import type { TrainJobInput, TrainJobResult } from '../lib/training/train-job';
+import { writeSyntheticDataset } from './helpers/synthetic-dataset';
+import { temporaryDataDir } from './helpers/temporal';
+
+const MiB = 1024 * 1024;
+const trainJobModule = require.resolve('../lib/training/train-job');
+
+describe('streamed training in a memory budget (real training processes)', () => {
+  let manifestUri: string;
+
+  before(async () => {
+    process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
+    // 64x64x3 uint8 in shards of 200: 1,000 training and 250 validation images, 61 MB as float32 splits, 15 MB on disk.
+    manifestUri = await writeSyntheticDataset(artifactStore(), 1000, { side: 64, channels: 3, storage: 'uint8', shardSize: 200, testCount: 0 });
+  });
+
+  const train = (training: Partial<TrainJobInput['training']>, env: NodeJS.ProcessEnv = {}) =>
+    runChildTask<TrainJobInput, unknown, TrainJobResult>(
+      trainJobModule,
+      {
+        artifacts: { kind: 'local', root: settings().artifactRoot },
+        manifestUri,
+        model: modelSpecSchema.parse({ architecture: 'cnn', filters: [4], hiddenUnits: [16], dropout: 0 }),
+        training: trainingSpecSchema.parse({ epochs: 1, batchSize: 32, earlyStopping: null, ...training }),
+      },
+      { env },
+    );
+
+  it('streams when the budget cannot hold the splits, and its peak memory stays under a budget in-memory training exceeds', { timeout: 120_000 }, async () => {
+    const memory = await train({ dataLoading: 'memory' });
+    const loaded = memory.peakRssBytes - memory.baselineRssBytes;
+    // Half of what loading the splits added: in-memory training cannot fit, streaming must.
+    const budget = memory.baselineRssBytes + Math.round(loaded / 2);
+    console.log(`baseline ${(memory.baselineRssBytes / MiB).toFixed(0)} MiB, in-memory peak ${(memory.peakRssBytes / MiB).toFixed(0)} MiB, budget ${(budget / MiB).toFixed(0)} MiB`);
+    assert.ok(loaded > 60 * MiB, `loading the splits took ${(loaded / MiB).toFixed(0)} MiB: the dataset is meant to be large against the baseline`);
+
+    const streamed = await train({}, { TEMPORAL_ML_TRAIN_MEMORY_BYTES: String(budget) });
+    console.log(`auto: ${streamed.dataLoading}, baseline ${(streamed.baselineRssBytes / MiB).toFixed(0)} MiB, peak ${(streamed.peakRssBytes / MiB).toFixed(0)} MiB`);
+    assert.equal(streamed.dataLoading, 'stream');
+    assert.ok(streamed.peakRssBytes < budget, `streamed peak ${streamed.peakRssBytes} over the budget ${budget}`);
+    assert.ok(memory.peakRssBytes > budget);
+    assert.equal(streamed.history.length, 1);
+    assert.ok(Math.abs(streamed.history[0]!.validationAccuracy! - memory.history[0]!.validationAccuracy!) <= 0.005, 'the same training either way');
+  });
+});
