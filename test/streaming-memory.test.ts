@@ -1,5 +1,7 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { runTraining } from '../activities/training';
 import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
 import { runChildTask } from '../lib/child-task';
@@ -16,6 +18,8 @@ describe('streamed training in a memory budget (real training processes)', () =>
 
   before(async () => {
     process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
+    // This worker's ceiling, far above what the tests use (the training processes inherit it).
+    process.env.TEMPORAL_ML_TRAIN_MEMORY_BYTES = String(64 * 1024 * MiB);
     // 64x64x3 uint8 in shards of 200: 1,000 training and 250 validation images, 61 MB as float32 splits, 15 MB on disk.
     manifestUri = await writeSyntheticDataset(artifactStore(), 1000, { side: 64, channels: 3, storage: 'uint8', shardSize: 200, testCount: 0 });
   });
@@ -47,5 +51,21 @@ describe('streamed training in a memory budget (real training processes)', () =>
     assert.ok(memory.peakRssBytes > budget);
     assert.equal(streamed.history.length, 1);
     assert.ok(Math.abs(streamed.history[0]!.validationAccuracy! - memory.history[0]!.validationAccuracy!) <= 0.005, 'the same training either way');
+  });
+
+  it('refuses a training.memoryBudgetBytes over the worker ceiling, naming the field, without retries', async () => {
+    const over = 65 * 1024 * MiB;
+    const input = {
+      modelName: 'over-budget',
+      manifestUri,
+      model: modelSpecSchema.parse({}),
+      training: trainingSpecSchema.parse({ memoryBudgetBytes: over }),
+    };
+    await assert.rejects(new MockActivityEnvironment().run(runTraining, input), (err: Error & { type?: string; nonRetryable?: boolean }) => {
+      assert.equal(err.type, 'InvalidInput');
+      assert.equal(err.nonRetryable, true);
+      assert.equal(err.message, `training.memoryBudgetBytes: ${over} is over this worker's ceiling of ${64 * 1024 * MiB} (TEMPORAL_ML_TRAIN_MEMORY_BYTES)`);
+      return true;
+    });
   });
 });

@@ -1,108 +1,91 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import type { ArtifactStore } from '../artifacts';
 import { NPY_HEADER_MAX_BYTES, parseNpyHeader } from '../npy';
-import { normalizeInto } from '../preprocessing/normalize';
+import type { PreprocessSpec } from '../schemas/preprocess';
 import type { Split } from '../split';
 import { InvalidDatasetError, type DatasetManifest } from './manifest';
 import { checkShard, splitShards } from './shards';
 
-interface OpenShard {
-  uri: string;
-  handle: FileHandle;
-  /** Where the shard's pixel values start in its file. */
-  dataOffset: number;
-  /** Global index of the shard's first row within the split. */
-  firstRow: number;
-  count: number;
+/** What the reading thread is started with. */
+export interface ShardRowsSetup {
+  shards: { uri: string; path: string; dataOffset: number; firstRow: number; count: number }[];
+  dtype: DatasetManifest['dtype'];
+  spec: Pick<PreprocessSpec, 'normalization' | 'channels'>;
+  rowValues: number;
+  rowBytes: number;
 }
+export interface ShardRowsRequest {
+  id: number;
+  rows: Int32Array;
+}
+export type ShardRowsResponse = { id: number; images: Float32Array } | { id: number; error: { name: string; message: string } };
 
 /**
  * Reads the images of one split row by row from its shard files, without loading whole shards: each row is read
  * (pread) from its position in the store's local file (the local store's own, the remote store's cached copy) and
- * normalized to float32. Nothing is mapped into memory, so what it holds is the buffers of the batches in flight.
+ * normalized to float32, on a thread of its own so that reads overlap whatever this thread does meanwhile. Nothing is
+ * mapped into memory, so what it holds is the batches in flight.
  */
 export class ShardRowReader {
   /** Values (pixels times channels) of one image. */
   readonly rowValues: number;
   readonly count: number;
-  /** Bytes of one image in its shard. */
-  readonly rowBytes: number;
+  private readonly pending = new Map<number, { resolve: (images: Float32Array) => void; reject: (err: Error) => void }>();
+  private nextId = 0;
 
-  private constructor(
-    private readonly manifest: DatasetManifest,
-    private readonly shards: OpenShard[],
-  ) {
-    this.rowValues = manifest.shape.reduce((a, b) => a * b, 1);
-    this.rowBytes = this.rowValues * (manifest.dtype === 'uint8' ? 1 : 4);
-    this.count = shards.reduce((n, s) => n + s.count, 0);
+  private constructor(private readonly thread: Worker, setup: ShardRowsSetup) {
+    this.rowValues = setup.rowValues;
+    this.count = setup.shards.reduce((n, s) => n + s.count, 0);
+    thread.on('message', (response: ShardRowsResponse) => {
+      const waiting = this.pending.get(response.id)!;
+      this.pending.delete(response.id);
+      if ('images' in response) waiting.resolve(response.images);
+      else waiting.reject(response.error.name === 'InvalidDatasetError' ? new InvalidDatasetError(response.error.message) : Object.assign(new Error(response.error.message), { name: response.error.name }));
+    });
+    thread.on('error', (err) => this.failAll(err));
+    thread.on('exit', () => this.failAll(new Error('the shard reading thread exited')));
   }
 
   static async open(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<ShardRowReader> {
-    const shards: OpenShard[] = [];
-    try {
-      let firstRow = 0;
-      for (const shard of splitShards(manifest, split)) {
-        shards.push({ ...(await openShard(store, shard.imagesUri, manifest, shard.count)), firstRow, count: shard.count });
-        firstRow += shard.count;
-      }
-    } catch (err) {
-      await Promise.all(shards.map((s) => s.handle.close()));
-      throw err;
+    const rowValues = manifest.shape.reduce((a, b) => a * b, 1);
+    const shards: ShardRowsSetup['shards'] = [];
+    let firstRow = 0;
+    for (const shard of splitShards(manifest, split)) {
+      shards.push({ ...(await checkedShard(store, shard.imagesUri, manifest, shard.count)), firstRow, count: shard.count });
+      firstRow += shard.count;
     }
-    return new ShardRowReader(manifest, shards);
+    const setup: ShardRowsSetup = { shards, dtype: manifest.dtype, spec: manifest.spec, rowValues, rowBytes: rowValues * (manifest.dtype === 'uint8' ? 1 : 4) };
+    return new ShardRowReader(new Worker(require.resolve('./shard-rows-thread'), { workerData: setup }), setup);
   }
 
-  /** A buffer `read` can use for up to `rows` images. */
-  scratchFor(rows: number): Uint8Array {
-    return new Uint8Array(rows * this.rowBytes);
-  }
-
-  /** Writes the normalized images at `rows` (global indices), in that order, into `out`; `scratch` holds the raw bytes. */
-  async read(rows: Int32Array, out: Float32Array, scratch: Uint8Array): Promise<void> {
-    const reads: Promise<void>[] = [];
-    // Rows that follow one another in one shard are read together (a validation pass reads whole runs).
-    for (let start = 0; start < rows.length; ) {
-      const shard = this.shardOf(rows[start]!);
-      let end = start + 1;
-      while (end < rows.length && rows[end] === rows[end - 1]! + 1 && rows[end]! < shard.firstRow + shard.count) end++;
-      reads.push(this.readRun(shard, rows[start]! - shard.firstRow, end - start, scratch.subarray(start * this.rowBytes, end * this.rowBytes)));
-      start = end;
-    }
-    await Promise.all(reads);
-    const bytes = scratch.subarray(0, rows.length * this.rowBytes);
-    if (this.manifest.dtype === 'uint8') normalizeInto(bytes, this.manifest.spec, out, 0);
-    else out.set(new Float32Array(bytes.buffer, bytes.byteOffset, rows.length * this.rowValues));
+  /** The normalized images at `rows` (global indices within the split), in that order. */
+  read(rows: Int32Array): Promise<Float32Array> {
+    for (const row of rows) if (row < 0 || row >= this.count) return Promise.reject(new RangeError(`row ${row} is outside the split's ${this.count} rows`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.thread.postMessage({ id, rows } satisfies ShardRowsRequest);
+    });
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.shards.map((s) => s.handle.close()));
+    await this.thread.terminate();
   }
 
-  private shardOf(row: number): OpenShard {
-    if (row < 0 || row >= this.count) throw new RangeError(`row ${row} is outside the split's ${this.count} rows`);
-    let low = 0;
-    let high = this.shards.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if (this.shards[mid]!.firstRow <= row) low = mid;
-      else high = mid - 1;
-    }
-    return this.shards[low]!;
-  }
-
-  private async readRun(shard: OpenShard, row: number, rows: number, into: Uint8Array): Promise<void> {
-    const { bytesRead } = await shard.handle.read(into, 0, into.length, shard.dataOffset + row * this.rowBytes);
-    if (bytesRead !== into.length) {
-      throw new InvalidDatasetError(`the dataset shard ${shard.uri} ends before row ${row + rows - 1} of its ${shard.count}`);
-    }
+  private failAll(err: Error): void {
+    for (const { reject } of this.pending.values()) reject(err);
+    this.pending.clear();
   }
 }
 
-/** Opens a shard's file and checks its header against the manifest. */
-async function openShard(store: ArtifactStore, uri: string, manifest: DatasetManifest, count: number) {
+/** Checks a shard file's header against the manifest; returns where its file is and where its values start. */
+async function checkedShard(store: ArtifactStore, uri: string, manifest: DatasetManifest, count: number) {
+  let path: string;
   let handle: FileHandle;
   try {
-    handle = await open(await store.localPath(uri), 'r');
+    path = await store.localPath(uri);
+    handle = await open(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidDatasetError(`the dataset shard ${uri} is missing`);
     throw err;
@@ -117,9 +100,8 @@ async function openShard(store: ArtifactStore, uri: string, manifest: DatasetMan
       throw new InvalidDatasetError(`the dataset shard ${uri} is not a valid .npy file: ${(err as Error).message}`);
     }
     checkShard(uri, header, manifest.dtype, [count, ...manifest.shape]);
-    return { uri, handle, dataOffset: header.dataOffset };
-  } catch (err) {
+    return { uri, path, dataOffset: header.dataOffset };
+  } finally {
     await handle.close();
-    throw err;
   }
 }

@@ -175,8 +175,7 @@ async function streamedSplit(store: ArtifactStore, manifest: DatasetManifest, sp
   const reader = await ShardRowReader.open(store, manifest, split);
   const batchSize = Math.max(1, Math.min(PREDICT_BATCH, Math.floor(STREAMED_BATCH_BYTES / (4 * reader.rowValues))));
   const read = async (rows: Int32Array): Promise<ImageBatch> => {
-    const images = new Float32Array(rows.length * reader.rowValues);
-    await reader.read(rows, images, reader.scratchFor(rows.length));
+    const images = await reader.read(rows);
     return { images, labels: labels.subarray(rows[0]!, rows[0]! + rows.length) };
   };
   return {

@@ -49,20 +49,7 @@ async function streamedFeed(tf: TensorFlow, store: ArtifactStore, manifest: Data
   const labels = await loadSplitLabels(store, manifest, split);
   const reader = await ShardRowReader.open(store, manifest, split);
   const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), manifest.classes.length));
-  // Raw bytes of the batches being read: reused, one per batch in flight.
-  const scratch: Uint8Array[] = [];
-  const readBatch = async (batch: Int32Array): Promise<Tensor> => {
-    let bytes = scratch.pop();
-    if (!bytes || bytes.length < batch.length * reader.rowBytes) bytes = reader.scratchFor(batch.length);
-    try {
-      // A fresh array per batch: the tensor takes it over.
-      const images = new Float32Array(batch.length * reader.rowValues);
-      await reader.read(batch, images, bytes);
-      return tf.tensor(images, [batch.length, ...manifest.shape]);
-    } finally {
-      scratch.push(bytes);
-    }
-  };
+  const readBatch = async (batch: Int32Array): Promise<Tensor> => tf.tensor(await reader.read(batch), [batch.length, ...manifest.shape]);
   return {
     loading: 'stream',
     count: reader.count,
