@@ -40,6 +40,7 @@ export class ShardRowReader {
     thread.on('message', (response: ShardRowsResponse) => {
       const waiting = this.pending.get(response.id)!;
       this.pending.delete(response.id);
+      if (this.pending.size === 0) thread.unref();
       if ('images' in response) waiting.resolve(response.images);
       else waiting.reject(response.error.name === 'InvalidDatasetError' ? new InvalidDatasetError(response.error.message) : Object.assign(new Error(response.error.message), { name: response.error.name }));
     });
@@ -56,7 +57,9 @@ export class ShardRowReader {
       firstRow += shard.count;
     }
     const setup: ShardRowsSetup = { shards, dtype: manifest.dtype, spec: manifest.spec, rowValues, rowBytes: rowValues * (manifest.dtype === 'uint8' ? 1 : 4) };
-    return new ShardRowReader(new Worker(require.resolve('./shard-rows-thread'), { workerData: setup }), setup);
+    const thread = new Worker(require.resolve('./shard-rows-thread'), { workerData: setup });
+    thread.unref();
+    return new ShardRowReader(thread, setup);
   }
 
   /** The normalized images at `rows` (global indices within the split), in that order. */
@@ -64,6 +67,8 @@ export class ShardRowReader {
     for (const row of rows) if (row < 0 || row >= this.count) return Promise.reject(new RangeError(`row ${row} is outside the split's ${this.count} rows`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      // Only reads in flight keep the process alive: an idle reader left open must not.
+      if (this.pending.size === 0) this.thread.ref();
       this.pending.set(id, { resolve, reject });
       this.thread.postMessage({ id, rows } satisfies ShardRowsRequest);
     });

@@ -225,10 +225,12 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     baselineRssBytes,
     inMemoryBytes(trainCount + (validate ? manifest.counts.validation : 0), manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize),
   );
-  const { train, validation } = await timed(timings, 'load', async () => ({
-    train: await openSplitFeed(tf, store, manifest, 'train', loading),
-    validation: validate ? await openSplitFeed(tf, store, manifest, 'validation', loading) : undefined,
-  }));
+  const { train, validation } = await timed(timings, 'load', () => openFeeds(tf, store, manifest, loading, validate)).catch((err) => {
+    // A warm process serves more jobs: what this one built must not outlive it.
+    model.dispose();
+    optimizer.dispose();
+    throw err;
+  });
   const run: TrainingRun = {
     tf,
     backend,
@@ -257,6 +259,16 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   };
   report(progressOf(run));
   return run;
+}
+
+async function openFeeds(tf: TensorFlow, store: ArtifactStore, manifest: DatasetManifest, loading: DataLoading, validate: boolean) {
+  const train = await openSplitFeed(tf, store, manifest, 'train', loading);
+  try {
+    return { train, validation: validate ? await openSplitFeed(tf, store, manifest, 'validation', loading) : undefined };
+  } catch (err) {
+    await train.close();
+    throw err;
+  }
 }
 
 /** The memory budget of this job: the worker's, lowered by the input's. */
