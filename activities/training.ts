@@ -1,7 +1,7 @@
 import { artifactStore } from '../lib/artifacts';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { settings, tensorflowThreadsEnv } from '../lib/config';
+import { MEMORY_BUDGET_VARIABLE, settings, tensorflowThreadsEnv } from '../lib/config';
 import { ChildTaskError, WarmChildPool, runChildTask, silenceTimeoutFor } from '../lib/child-task';
 import { checkpointBytesWritten, epochDuration, latestTrainingAccuracy, latestTrainingLoss, trainingLastProgress, trainingSamplesPerSecond } from '../lib/metrics';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
@@ -53,6 +53,7 @@ function warmTrainingProcesses(): WarmChildPool {
  * child at the next batch, after a checkpoint.
  */
 export async function runTraining(input: RunTrainingInput): Promise<TrainJobResult> {
+  checkMemoryBudget(input.training.memoryBudgetBytes);
   const context = Context.current();
   let latest = context.info.heartbeatDetails as TrainProgress | undefined;
   const progressLabels = {
@@ -115,6 +116,14 @@ export async function runTraining(input: RunTrainingInput): Promise<TrainJobResu
     }
   } finally {
     trainingLastProgress.remove(progressLabels);
+  }
+}
+
+/** An input may lower this worker's memory budget, never raise it (nor set one where the worker has none: that lowers it). */
+function checkMemoryBudget(requested: number | null): void {
+  const ceiling = settings().memoryBudgetBytes;
+  if (requested !== null && ceiling !== null && requested > ceiling) {
+    throw invalidInput('training.memoryBudgetBytes', `${requested} is over this worker's ceiling of ${ceiling} (${MEMORY_BUDGET_VARIABLE})`);
   }
 }
 

@@ -27,7 +27,15 @@ export interface Settings {
   training: TrainingSlots;
   /** How long warm child processes live and what they may keep (see lib/child-task.ts). */
   warmChildren: WarmChildSettings;
+  /**
+   * Bytes of memory (resident set) a training child may use; data that would not fit is streamed from its shards.
+   * null: no budget. An input's `training.memoryBudgetBytes` may lower it, never raise it.
+   */
+  memoryBudgetBytes: number | null;
 }
+
+/** The environment variable that sets `memoryBudgetBytes`. */
+export const MEMORY_BUDGET_VARIABLE = 'TEMPORAL_ML_TRAIN_MEMORY_BYTES';
 
 export interface WarmChildSettings {
   /** How long a warm child process waits, idle, for its next task before it exits; 0: one process per task. */
@@ -187,6 +195,7 @@ export function loadSettings(): Settings {
     limits: workerLimits(),
     training: trainingSlots(),
     warmChildren: warmChildren(),
+    memoryBudgetBytes: optionalPositiveInteger(MEMORY_BUDGET_VARIABLE),
   };
 }
 

@@ -27,30 +27,47 @@ export function encodeNpy(array: NpyArray): Buffer {
   return Buffer.concat([prefix, Buffer.from(header, 'latin1'), body]);
 }
 
-export function decodeNpy(bytes: Uint8Array): NpyArray {
+export interface NpyHeader {
+  dtype: NpyArray['dtype'];
+  shape: number[];
+  /** Where the values start in the file. */
+  dataOffset: number;
+}
+
+/** Bytes a file's beginning must hold for `parseNpyHeader` (format 1.0 headers are at most 64 KiB). */
+export const NPY_HEADER_MAX_BYTES = 12 + 65536;
+
+/** Parses the header at the start of a `.npy` file (`bytes` may hold just that beginning). */
+export function parseNpyHeader(bytes: Uint8Array): NpyHeader {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (!buf.subarray(0, 6).equals(MAGIC)) throw new Error('not a .npy file (bad magic)');
   const major = buf[6];
   const headerLength = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const headerStart = major === 1 ? 10 : 12;
+  if (headerStart + headerLength > buf.length) throw new Error('truncated .npy header');
   const header = buf.subarray(headerStart, headerStart + headerLength).toString('latin1');
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) throw new Error(`malformed .npy header: ${header}`);
   if (fortran === 'True') throw new Error('Fortran-ordered .npy arrays are not supported');
+  const dtype = (Object.keys(DESCR) as NpyArray['dtype'][]).find((d) => DESCR[d] === descr);
+  if (!dtype) throw new Error(`unsupported .npy dtype ${descr}`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  return { dtype, shape, dataOffset: headerStart + headerLength };
+}
+
+export function decodeNpy(bytes: Uint8Array): NpyArray {
+  const { dtype, shape, dataOffset } = parseNpyHeader(bytes);
   // Copy so the typed array is aligned regardless of the header length.
-  const body = new Uint8Array(buf.subarray(headerStart + headerLength)).buffer;
-  switch (descr) {
-    case '<f4':
-      return { dtype: 'float32', shape, data: new Float32Array(body) };
-    case '<i4':
-      return { dtype: 'int32', shape, data: new Int32Array(body) };
-    case '|u1':
-      return { dtype: 'uint8', shape, data: new Uint8Array(body) };
-    default:
-      throw new Error(`unsupported .npy dtype ${descr}`);
+  const body = new Uint8Array(bytes.subarray(dataOffset)).buffer;
+  switch (dtype) {
+    case 'float32':
+      return { dtype, shape, data: new Float32Array(body) };
+    case 'int32':
+      return { dtype, shape, data: new Int32Array(body) };
+    case 'uint8':
+      return { dtype, shape, data: new Uint8Array(body) };
   }
 }
 

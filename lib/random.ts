@@ -12,11 +12,14 @@ export function seededRandom(seed: number): () => number {
 
 /** A seeded Fisher-Yates permutation of 0..n-1. */
 export function seededPermutation(n: number, seed: number): Int32Array {
-  const random = seededRandom(seed);
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
+  return shuffleInPlace(Int32Array.from({ length: n }, (_, i) => i), seededRandom(seed));
+}
+
+/** Fisher-Yates shuffles `values` in place with the numbers `random` draws; returns them. */
+export function shuffleInPlace(values: Int32Array, random: () => number): Int32Array {
+  for (let i = values.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
+    [values[i], values[j]] = [values[j]!, values[i]!];
   }
-  return order;
+  return values;
 }

@@ -53,6 +53,15 @@ describe('evaluation job (in-process, real TensorFlow.js)', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  it('scores a split streamed from its shards as it scores the split loaded whole', async () => {
+    const [loaded, streamed] = [await evaluateJob({ ...multiBatch, dataLoading: 'memory' }, () => undefined), await evaluateJob({ ...multiBatch, dataLoading: 'stream' }, () => undefined)];
+    const [memoryReport, streamedReport] = [await store.readJson<EvaluationReport>(loaded.reportUri), await store.readJson<EvaluationReport>(streamed.reportUri)];
+    assert.deepEqual(streamedReport.confusion, memoryReport.confusion);
+    assert.deepEqual([loaded.dataLoading, streamed.dataLoading], ['memory', 'stream']);
+    assert.equal(streamed.count, 700);
+    assert.ok(Math.abs(streamed.loss - loaded.loss) < 1e-9, `${streamed.loss} vs ${loaded.loss}`);
+  });
+
   it('agrees with tfjs model.evaluate over several prediction batches, and stores a report consistent with the summary', async () => {
     const summary = await evaluateJob(multiBatch, () => undefined);
     const report = await store.readJson<EvaluationReport>(summary.reportUri);

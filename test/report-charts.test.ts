@@ -39,6 +39,7 @@ function evaluation(classes: string[], confusion: number[][]): EvaluationReport 
     gzipBytes: 2048,
     runtime: 'tfjs-node',
     latencyMs: { single: 1, batch: 20, batchSize: 256 },
+    dataLoading: 'memory',
     modelUri: 'artifact://m',
     format: 'tfjs-layers',
     manifestUri: 'artifact://manifest.json',

@@ -54,6 +54,9 @@ export interface TrainModelResult extends ReportLocation {
   /** The last checkpoint: `resumeFrom` continues training from it. */
   checkpointUri: string;
   trainingSamplesPerSecond: number;
+  /** How the last training attempt fed its images (`memory` or `stream`), and the peak resident memory of its process. */
+  dataLoading: string;
+  trainingPeakRssBytes: number;
   evaluation: EvaluationSummary;
 }
 
@@ -100,6 +103,8 @@ export async function trainModel(input: TrainModelInput): Promise<TrainModelResu
     resumedFrom: trained.resumes,
     checkpointUri: trained.checkpointUri,
     trainingSamplesPerSecond: trained.samplesPerSecond,
+    dataLoading: trained.dataLoading,
+    trainingPeakRssBytes: trained.peakRssBytes,
     evaluation,
     ...report,
   };

@@ -30,10 +30,30 @@ export async function readShard(store: ArtifactStore, uri: string, dtype: NpyArr
   } catch (err) {
     throw new InvalidDatasetError(`the dataset shard ${uri} is not a valid .npy file: ${(err as Error).message}`);
   }
-  if (array.dtype !== dtype || array.shape.join() !== shape.join()) {
-    throw new InvalidDatasetError(`the dataset shard ${uri} holds ${array.dtype} [${array.shape}], the manifest says ${dtype} [${shape}]`);
-  }
+  checkShard(uri, array, dtype, shape);
   return array;
+}
+
+/** Throws an InvalidDatasetError naming the shard unless it holds what the manifest promises. */
+export function checkShard(uri: string, found: Pick<NpyArray, 'dtype' | 'shape'>, dtype: NpyArray['dtype'], shape: number[]): void {
+  if (found.dtype !== dtype || found.shape.join() !== shape.join()) {
+    throw new InvalidDatasetError(`the dataset shard ${uri} holds ${found.dtype} [${found.shape}], the manifest says ${dtype} [${shape}]`);
+  }
+}
+
+/** The shards of one split that hold images, in manifest order: the order of a split's (global) row indices. */
+export const splitShards = (manifest: DatasetManifest, split: Split): ShardRef[] => manifest.shards.filter((s) => s.split === split && s.count > 0);
+
+/** Class index of every image of one split, in shard order. */
+export async function loadSplitLabels(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<Int32Array> {
+  const shards = splitShards(manifest, split);
+  const labels = new Int32Array(shards.reduce((n, s) => n + s.count, 0));
+  let offset = 0;
+  for (const shard of shards) {
+    labels.set((await readShard(store, shard.labelsUri, 'int32', [shard.count])).data, offset);
+    offset += shard.count;
+  }
+  return labels;
 }
 
 export interface SplitArrays {
@@ -51,18 +71,15 @@ export function readShardPixels(store: ArtifactStore, manifest: DatasetManifest,
 
 /** Reads every shard of one split into one normalized pixel array and one label array. */
 export async function loadSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
-  const shards = manifest.shards.filter((s) => s.split === split && s.count > 0);
-  const count = shards.reduce((n, s) => n + s.count, 0);
+  const labels = await loadSplitLabels(store, manifest, split);
+  const count = labels.length;
   const rowSize = manifest.shape.reduce((a, b) => a * b, 1);
   const images = new Float32Array(count * rowSize);
-  const labels = new Int32Array(count);
   let offset = 0;
-  for (const shard of shards) {
+  for (const shard of splitShards(manifest, split)) {
     const shardImages = await readShardPixels(store, manifest, shard);
-    const shardLabels = await readShard(store, shard.labelsUri, 'int32', [shard.count]);
     if (shardImages.dtype === 'uint8') normalizeInto(shardImages.data, manifest.spec, images, offset * rowSize);
     else images.set(shardImages.data, offset * rowSize);
-    labels.set(shardLabels.data, offset);
     offset += shard.count;
   }
   return { images, labels, count };

@@ -2,12 +2,15 @@ import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } 
 import { serveChildTask } from '../child-task';
 import type { ModelFormat } from '../compression/compressed-model';
 import { cached } from '../child-cache';
+import { settings } from '../config';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
-import { loadSplitArrays, splitContentKey, type SplitArrays } from '../datasets/shards';
+import { ShardRowReader } from '../datasets/shard-rows';
+import { loadSplitArrays, loadSplitLabels, splitContentKey, type SplitArrays } from '../datasets/shards';
 import type { Split } from '../split';
+import { chooseLoading, inMemoryBytes, prefetched, sequentialBatches, type DataLoading } from '../training/split-feed';
 import { accuracyOf, perClassScores, type ClassScores, type ConfusionMatrix } from './classification';
 import { measureLatency, type InferenceLatency } from './latency';
-import { scoreSplit } from './score';
+import { scoreSplit, type ImageBatch } from './score';
 import { loadServingModel, readStoredModel, storedSize } from './stored-model';
 
 export interface EvaluateJobInput {
@@ -20,6 +23,11 @@ export interface EvaluateJobInput {
   split: Split;
   /** Least time between progress reports while predicting or timing predictions (default 500 ms). */
   progressIntervalMs?: number;
+  /**
+   * Load the split (`memory`) or read it from its shards batch by batch (`stream`); `auto` (default) streams when
+   * loading it would not fit the worker's memory budget (`TEMPORAL_ML_TRAIN_MEMORY_BYTES`).
+   */
+  dataLoading?: 'auto' | DataLoading;
 }
 
 export interface EvaluationSummary {
@@ -34,6 +42,8 @@ export interface EvaluationSummary {
   /** The runtime that served the predictions and was timed: `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
   runtime: string;
   latencyMs: InferenceLatency;
+  /** Whether the split was loaded whole or streamed from its shards. */
+  dataLoading: DataLoading;
   reportUri: string;
 }
 
@@ -82,26 +92,31 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
   const format = input.format ?? 'tfjs-layers';
   const modelFiles = await readStoredModel(store, { format, uri: input.modelUri });
   const model = await loadServingModel(format, modelFiles, manifest.shape);
+  let data: EvaluationData | undefined;
   try {
     progress('model-loaded');
-    const data = await cachedSplitArrays(store, manifest, input.split);
+    const rowValues = manifest.shape.reduce((a, b) => a * b, 1);
+    const loading = chooseLoading(input.dataLoading ?? 'auto', settings().memoryBudgetBytes, process.memoryUsage().rss, inMemoryBytes(images, rowValues, PREDICT_BATCH));
+    data = loading === 'memory' ? await cachedSplitArrays(store, manifest, input.split) : await streamedSplit(store, manifest, input.split);
     progress('split-loaded');
-    const { confusion, loss } = await scoreSplit(model, data, manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
-    progress('predicted', data.count);
-    const latencyMs = await measureLatency(model, data.images, data.count, () => progress('measuring-latency', data.count, true));
-    progress('latency-measured', data.count);
+    const { confusion, loss } = await scoreSplit(model, data.batches(), manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
+    progress('predicted', images);
+    const first = await data.first(Math.min(LATENCY_BATCH, images));
+    const latencyMs = await measureLatency(model, first, Math.min(LATENCY_BATCH, images), () => progress('measuring-latency', images, true));
+    progress('latency-measured', images);
 
     const size = storedSize(modelFiles);
     const summary: Omit<EvaluationSummary, 'reportUri'> = {
       accuracy: accuracyOf(confusion),
       loss,
-      count: data.count,
+      count: images,
       parameterCount: model.parameterCount,
       nonZeroParameters: model.nonZeroParameters,
       modelBytes: size.bytes,
       gzipBytes: size.gzipBytes,
       runtime: model.runtime,
       latencyMs,
+      dataLoading: loading,
     };
     const report: EvaluationReport = {
       ...summary,
@@ -116,16 +131,58 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
     const { uri } = await store.putBlob(Buffer.from(JSON.stringify(report, null, 2)), '.json');
     return { ...summary, reportUri: uri };
   } finally {
+    await data?.close();
     await model.dispose();
   }
 }
 
+/** Images per `predict` call: small enough that progress is reported often, large enough to keep the cores busy. */
+const PREDICT_BATCH = 256;
+/** Images of the batch whose inference latency is timed. */
+const LATENCY_BATCH = 256;
+/** Bytes of float32 images one streamed batch holds at most (fewer than PREDICT_BATCH images when they are large). */
+const STREAMED_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** One split's images for scoring, batch by batch, and its first images for timing. */
+interface EvaluationData {
+  batches(): AsyncIterable<ImageBatch>;
+  first(count: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
 /** A split's arrays, kept by a warm process for its next evaluations. */
-function cachedSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
-  return cached(`arrays ${splitContentKey(manifest, split)}`, async () => {
+async function cachedSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<EvaluationData> {
+  const data = await cached<SplitArrays>(`arrays ${splitContentKey(manifest, split)}`, async () => {
     const arrays = await loadSplitArrays(store, manifest, split);
     return { value: arrays, bytes: arrays.images.byteLength + arrays.labels.byteLength, dispose: () => undefined };
   });
+  const rowValues = data.images.length / data.count;
+  return {
+    async *batches() {
+      for (const rows of sequentialBatches(data.count, PREDICT_BATCH)) {
+        const [start, end] = [rows[0]!, rows[0]! + rows.length];
+        yield { images: data.images.subarray(start * rowValues, end * rowValues), labels: data.labels.subarray(start, end) };
+      }
+    },
+    first: async (count) => data.images.subarray(0, count * rowValues),
+    close: async () => undefined,
+  };
+}
+
+/** A split read from its shard files a batch at a time (two batches ahead), under a memory budget; only labels are loaded. */
+async function streamedSplit(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<EvaluationData> {
+  const labels = await loadSplitLabels(store, manifest, split);
+  const reader = await ShardRowReader.open(store, manifest, split);
+  const batchSize = Math.max(1, Math.min(PREDICT_BATCH, Math.floor(STREAMED_BATCH_BYTES / (4 * reader.rowValues))));
+  const read = async (rows: Int32Array): Promise<ImageBatch> => {
+    const images = await reader.read(rows);
+    return { images, labels: labels.subarray(rows[0]!, rows[0]! + rows.length) };
+  };
+  return {
+    batches: () => prefetched(sequentialBatches(reader.count, batchSize), read, 2, () => undefined),
+    first: async (count) => (await read(Int32Array.from({ length: count }, (_, i) => i))).images,
+    close: () => reader.close(),
+  };
 }
 
 if (require.main === module) serveChildTask(evaluateJob);

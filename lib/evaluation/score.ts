@@ -1,4 +1,3 @@
-import type { SplitArrays } from '../datasets/shards';
 import { emptyConfusion, tallyAnswers, type ConfusionMatrix } from './classification';
 import type { ServingModel } from './serving-model';
 
@@ -7,9 +6,6 @@ export interface SplitScore {
   /** Mean categorical cross-entropy over the split. */
   loss: number;
 }
-
-/** Images per `predict` call: small enough that progress is reported often, large enough to keep the cores busy. */
-const PREDICT_BATCH = 256;
 
 /** Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm, as Keras and TensorFlow.js do. */
 const EPSILON = 1e-7;
@@ -32,19 +28,24 @@ function scoreBatch(probabilities: Float32Array, labels: Int32Array, classes: nu
   return { predicted, lossSum };
 }
 
-/** Predicts every image of a split, a batch at a time, calling `onBatch` with the images done after each. */
-export async function scoreSplit(model: ServingModel, data: SplitArrays, classes: number, onBatch: (imagesDone: number) => void): Promise<SplitScore> {
+/** One batch of a split: NHWC pixels and the class index of each image. */
+export interface ImageBatch {
+  images: Float32Array;
+  labels: Int32Array;
+}
+
+/** Predicts every image of a split, batch by batch, calling `onBatch` with the images done after each. */
+export async function scoreSplit(model: ServingModel, batches: AsyncIterable<ImageBatch>, classes: number, onBatch: (imagesDone: number) => void): Promise<SplitScore> {
   const confusion = emptyConfusion(classes);
-  const imageSize = data.images.length / data.count;
   let lossSum = 0;
-  for (let start = 0; start < data.count; start += PREDICT_BATCH) {
-    const size = Math.min(PREDICT_BATCH, data.count - start);
-    const probabilities = await model.predict(data.images.subarray(start * imageSize, (start + size) * imageSize), size);
-    const labels = data.labels.subarray(start, start + size);
+  let count = 0;
+  for await (const { images, labels } of batches) {
+    const probabilities = await model.predict(images, labels.length);
     const batch = scoreBatch(probabilities, labels, classes);
     tallyAnswers(confusion, labels, batch.predicted);
     lossSum += batch.lossSum;
-    onBatch(start + size);
+    count += labels.length;
+    onBatch(count);
   }
-  return { confusion, loss: data.count ? lossSum / data.count : 0 };
+  return { confusion, loss: count ? lossSum / count : 0 };
 }

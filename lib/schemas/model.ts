@@ -44,6 +44,15 @@ export const trainingSpecSchema = z.strictObject({
   seed: z.int().min(0).max(2 ** 31 - 1).default(42),
   /** A checkpoint is written at the end of every epoch and at least this often within one. */
   checkpointEverySeconds: z.number().min(1).max(3600).default(60),
+  /**
+   * How images reach the model: `memory` loads the splits as tensors, `stream` reads each batch's rows from the shard
+   * files, `auto` streams when the memory budget cannot hold the splits. The batches are the same either way.
+   */
+  dataLoading: z.enum(['auto', 'memory', 'stream']).default('auto'),
+  /** Images an epoch shuffles among at a time, in windows of whole shards (see lib/training/batch-order.ts); null: the whole split. */
+  shuffleWindow: z.int().positive().nullable().default(null),
+  /** Bytes the training process may use: lowers the worker's `TEMPORAL_ML_TRAIN_MEMORY_BYTES`, never raises it. */
+  memoryBudgetBytes: z.int().positive().nullable().default(null),
 });
 
 export type ModelSpec = z.output<typeof modelSpecSchema>;

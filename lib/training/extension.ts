@@ -5,7 +5,6 @@ import type { PolynomialDecay } from '../compression/sparsity-schedule';
 import { StructuredPruning } from '../compression/structured-pruning';
 import { optimizerStateExtension, type OptimizerStateExtensionSpec } from '../distributed/optimizer-state';
 import type { DatasetManifest } from '../datasets/manifest';
-import type { SplitTensors } from '../datasets/shards';
 import type { TensorFlow } from '../tf';
 import type { TrainingState } from './checkpoint';
 import { distillationExtension, type DistillationExtensionSpec } from './distillation-extension';
@@ -33,7 +32,8 @@ export interface ExtensionContext {
   tf: TensorFlow;
   store: ArtifactStore;
   manifest: DatasetManifest;
-  train: SplitTensors;
+  /** The training split: its image count. */
+  train: { count: number };
   batchesPerEpoch: number;
 }
 

@@ -1,15 +1,15 @@
-import type { LayersModel, Optimizer, Scalar } from '@tensorflow/tfjs';
+import type { LayersModel, Optimizer } from '@tensorflow/tfjs';
 import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
-import { cached } from '../child-cache';
 import { serveChildTask } from '../child-task';
+import { settings } from '../config';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
-import { loadSplit, splitContentKey, type SplitTensors } from '../datasets/shards';
+import { splitShards } from '../datasets/shards';
 import { modelFromFiles, saveModel } from '../model-io';
 import { buildModel } from '../models';
-import { seededPermutation } from '../random';
 import type { ModelSpec, TrainingSpec } from '../schemas/model';
-import type { Split } from '../split';
 import { tensorflow, type BackendName, type TensorFlow } from '../tf';
+import { batchesOf, epochOrder } from './batch-order';
+import { chooseLoading, inMemoryBytes, openSplitFeed, scoreFeed, type DataLoading, type SplitFeed } from './split-feed';
 import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
 import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from './extension';
 import { learningRateAt } from './schedule';
@@ -87,12 +87,18 @@ export interface TrainJobResult {
   timings: TrainJobTimings;
   /** What the extension reported when training ended. */
   extension?: Record<string, unknown>;
+  /** How this attempt fed the images: whole splits in memory, or streamed from the shards. */
+  dataLoading: DataLoading;
+  /** Resident memory of the process once TensorFlow and the model were loaded, before any images. */
+  baselineRssBytes: number;
+  /** Peak resident memory of the process that trained (a warm process's peak may come from an earlier job). */
+  peakRssBytes: number;
 }
 
 export interface TrainJobTimings {
   /** Starting the process and loading TensorFlow, when this job was the process's first (0 in a warm process). */
   startup: number;
-  /** Reading the manifest and the splits' shards into tensors. */
+  /** Reading the manifest and labels, and the splits' shards into tensors (or opening them to stream). */
   load: number;
   /** Building or restoring the model and compiling it. */
   build: number;
@@ -133,8 +139,11 @@ interface TrainingRun {
   store: ArtifactStore;
   input: TrainJobInput;
   report: (progress: TrainProgress) => void;
-  train: SplitTensors;
-  validation: SplitTensors | undefined;
+  train: SplitFeed;
+  validation: SplitFeed | undefined;
+  /** Images in each shard of the training split, which the batch order is drawn from. */
+  trainShardCounts: number[];
+  baselineRssBytes: number;
   model: LayersModel;
   optimizer: Optimizer;
   extension: TrainingExtension;
@@ -182,9 +191,11 @@ export async function trainJob(input: TrainJobInput, reportProgress: (p: TrainPr
     return await finish(run);
   } finally {
     process.off('SIGTERM', requestStop);
-    // A warm process serves more jobs: free this one's model and optimizer (the data stays cached).
+    // A warm process serves more jobs: free this one's model and optimizer (in-memory data stays cached).
     run?.model.dispose();
     run?.optimizer.dispose();
+    await run?.train.close();
+    await run?.validation?.close();
   }
 }
 
@@ -195,14 +206,30 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   const timings: TrainJobTimings = { startup: startupCounted ? 0 : performance.now() / 1000, load: 0, build: 0, train: 0, validate: 0, store: 0 };
   startupCounted = true;
   const store = openArtifactStore(input.artifacts);
-  const { manifest, train, validation } = await timed(timings, 'load', () => loadData(tf, store, input.manifestUri, input.validate ?? true));
-  const batchesPerEpoch = Math.ceil(train.count / input.training.batchSize);
+  const manifest = await timed(timings, 'load', () => readManifest(store, input.manifestUri));
+  const trainShardCounts = splitShards(manifest, 'train').map((shard) => shard.count);
+  const trainCount = trainShardCounts.reduce((n, c) => n + c, 0);
+  const batchesPerEpoch = Math.ceil(trainCount / input.training.batchSize);
   const epochs = input.maxSteps ? Math.ceil(input.maxSteps / batchesPerEpoch) : input.training.epochs;
   const { extension, model, optimizer, state, resumedFrom } = await timed(timings, 'build', async () => {
-    const extension = await extensionFor({ tf, store, manifest, train, batchesPerEpoch }, input.extension);
+    const extension = await extensionFor({ tf, store, manifest, train: { count: trainCount }, batchesPerEpoch }, input.extension);
     const built = await buildOrResume(tf, store, input, manifest, extension);
     await extension.start?.(built.model, built.state);
     return { extension, ...built };
+  });
+  const validate = (input.validate ?? true) && manifest.counts.validation > 0;
+  const baselineRssBytes = process.memoryUsage().rss;
+  const loading = chooseLoading(
+    input.training.dataLoading,
+    memoryBudget(input.training.memoryBudgetBytes),
+    baselineRssBytes,
+    inMemoryBytes(trainCount + (validate ? manifest.counts.validation : 0), manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize),
+  );
+  const { train, validation } = await timed(timings, 'load', () => openFeeds(tf, store, manifest, loading, validate)).catch((err) => {
+    // A warm process serves more jobs: what this one built must not outlive it.
+    model.dispose();
+    optimizer.dispose();
+    throw err;
   });
   const run: TrainingRun = {
     tf,
@@ -212,6 +239,8 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     report,
     train,
     validation,
+    trainShardCounts,
+    baselineRssBytes,
     model,
     optimizer,
     extension,
@@ -232,19 +261,20 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   return run;
 }
 
-async function loadData(tf: TensorFlow, store: ArtifactStore, manifestUri: string, validate: boolean) {
-  const manifest = await readManifest(store, manifestUri);
-  const train = await cachedSplit(tf, store, manifest, 'train');
-  const validation = validate && manifest.counts.validation > 0 ? await cachedSplit(tf, store, manifest, 'validation') : undefined;
-  return { manifest, train, validation };
+async function openFeeds(tf: TensorFlow, store: ArtifactStore, manifest: DatasetManifest, loading: DataLoading, validate: boolean) {
+  const train = await openSplitFeed(tf, store, manifest, 'train', loading);
+  try {
+    return { train, validation: validate ? await openSplitFeed(tf, store, manifest, 'validation', loading) : undefined };
+  } catch (err) {
+    await train.close();
+    throw err;
+  }
 }
 
-/** A split's tensors, kept by a warm process for its next jobs. */
-function cachedSplit(tf: TensorFlow, store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitTensors> {
-  return cached(`tensors ${manifest.classes.length} classes ${splitContentKey(manifest, split)}`, async () => {
-    const tensors = await loadSplit(tf, store, manifest, split);
-    return { value: tensors, bytes: (tensors.images.size + tensors.labels.size) * 4, dispose: () => tf.dispose([tensors.images, tensors.labels]) };
-  });
+/** The memory budget of this job: the worker's, lowered by the input's. */
+function memoryBudget(requested: number | null): number | null {
+  const budgets = [settings().memoryBudgetBytes, requested].filter((b): b is number => b !== null);
+  return budgets.length ? Math.min(...budgets) : null;
 }
 
 async function buildOrResume(tf: TensorFlow, store: ArtifactStore, input: TrainJobInput, manifest: DatasetManifest, extension: TrainingExtension) {
@@ -312,29 +342,31 @@ async function writeCheckpoint(run: TrainingRun): Promise<void> {
  */
 async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise<number> {
   const { tf, state, train, input } = run;
-  const { batchSize, seed } = input.training;
+  const { batchSize, seed, shuffleWindow } = input.training;
   const epoch = state.epoch;
   const batches = Math.min(run.batchesPerEpoch, run.totalSteps - epoch * run.batchesPerEpoch);
   run.learningRate = learningRateAt(input.training.learningRateSchedule, input.training.learningRate, epoch, run.epochs);
   (run.optimizer as unknown as { learningRate: number }).learningRate = run.learningRate;
-  const order = seededPermutation(train.count, (input.shuffleSeed ?? seed) * 1000 + epoch);
+  // A resumed attempt draws the same order and continues at the checkpoint's batch.
+  const order = epochOrder(run.trainShardCounts, shuffleWindow, input.shuffleSeed ?? seed, epoch);
   const epochStarted = performance.now();
 
-  while (state.batch < batches) {
+  let batchStarted = performance.now();
+  for await (const xs of train.batches(batchesOf(order, batchSize, state.batch, batches))) {
     const indices = order.subarray(state.batch * batchSize, Math.min((state.batch + 1) * batchSize, train.count));
-    const batchStarted = performance.now();
-    const [xs, ys] = tf.tidy(() => {
+    const ys = tf.tidy(() => {
       const idx = tf.tensor1d(indices, 'int32');
-      return [tf.gather(train.images, idx), run.extension.batchTargets?.(idx, train.labels) ?? tf.gather(train.labels, idx)];
+      return run.extension.batchTargets?.(idx, train.labels) ?? tf.gather(train.labels, idx);
     });
-    const [loss, accuracy] = (await run.model.trainOnBatch(xs!, ys!)) as number[];
-    tf.dispose([xs!, ys!]);
+    const [loss, accuracy] = (await run.model.trainOnBatch(xs, ys)) as number[];
+    tf.dispose([xs, ys]);
     run.extension.afterStep?.(run.model, epoch * run.batchesPerEpoch + state.batch + 1);
     if (!Number.isFinite(loss)) {
       throw new TrainingDivergedError(
         `Training diverged: loss became ${loss} at epoch ${epoch + 1}, batch ${state.batch + 1}; lower training.learningRate (now ${run.learningRate}).`,
       );
     }
+    // Counted from the end of the previous step, so that waiting for a streamed batch counts too.
     run.secondsThisAttempt += (performance.now() - batchStarted) / 1000;
     run.samplesThisAttempt += indices.length;
     state.batch++;
@@ -352,6 +384,7 @@ async function runEpoch(run: TrainingRun, stopRequested: () => boolean): Promise
     } else if (now - run.lastReportAt >= (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
       report(run);
     }
+    batchStarted = performance.now();
   }
   return (performance.now() - epochStarted) / 1000;
 }
@@ -369,10 +402,11 @@ async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
   };
   if (validation) {
     await timed(run.timings, 'validate', async () => {
-      const [loss, accuracy] = run.model.evaluate(validation.images, validation.labels, { batchSize: 512 }) as Scalar[];
-      record.validationLoss = (await loss!.data())[0];
-      record.validationAccuracy = (await accuracy!.data())[0];
-      tf.dispose([loss!, accuracy!]);
+      // Streamed batches are the size of training's, so that memory stays bounded by the batch size whatever the split's.
+      const batchSize = validation.loading === 'stream' ? run.input.training.batchSize : 512;
+      const { loss, accuracy } = await scoreFeed(tf, run.model, validation, batchSize);
+      record.validationLoss = loss;
+      record.validationAccuracy = accuracy;
     });
     report(run);
     trackBestModel(record, run.input.training.earlyStopping, state, await timed(run.timings, 'store', () => saveModel(tf, run.store, run.model)));
@@ -408,6 +442,9 @@ async function finish(run: TrainingRun): Promise<TrainJobResult> {
     trainingSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
     timings: { ...run.timings, train: run.secondsThisAttempt },
     ...(extension ? { extension } : {}),
+    dataLoading: run.train.loading,
+    baselineRssBytes: run.baselineRssBytes,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
   };
 }
 
