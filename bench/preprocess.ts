@@ -32,7 +32,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
@@ -73,13 +73,16 @@ const DECODES_PER_BATCH = 8;
 /** The cores the pinned workers get, one each. */
 const PINNED_CORES = ['0', '1'];
 
-type Rates = Record<'tfdata' | 'bare' | 'workflow', number> & { bareRss: number; workflowRss: number };
+/** One side's images per second of wall time and per CPU-second (a figure other jobs on the machine disturb less). */
+type Rate = { wall: number; cpu: number };
+type Round = Record<'tfdata' | 'bare' | 'workflow', Rate> & { bareRss: number; workflowRss: number };
 type WorkflowRun = { result: { images: { listed: number; kept: number; leftOut: number }; batches: number; batchSize: number; leftOutByReason: unknown; cache: { hit: boolean } }; seconds: number };
 
 const specOf = (dataset: BenchDataset): LimitedSpec => withinLimits(preprocessSpecSchema.parse({ ...dataset.shape, fit: 'fill' }), 1, settings().limits);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 const perSecond = (rate: number) => Math.round(rate).toLocaleString('en-US');
+const rate = ({ wall, cpu }: Rate) => `${perSecond(wall)} images/s (${perSecond(cpu)} per CPU-second)`;
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 const met = (ratio: number, target: number) => `target ${target.toFixed(1)}x: ${ratio >= target ? 'met' : 'MISSED'}`;
 
@@ -102,28 +105,34 @@ async function tfDataRoot(root: string, files: string[], scratch: string): Promi
   return subset;
 }
 
-async function tfData(python: string, root: string, spec: LimitedSpec): Promise<number> {
-  const { imagesPerSecond } = await runPythonBench<{ imagesPerSecond: number }>(python, 'tfdata_bench.py', [root, String(spec.height), String(spec.width), String(spec.channels), String(TFDATA_BATCH)]);
-  return imagesPerSecond;
+async function tfData(python: string, root: string, spec: LimitedSpec): Promise<Rate> {
+  const args = [root, String(spec.height), String(spec.width), String(spec.channels), String(TFDATA_BATCH)];
+  const { images, seconds, cpuSeconds } = await runPythonBench<{ images: number; seconds: number; cpuSeconds: number }>(python, 'tfdata_bench.py', args);
+  return { wall: images / seconds, cpu: images / cpuSeconds };
 }
 
 /** The same per-image operations the workflow's activities run (the same functions), with nothing around them. */
-async function bareLoop(files: string[], spec: LimitedSpec, concurrency: number): Promise<number> {
-  const started = performance.now();
+async function bareLoop(files: string[], spec: LimitedSpec, concurrency: number): Promise<void> {
   const size = spec.width * spec.height * spec.channels;
   await mapWithConcurrency(files, concurrency, async (file) => {
     const pixels = await toPixels(await readFile(file), spec);
     normalizeInto(pixels, spec, new Float32Array(size), 0);
   });
-  return files.length / ((performance.now() - started) / 1000);
 }
 
-/** Runs `work` while sampling this process's resident memory; returns its result and the peak seen. */
-async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number }> {
+/**
+ * Runs `work` while sampling this process's resident memory; returns its result, the peak seen, and the wall and CPU
+ * seconds it took (CPU of every thread of this process, libvips' included; not of other processes).
+ */
+async function measured<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number; seconds: number; cpuSeconds: number }> {
   let peakRss = process.memoryUsage.rss();
   const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
+  const started = performance.now();
+  const cpu = process.cpuUsage();
   try {
-    return { value: await work(), peakRss };
+    const value = await work();
+    const used = process.cpuUsage(cpu);
+    return { value, peakRss, seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
   } finally {
     clearInterval(timer);
   }
@@ -160,6 +169,15 @@ async function objectStoreRun(dataDir: string, local: () => Promise<WorkflowRun>
   }
 }
 
+/** Images a worker process has preprocessed since it started, from its Prometheus metrics. */
+async function imagesPreprocessedBy(worker: WorkerProcess): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  return metrics
+    .split('\n')
+    .filter((line) => line.startsWith('temporal_ml_images_preprocessed_total'))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
 function tasksetWorks(): boolean {
   try {
     execFileSync('taskset', ['-c', PINNED_CORES[0]!, 'true'], { stdio: 'ignore' });
@@ -171,7 +189,7 @@ function tasksetWorks(): boolean {
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'temporal-ml-bench-'));
-  const datasetsRoot = process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets');
+  const datasetsRoot = resolve(process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets'));
   process.env.TEMPORAL_ML_DATASETS_ROOT = datasetsRoot;
   process.env.TEMPORAL_ML_DATA_DIR = dataDir;
   const python = tensorflowPython();
@@ -205,44 +223,47 @@ async function main(): Promise<void> {
       // Every side reads from the page cache: read every file once first.
       await mapWithConcurrency(files, 32, (file) => readFile(file));
 
-      const rounds: Rates[] = [];
+      const rounds: Round[] = [];
       // This machine's speed drifts by several percent over minutes: each round times every side back to back, and
       // the ratios reported are medians of the rounds' ratios.
       for (let round = 1; round <= ROUNDS; round++) {
         const tfdata = await tfData(python, tfRoot, spec);
-        const { value: bare, peakRss: bareRss } = await withPeakRss(() => bareLoop(files, spec, concurrency));
-        const { value: run, peakRss: workflowRss } = await withPeakRss(() => freshWorkflowRun(dataset, `${dataset.tree}-${round}`));
-        const { result, seconds } = run;
-        const workflow = result.images.listed / seconds;
-        rounds.push({ tfdata, bare, workflow, bareRss, workflowRss });
+        const bare = await measured(() => bareLoop(files, spec, concurrency));
+        const run = await measured(() => freshWorkflowRun(dataset, `${dataset.tree}-${round}`));
+        const { result, seconds } = run.value;
+        const images = result.images.listed;
+        const workflow = { wall: images / seconds, cpu: images / run.cpuSeconds };
+        rounds.push({ tfdata, bare: { wall: files.length / bare.seconds, cpu: files.length / bare.cpuSeconds }, workflow, bareRss: bare.peakRss, workflowRss: run.peakRss });
         console.log(
-          `round ${round}: tf.data ${perSecond(tfdata)} images/s; bare loop ${perSecond(bare)} images/s (peak RSS ${mib(bareRss)}); ` +
-            `workflow ${perSecond(workflow)} images/s (peak RSS ${mib(workflowRss)}, worker and workflow in this process; ${seconds.toFixed(1)} s, ` +
-            `${result.batches} batches of ${result.batchSize}, ${result.images.kept} kept, ${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)}); load average ${load()}`,
+          `round ${round}: tf.data ${rate(tfdata)}; bare loop ${rate(rounds.at(-1)!.bare)} (peak RSS ${mib(bare.peakRss)}); workflow ${rate(workflow)} ` +
+            `(peak RSS ${mib(run.peakRss)}, worker and workflow in this process; ${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ` +
+            `${result.images.kept} kept, ${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)}); load average ${load()}`,
         );
       }
-      const rows: [string, number, number][] = [
-        ['tf.data image_dataset_from_directory', median(rounds.map((r) => r.tfdata)), NaN],
-        ['bare sharp loop', median(rounds.map((r) => r.bare)), Math.max(...rounds.map((r) => r.bareRss))],
-        ['preprocessDataset workflow, one ml-cpu worker', median(rounds.map((r) => r.workflow)), Math.max(...rounds.map((r) => r.workflowRss))],
+      const medianOf = (side: 'tfdata' | 'bare' | 'workflow'): Rate => ({ wall: median(rounds.map((r) => r[side].wall)), cpu: median(rounds.map((r) => r[side].cpu)) });
+      const rows: [string, Rate, number][] = [
+        ['tf.data image_dataset_from_directory', medianOf('tfdata'), NaN],
+        ['bare sharp loop', medianOf('bare'), Math.max(...rounds.map((r) => r.bareRss))],
+        ['preprocessDataset workflow, one ml-cpu worker', medianOf('workflow'), Math.max(...rounds.map((r) => r.workflowRss))],
       ];
       if (!SKIP_OBJECTSTORE && dataset.tree === 'fashion-mnist-png') {
         const cached = await runWorkflow(dataset, 'cached');
         const objectStore = await objectStoreRun(dataDir, () => runWorkflow(dataset, 'local'), () => runWorkflow(dataset, 's3'));
         rows.push(
-          [`preprocessDataset re-run, cache ${cached.result.cache.hit ? 'hit' : 'MISS'}`, cached.result.images.listed / cached.seconds, NaN],
-          ['preprocessDataset, local artifact store', objectStore.local, NaN],
-          ['preprocessDataset, object store (versitygw)', objectStore.s3, NaN],
+          [`preprocessDataset re-run, cache ${cached.result.cache.hit ? 'hit' : 'MISS'}`, { wall: cached.result.images.listed / cached.seconds, cpu: NaN }, NaN],
+          ['preprocessDataset, local artifact store', { wall: objectStore.local, cpu: NaN }, NaN],
+          ['preprocessDataset, object store (versitygw)', { wall: objectStore.s3, cpu: NaN }, NaN],
         );
         const s3Ratio = objectStore.s3 / objectStore.local;
         summaries.push(`${dataset.name}: object store / local store ${s3Ratio.toFixed(2)}x (${met(s3Ratio, 0.8)})`);
       }
-      console.log(`\n| ${dataset.name} | images/s | peak RSS |\n|---|---|---|`);
-      for (const [what, rate, rss] of rows) console.log(`| ${what} | ${perSecond(rate)} | ${Number.isNaN(rss) ? '' : mib(rss)} |`);
-      const vsTfData = median(rounds.map((r) => r.workflow / r.tfdata));
-      const vsBare = median(rounds.map((r) => r.workflow / r.bare));
+      console.log(`\n| ${dataset.name} | images/s | images per CPU-second | peak RSS |\n|---|---|---|---|`);
+      for (const [what, { wall, cpu }, rss] of rows) console.log(`| ${what} | ${perSecond(wall)} | ${Number.isNaN(cpu) ? '' : perSecond(cpu)} | ${Number.isNaN(rss) ? '' : mib(rss)} |`);
+      const vsTfData = median(rounds.map((r) => r.workflow.wall / r.tfdata.wall));
+      const vsBare = median(rounds.map((r) => r.workflow.wall / r.bare.wall));
+      const cpuVsTfData = median(rounds.map((r) => r.workflow.cpu / r.tfdata.cpu));
       summaries.push(
-        `${dataset.name}: workflow / tf.data ${vsTfData.toFixed(2)}x (${met(vsTfData, 1)}); workflow / bare loop ${vsBare.toFixed(2)}x (${met(vsBare, 0.9)}); ` +
+        `${dataset.name}: workflow / tf.data ${vsTfData.toFixed(2)}x (${met(vsTfData, 1)}; per CPU-second ${cpuVsTfData.toFixed(2)}x); workflow / bare loop ${vsBare.toFixed(2)}x (${met(vsBare, 0.9)}); ` +
           `${concurrency} images in flight in both (${PARALLELISM} batches x ${DECODES_PER_BATCH})`,
       );
     }
@@ -267,16 +288,18 @@ async function main(): Promise<void> {
             const one = await freshWorkflowRun(dataset, `${dataset.tree}-one-worker-${round}`);
             let second: WorkerProcess | undefined;
             let two: WorkflowRun;
+            let bySecond: number;
             try {
               second = await startPinned(PINNED_CORES[1]!);
               two = await freshWorkflowRun(dataset, `${dataset.tree}-two-workers-${round}`);
+              bySecond = await imagesPreprocessedBy(second);
             } finally {
               await second?.stop();
             }
             const [oneRate, twoRate] = [one.result.images.listed / one.seconds, two.result.images.listed / two.seconds];
             ratios.push(twoRate / oneRate);
             console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
-              `${(twoRate / oneRate).toFixed(2)}x; load average ${load()}`);
+              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.result.images.listed} images); load average ${load()}`);
           }
         } finally {
           await first.stop();

@@ -15,6 +15,7 @@ import tensorflow as tf  # noqa: E402
 rescale = tf.keras.layers.Rescaling(1 / 255)
 # The clock starts before the listing, as the workflow's does: listing the tree is part of the work on both sides.
 start = time.perf_counter()
+cpu_start = time.process_time()
 dataset = tf.keras.utils.image_dataset_from_directory(
     root,
     image_size=(height, width),
@@ -28,4 +29,5 @@ images = 0
 for batch, _ in dataset:
     images += int(batch.shape[0])
 seconds = time.perf_counter() - start
-print(json.dumps({"images": images, "seconds": seconds, "imagesPerSecond": images / seconds}))
+cpu_seconds = time.process_time() - cpu_start
+print(json.dumps({"images": images, "seconds": seconds, "cpuSeconds": cpu_seconds}))
