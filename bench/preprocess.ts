@@ -297,15 +297,15 @@ async function main(): Promise<void> {
               await second?.stop();
             }
             const [oneRate, twoRate] = [one.result.images.listed / one.seconds, two.result.images.listed / two.seconds];
-            ratios.push(twoRate / oneRate);
+            // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
+            if (two.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
             console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
-              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.result.images.listed} images); load average ${load()}`);
+              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.result.images.listed} images, ${two.result.batches} batches); load average ${load()}`);
           }
         } finally {
           await first.stop();
         }
-        const ratio = median(ratios);
-        summaries.push(`${dataset.name}: 2 pinned ml-cpu workers / 1 ${ratio.toFixed(2)}x (${met(ratio, 1.8)})`);
+                summaries.push(`${dataset.name}: 2 pinned ml-cpu workers / 1 ` + (ratios.length ? `${median(ratios).toFixed(2)}x (${met(median(ratios), 1.8)})` : 'not measured: fewer batches than workers (lower BENCH_BATCH_SIZE)'));
       }
     }
     console.log(`\n${summaries.join('\n')}\nload average at the end ${load()}; bench:preprocess took ${(process.uptime() / 60).toFixed(1)} minutes`);
