@@ -15,13 +15,16 @@
  * The workflow does more than either: it lists and hashes every file (sha256), quarantines unreadable or oversized
  * ones, splits train/validation/test by a hash of each image's content, and writes float32 shards and a manifest to
  * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process.
- * Every file is read once before timing, so all sides read from the page cache.
+ * Every file is read once before timing, so all sides read from the page cache. Beside images per second of wall
+ * time, each side's images per CPU-second, which other jobs on the machine disturb less: CPU of every thread of the
+ * Python process, or of this process (the workflow's figure leaves out the Temporal server's).
  *
  * Scaling: the workflow with `ml-cpu` served by worker processes (`dist/workers/main.js`), each pinned with
- * `taskset -c` to a core of its own, like machines of one core: one such worker, then two on different cores. The
- * Temporal server, the workflow worker and this process are not pinned.
+ * `taskset -c` to a core of its own, like machines of one core (decoder threads set to one: TEMPORAL_ML_DECODER_THREADS,
+ * VIPS_CONCURRENCY): one such worker, then two on different cores. The Temporal server, the workflow worker and this
+ * process are not pinned.
  *
- * Then, on the Fashion-MNIST tree, the workflow once more as a cache hit, and once with the local artifact store and
+ * After the Fashion-MNIST rounds, the workflow once more as a cache hit, and once with the local artifact store and
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
  *
  * BENCH_IMAGES limits the images of each dataset; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
