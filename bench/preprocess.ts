@@ -3,7 +3,8 @@
  * against two baselines measured in the same run, on two datasets:
  *   - the 70,000-PNG Fashion-MNIST folder tree, to 28x28x1;
  *   - 2,000 synthetic 640x480 baseline JPEG photos (scripts/photos-jpeg.ts, seeded, written once), to 224x224x3.
- * Both with fit `fill` (stretch, as Keras does by default) and scaling to [0, 1].
+ * Both with fit `fill` (stretch, as Keras does by default). The workflow writes shards as it does by default, uint8
+ * pixels scaled to [0, 1] when loaded (BENCH_STORAGE=float32: scaled and stored as float32); tf.data always scales.
  *
  * Baselines:
  *   - tf.data: Keras' `image_dataset_from_directory(root, image_size, color_mode, batch_size, shuffle=False)` with
@@ -11,7 +12,8 @@
  *     same wheel as tfjs-node's runtime, with tf.data's defaults (every core). Per image it does `read_file`,
  *     `decode_image` (full-size decode) and `tf.image.resize` (bilinear, no antialiasing), and nothing else.
  *   - a bare sharp loop doing the workflow's per-image operations with the same functions (read, decode, EXIF
- *     orientation, flatten, resize, grayscale or sRGB, scale to float32), with the same number of images in flight.
+ *     orientation, flatten, resize, grayscale or sRGB; with float32 storage, scale to float32), with the same number of
+ *     images in flight.
  * The workflow does more than either: it lists and hashes every file (sha256), quarantines unreadable or oversized
  * ones, splits train/validation/test by a hash of each image's content, and writes float32 shards and a manifest to
  * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process.
@@ -28,7 +30,7 @@
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
  *
  * BENCH_IMAGES limits the images of each dataset; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
- * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_TFDATA_BATCH (32, Keras' default)
+ * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype, BENCH_TFDATA_BATCH (32, Keras' default)
  * tf.data's; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run and the object store; BENCH_SKIP_SCALING=1 the scaling.
  */
 import { execFileSync } from 'node:child_process';
@@ -41,7 +43,8 @@ import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
 import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
-import { normalizeInto, toPixels } from '../lib/preprocessing/transform';
+import { normalizeInto } from '../lib/preprocessing/normalize';
+import { toPixels } from '../lib/preprocessing/transform';
 import { S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 import { startObjectStore } from '../scripts/object-store';
@@ -56,17 +59,21 @@ interface BenchDataset {
   /** Folder under the datasets root, one sub-folder per class. */
   tree: string;
   shape: { width: number; height: number; channels: 1 | 3 };
+  /** Images per preprocessing batch unless BENCH_BATCH_SIZE says otherwise; null is the workflow's default. */
+  batchSize: number | null;
   /** Writes the tree when it is missing (the Fashion-MNIST one is provisioned by `npm run bench:preprocess`). */
   ensure?: (root: string) => Promise<void>;
 }
 
 const DATASETS: BenchDataset[] = [
-  { name: 'Fashion-MNIST PNG 28x28 -> 28x28x1', tree: 'fashion-mnist-png', shape: { width: 28, height: 28, channels: 1 } },
-  { name: 'JPEG photos 640x480 -> 224x224x3', tree: 'photos-640x480', shape: { width: 224, height: 224, channels: 3 }, ensure: (root) => ensurePhotoTree(root) },
+  { name: 'Fashion-MNIST PNG 28x28 -> 28x28x1', tree: 'fashion-mnist-png', shape: { width: 28, height: 28, channels: 1 }, batchSize: null },
+  // Batches of 100 rather than the default (about 450 photos): 20 of them, enough to spread over the workers.
+  { name: 'JPEG photos 640x480 -> 224x224x3', tree: 'photos-640x480', shape: { width: 224, height: 224, channels: 3 }, batchSize: 100, ensure: (root) => ensurePhotoTree(root) },
 ];
 const LIMIT = process.env.BENCH_IMAGES ? Number(process.env.BENCH_IMAGES) : null;
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 8);
 const BATCH_SIZE = process.env.BENCH_BATCH_SIZE ? Number(process.env.BENCH_BATCH_SIZE) : null;
+const STORAGE = preprocessSpecSchema.shape.storage.parse(process.env.BENCH_STORAGE ?? 'uint8');
 const TFDATA_BATCH = Number(process.env.BENCH_TFDATA_BATCH ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SKIP_OBJECTSTORE = process.env.BENCH_SKIP_OBJECTSTORE === '1';
@@ -81,7 +88,8 @@ type Rate = { wall: number; cpu: number };
 type Round = Record<'tfdata' | 'bare' | 'workflow', Rate> & { bareRss: number; workflowRss: number };
 type WorkflowRun = { result: { images: { listed: number; kept: number; leftOut: number }; batches: number; batchSize: number; leftOutByReason: unknown; cache: { hit: boolean } }; seconds: number };
 
-const specOf = (dataset: BenchDataset): LimitedSpec => withinLimits(preprocessSpecSchema.parse({ ...dataset.shape, fit: 'fill' }), 1, settings().limits);
+const preprocessOf = (dataset: BenchDataset) => ({ ...dataset.shape, fit: 'fill' as const, storage: STORAGE });
+const specOf = (dataset: BenchDataset): LimitedSpec => withinLimits(preprocessSpecSchema.parse(preprocessOf(dataset)), 1, settings().limits);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 const perSecond = (rate: number) => Math.round(rate).toLocaleString('en-US');
@@ -119,7 +127,7 @@ async function bareLoop(files: string[], spec: LimitedSpec, concurrency: number)
   const size = spec.width * spec.height * spec.channels;
   await mapWithConcurrency(files, concurrency, async (file) => {
     const pixels = await toPixels(await readFile(file), spec);
-    normalizeInto(pixels, spec, new Float32Array(size), 0);
+    if (spec.storage === 'float32') normalizeInto(pixels, spec, new Float32Array(size), 0);
   });
 }
 
@@ -197,13 +205,13 @@ async function main(): Promise<void> {
   process.env.TEMPORAL_ML_DATA_DIR = dataDir;
   const python = tensorflowPython();
   console.log(`${availableParallelism()} cores; load average ${load()}; ${ROUNDS} rounds, figures are medians; workflow batching: ${PARALLELISM} batches in flight, ` +
-    `batch size ${BATCH_SIZE ?? 'default'}; tf.data batch size ${TFDATA_BATCH}`);
+    `shards stored as ${STORAGE}; tf.data batch size ${TFDATA_BATCH}`);
 
   const env = await startTemporal();
   const pipelineWorker = await runWorkersInProcess(env, ['ml-pipeline']);
   let cpuWorker: { shutdown(): Promise<void> } | undefined = await runWorkersInProcess(env, ['ml-cpu']);
   const runWorkflow = async (dataset: BenchDataset, id: string): Promise<WorkflowRun> => {
-    const input = { dataset: { source: dataset.tree, maxImages: LIMIT }, preprocess: { ...dataset.shape, fit: 'fill' as const }, batching: { size: BATCH_SIZE, parallelism: PARALLELISM } };
+    const input = { dataset: { source: dataset.tree, maxImages: LIMIT }, preprocess: preprocessOf(dataset), batching: { size: BATCH_SIZE ?? dataset.batchSize, parallelism: PARALLELISM } };
     const started = performance.now();
     const result = await env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `bench-preprocess-${id}-${Date.now()}`, args: [input] });
     return { result, seconds: (performance.now() - started) / 1000 };
