@@ -15,7 +15,7 @@
  *     orientation, flatten, resize, grayscale or sRGB; with float32 storage, scale to float32), with the same number of
  *     images in flight.
  * The workflow does more than either: it lists and hashes every file (sha256), quarantines unreadable or oversized
- * ones, splits train/validation/test by a hash of each image's content, and writes float32 shards and a manifest to
+ * ones, splits train/validation/test by a hash of each image's content, and writes shards and a manifest to
  * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process.
  * Every file is read once before timing, so all sides read from the page cache. Beside images per second of wall
  * time, each side's images per CPU-second, which other jobs on the machine disturb less: CPU of every thread of the
@@ -30,8 +30,9 @@
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
  *
  * BENCH_IMAGES limits the images of each dataset; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
- * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype, BENCH_TFDATA_BATCH (32, Keras' default)
- * tf.data's; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run and the object store; BENCH_SKIP_SCALING=1 the scaling.
+ * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype,
+ * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
+ * and the object store, BENCH_SKIP_SCALING=1 the scaling.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
