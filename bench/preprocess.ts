@@ -1,38 +1,102 @@
 /**
- * `npm run bench:preprocess`: images per second of the whole `preprocessDataset` workflow (real Temporal dev server,
- * a worker in this process) on the 70,000-PNG Fashion-MNIST folder tree, against a bare sharp loop doing the same
- * operations with the same functions (read, decode, EXIF orientation, flatten, resize, grayscale, scale to float32) on
- * the same files, with the same number of images in flight, in one run. Prints each figure and the ratio; the target is at least 0.9x the bare loop.
- * Then the workflow once more with the local artifact store and once with the object store (a versitygw server started
- * here, shards and manifests in its bucket), back to back: the target is at least 0.8x the local store's images/s.
+ * `npm run bench:preprocess`: images per second of the whole `preprocessDataset` workflow (real Temporal dev server)
+ * against two baselines measured in the same run, on two datasets:
+ *   - the 70,000-PNG Fashion-MNIST folder tree, to 28x28x1;
+ *   - 2,000 synthetic 640x480 baseline JPEG photos (scripts/photos-jpeg.ts, seeded, written once), to 224x224x3.
+ * Both with fit `fill` (stretch, as Keras does by default). The workflow writes shards as it does by default, uint8
+ * pixels scaled to [0, 1] when loaded (BENCH_STORAGE=float32: scaled and stored as float32); tf.data always scales.
  *
- * BENCH_IMAGES limits the images used; BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching.
+ * Baselines:
+ *   - tf.data: Keras' `image_dataset_from_directory(root, image_size, color_mode, batch_size, shuffle=False)` with
+ *     `Rescaling(1/255)` mapped over it and `.prefetch(AUTOTUNE)`, iterated to the end, in Python TensorFlow from the
+ *     same wheel as tfjs-node's runtime, with tf.data's defaults (every core). Per image it does `read_file`,
+ *     `decode_image` (full-size decode) and `tf.image.resize` (bilinear, no antialiasing), and nothing else.
+ *   - a bare sharp loop doing the workflow's per-image operations with the same functions (read, decode, EXIF
+ *     orientation, flatten, resize, grayscale or sRGB; with float32 storage, scale to float32), with the same number of
+ *     images in flight.
+ * The workflow does more than either: it lists and hashes every file (sha256), quarantines unreadable or oversized
+ * ones, splits train/validation/test by a hash of each image's content, and writes shards and a manifest to
+ * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process.
+ * Every file is read once before timing, so all sides read from the page cache. Beside images per second of wall
+ * time, each side's images per CPU-second, which other jobs on the machine disturb less: CPU of every thread of the
+ * Python process, or of this process (the workflow's figure leaves out the Temporal server's).
+ *
+ * Scaling: the workflow with `ml-cpu` served by worker processes (`dist/workers/main.js`), each pinned with
+ * `taskset -c` to a core of its own, like machines of one core (decoder threads set to one: TEMPORAL_ML_DECODER_THREADS,
+ * VIPS_CONCURRENCY): one such worker, then two on different cores. The Temporal server, the workflow worker and this
+ * process are not pinned.
+ *
+ * After the Fashion-MNIST rounds, the workflow once more as a cache hit, and once with the local artifact store and
+ * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
+ *
+ * BENCH_IMAGES limits the images of each dataset; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
+ * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype,
+ * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
+ * and the object store, BENCH_SKIP_SCALING=1 the scaling.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
-import { withinLimits } from '../lib/preprocessing/limits';
+import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
 import { normalizeInto } from '../lib/preprocessing/normalize';
 import { toPixels } from '../lib/preprocessing/transform';
 import { S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 import { startObjectStore } from '../scripts/object-store';
+import { ensurePhotoTree } from '../scripts/photos-jpeg';
+import { startWorkerProcess, type WorkerProcess } from '../workers/worker-process';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
+import { runPythonBench, tensorflowPython } from './tensorflow-python';
 
-const TREE = 'fashion-mnist-png';
-const SPEC = withinLimits(preprocessSpecSchema.parse({}), 1, settings().limits);
+interface BenchDataset {
+  name: string;
+  /** Folder under the datasets root, one sub-folder per class. */
+  tree: string;
+  shape: { width: number; height: number; channels: 1 | 3 };
+  /** Images per preprocessing batch unless BENCH_BATCH_SIZE says otherwise; null is the workflow's default. */
+  batchSize: number | null;
+  /** Writes the tree when it is missing (the Fashion-MNIST one is provisioned by `npm run bench:preprocess`). */
+  ensure?: (root: string) => Promise<void>;
+}
+
+const DATASETS: BenchDataset[] = [
+  { name: 'Fashion-MNIST PNG 28x28 -> 28x28x1', tree: 'fashion-mnist-png', shape: { width: 28, height: 28, channels: 1 }, batchSize: null },
+  // Batches of 100 rather than the default (about 450 photos): 20 of them, enough to spread over the workers.
+  { name: 'JPEG photos 640x480 -> 224x224x3', tree: 'photos-640x480', shape: { width: 224, height: 224, channels: 3 }, batchSize: 100, ensure: (root) => ensurePhotoTree(root) },
+];
 const LIMIT = process.env.BENCH_IMAGES ? Number(process.env.BENCH_IMAGES) : null;
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 8);
 const BATCH_SIZE = process.env.BENCH_BATCH_SIZE ? Number(process.env.BENCH_BATCH_SIZE) : null;
+const STORAGE = preprocessSpecSchema.shape.storage.parse(process.env.BENCH_STORAGE ?? 'uint8');
+const TFDATA_BATCH = Number(process.env.BENCH_TFDATA_BATCH ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SKIP_OBJECTSTORE = process.env.BENCH_SKIP_OBJECTSTORE === '1';
+const SKIP_SCALING = process.env.BENCH_SKIP_SCALING === '1';
 /** Images decoded at once inside one preprocessing batch (the activity's default). */
 const DECODES_PER_BATCH = 8;
+/** The cores the pinned workers get, one each. */
+const PINNED_CORES = ['0', '1'];
+
+/** One side's images per second of wall time and per CPU-second (a figure other jobs on the machine disturb less). */
+type Rate = { wall: number; cpu: number };
+type Round = Record<'tfdata' | 'bare' | 'workflow', Rate> & { bareRss: number; workflowRss: number };
+type WorkflowRun = { result: { images: { listed: number; kept: number; leftOut: number }; batches: number; batchSize: number; leftOutByReason: unknown; cache: { hit: boolean } }; seconds: number };
+
+const preprocessOf = (dataset: BenchDataset) => ({ ...dataset.shape, fit: 'fill' as const, storage: STORAGE });
+const specOf = (dataset: BenchDataset): LimitedSpec => withinLimits(preprocessSpecSchema.parse(preprocessOf(dataset)), 1, settings().limits);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+const perSecond = (rate: number) => Math.round(rate).toLocaleString('en-US');
+const rate = ({ wall, cpu }: Rate) => `${perSecond(wall)} images/s (${perSecond(cpu)} per CPU-second)`;
+const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+const met = (ratio: number, target: number) => `target ${target.toFixed(1)}x: ${ratio >= target ? 'met' : 'MISSED'}`;
 
 async function listTree(root: string): Promise<string[]> {
   const classes = (await readdir(root)).sort();
@@ -40,30 +104,54 @@ async function listTree(root: string): Promise<string[]> {
   return roundRobin(perClass, LIMIT);
 }
 
-/** The same per-image operations the workflow's activities run (the same functions), with nothing around them. */
-async function bareLoop(files: string[], concurrency: number): Promise<number> {
-  const started = performance.now();
-  const size = SPEC.width * SPEC.height * SPEC.channels;
-  await mapWithConcurrency(files, concurrency, async (file) => {
-    const pixels = await toPixels(await readFile(file), SPEC);
-    normalizeInto(pixels, SPEC, new Float32Array(size), 0);
-  });
-  return files.length / ((performance.now() - started) / 1000);
+/** The folder tf.data reads: the tree itself, or, for a subset, a tree of links to the same files the workflow takes. */
+async function tfDataRoot(root: string, files: string[], scratch: string): Promise<string> {
+  if (LIMIT === null) return root;
+  const subset = join(scratch, `tfdata-${basename(root)}`);
+  await rm(subset, { recursive: true, force: true });
+  for (const file of files) {
+    const dir = join(subset, basename(dirname(file)));
+    await mkdir(dir, { recursive: true });
+    await symlink(file, join(dir, basename(file)));
+  }
+  return subset;
 }
 
-/** Runs `work` while sampling this process's resident memory; returns its result and the peak seen. */
-async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number }> {
+async function tfData(python: string, root: string, spec: LimitedSpec): Promise<Rate> {
+  const args = [root, String(spec.height), String(spec.width), String(spec.channels), String(TFDATA_BATCH)];
+  const { images, seconds, cpuSeconds } = await runPythonBench<{ images: number; seconds: number; cpuSeconds: number }>(python, 'tfdata_bench.py', args);
+  return { wall: images / seconds, cpu: images / cpuSeconds };
+}
+
+/** The same per-image operations the workflow's activities run (the same functions), with nothing around them. */
+async function bareLoop(files: string[], spec: LimitedSpec, concurrency: number): Promise<void> {
+  const size = spec.width * spec.height * spec.channels;
+  await mapWithConcurrency(files, concurrency, async (file) => {
+    const pixels = await toPixels(await readFile(file), spec);
+    if (spec.storage === 'float32') normalizeInto(pixels, spec, new Float32Array(size), 0);
+  });
+}
+
+/**
+ * Runs `work` while sampling this process's resident memory; returns its result, the peak seen, and the wall and CPU
+ * seconds it took (CPU of every thread of this process, libvips' included; not of other processes).
+ */
+async function measured<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number; seconds: number; cpuSeconds: number }> {
   let peakRss = process.memoryUsage.rss();
   const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
+  const started = performance.now();
+  const cpu = process.cpuUsage();
   try {
-    return { value: await work(), peakRss };
+    const value = await work();
+    const used = process.cpuUsage(cpu);
+    return { value, peakRss, seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
   } finally {
     clearInterval(timer);
   }
 }
 
 /** Images/s of the workflow on the local store, then on a fresh versitygw bucket, back to back. */
-async function objectStoreRun(dataDir: string, local: () => Promise<{ result: { images: { listed: number } }; seconds: number }>, s3: typeof local): Promise<{ local: number; s3: number }> {
+async function objectStoreRun(dataDir: string, local: () => Promise<WorkflowRun>, s3: typeof local): Promise<{ local: number; s3: number }> {
   // A fresh store for each side: neither finds the other's batches in its cache.
   useArtifactStore(new LocalArtifactStore(join(dataDir, 'local-artifacts')));
   const onLocal = await local().finally(() => useArtifactStore(undefined));
@@ -93,67 +181,149 @@ async function objectStoreRun(dataDir: string, local: () => Promise<{ result: { 
   }
 }
 
-const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+/** Images a worker process has preprocessed since it started, from its Prometheus metrics. */
+async function imagesPreprocessedBy(worker: WorkerProcess): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  return metrics
+    .split('\n')
+    .filter((line) => line.startsWith('temporal_ml_images_preprocessed_total'))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
+function tasksetWorks(): boolean {
+  try {
+    execFileSync('taskset', ['-c', PINNED_CORES[0]!, 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'temporal-ml-bench-'));
-  const datasetsRoot = process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets');
+  const datasetsRoot = resolve(process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets'));
   process.env.TEMPORAL_ML_DATASETS_ROOT = datasetsRoot;
   process.env.TEMPORAL_ML_DATA_DIR = dataDir;
-  const files = await listTree(join(datasetsRoot, TREE));
-  console.log(`${files.length} PNG files from ${join(datasetsRoot, TREE)}; spec ${SPEC.width}x${SPEC.height}x${SPEC.channels}, fit ${SPEC.fit}`);
-  // Both sides read from the page cache: read every file once first.
-  await mapWithConcurrency(files, 32, (file) => readFile(file));
+  const python = tensorflowPython();
+  console.log(`${availableParallelism()} cores; load average ${load()}; ${ROUNDS} rounds, figures are medians; workflow batching: ${PARALLELISM} batches in flight, ` +
+    `shards stored as ${STORAGE}; tf.data batch size ${TFDATA_BATCH}`);
 
   const env = await startTemporal();
-  const workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu']);
-  const input = { dataset: { source: TREE, maxImages: LIMIT }, batching: { size: BATCH_SIZE, parallelism: PARALLELISM } };
-  const runWorkflow = async (id: string) => {
+  const pipelineWorker = await runWorkersInProcess(env, ['ml-pipeline']);
+  let cpuWorker: { shutdown(): Promise<void> } | undefined = await runWorkersInProcess(env, ['ml-cpu']);
+  const runWorkflow = async (dataset: BenchDataset, id: string): Promise<WorkflowRun> => {
+    const input = { dataset: { source: dataset.tree, maxImages: LIMIT }, preprocess: preprocessOf(dataset), batching: { size: BATCH_SIZE ?? dataset.batchSize, parallelism: PARALLELISM } };
     const started = performance.now();
-    const result = await env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: id, args: [input] });
+    const result = await env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `bench-preprocess-${id}-${Date.now()}`, args: [input] });
     return { result, seconds: (performance.now() - started) / 1000 };
   };
+  const freshWorkflowRun = async (dataset: BenchDataset, id: string) => {
+    await rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
+    return runWorkflow(dataset, id);
+  };
+  const concurrency = PARALLELISM * DECODES_PER_BATCH;
+  const summaries: string[] = [];
 
   try {
-    const concurrency = PARALLELISM * DECODES_PER_BATCH;
-    const rounds: { bare: number; workflow: number; bareRss: number; workflowRss: number }[] = [];
-    // This machine's speed drifts by several percent over minutes: each round times both sides back to back, and the
-    // ratio reported is the median of the rounds' ratios.
-    for (let round = 1; round <= ROUNDS; round++) {
-      const { value: bare, peakRss: bareRss } = await withPeakRss(() => bareLoop(files, concurrency));
-      await rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
-      const { value, peakRss: workflowRss } = await withPeakRss(() => runWorkflow(`bench-preprocess-${round}-${Date.now()}`));
-      const { result, seconds } = value;
-      const workflow = result.images.listed / seconds;
-      rounds.push({ bare, workflow, bareRss, workflowRss });
-      console.log(
-        `round ${round}: bare loop ${Math.round(bare)} images/s (peak RSS ${mib(bareRss)}); workflow ${Math.round(workflow)} images/s ` +
-          `(peak RSS ${mib(workflowRss)}, worker and workflow in this process), ${(workflow / bare).toFixed(2)}x ` +
-          `(${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ${result.images.kept} kept, ` +
-          `${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)})`,
+    for (const dataset of DATASETS) {
+      const root = join(datasetsRoot, dataset.tree);
+      await dataset.ensure?.(root);
+      const files = await listTree(root);
+      const spec = specOf(dataset);
+      const tfRoot = await tfDataRoot(root, files, dataDir);
+      console.log(`\n${dataset.name}: ${files.length} files from ${root}`);
+      // Every side reads from the page cache: read every file once first.
+      await mapWithConcurrency(files, 32, (file) => readFile(file));
+
+      const rounds: Round[] = [];
+      // This machine's speed drifts by several percent over minutes: each round times every side back to back, and
+      // the ratios reported are medians of the rounds' ratios.
+      for (let round = 1; round <= ROUNDS; round++) {
+        const tfdata = await tfData(python, tfRoot, spec);
+        const bare = await measured(() => bareLoop(files, spec, concurrency));
+        const run = await measured(() => freshWorkflowRun(dataset, `${dataset.tree}-${round}`));
+        const { result, seconds } = run.value;
+        const images = result.images.listed;
+        const workflow = { wall: images / seconds, cpu: images / run.cpuSeconds };
+        rounds.push({ tfdata, bare: { wall: files.length / bare.seconds, cpu: files.length / bare.cpuSeconds }, workflow, bareRss: bare.peakRss, workflowRss: run.peakRss });
+        console.log(
+          `round ${round}: tf.data ${rate(tfdata)}; bare loop ${rate(rounds.at(-1)!.bare)} (peak RSS ${mib(bare.peakRss)}); workflow ${rate(workflow)} ` +
+            `(peak RSS ${mib(run.peakRss)}, worker and workflow in this process; ${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ` +
+            `${result.images.kept} kept, ${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)}); load average ${load()}`,
+        );
+      }
+      const medianOf = (side: 'tfdata' | 'bare' | 'workflow'): Rate => ({ wall: median(rounds.map((r) => r[side].wall)), cpu: median(rounds.map((r) => r[side].cpu)) });
+      const rows: [string, Rate, number][] = [
+        ['tf.data image_dataset_from_directory', medianOf('tfdata'), NaN],
+        ['bare sharp loop', medianOf('bare'), Math.max(...rounds.map((r) => r.bareRss))],
+        ['preprocessDataset workflow, one ml-cpu worker', medianOf('workflow'), Math.max(...rounds.map((r) => r.workflowRss))],
+      ];
+      if (!SKIP_OBJECTSTORE && dataset.tree === 'fashion-mnist-png') {
+        const cached = await runWorkflow(dataset, 'cached');
+        const objectStore = await objectStoreRun(dataDir, () => runWorkflow(dataset, 'local'), () => runWorkflow(dataset, 's3'));
+        rows.push(
+          [`preprocessDataset re-run, cache ${cached.result.cache.hit ? 'hit' : 'MISS'}`, { wall: cached.result.images.listed / cached.seconds, cpu: NaN }, NaN],
+          ['preprocessDataset, local artifact store', { wall: objectStore.local, cpu: NaN }, NaN],
+          ['preprocessDataset, object store (versitygw)', { wall: objectStore.s3, cpu: NaN }, NaN],
+        );
+        const s3Ratio = objectStore.s3 / objectStore.local;
+        summaries.push(`${dataset.name}: object store / local store ${s3Ratio.toFixed(2)}x (${met(s3Ratio, 0.8)})`);
+      }
+      console.log(`\n| ${dataset.name} | images/s | images per CPU-second | peak RSS |\n|---|---|---|---|`);
+      for (const [what, { wall, cpu }, rss] of rows) console.log(`| ${what} | ${perSecond(wall)} | ${Number.isNaN(cpu) ? '' : perSecond(cpu)} | ${Number.isNaN(rss) ? '' : mib(rss)} |`);
+      const vsTfData = median(rounds.map((r) => r.workflow.wall / r.tfdata.wall));
+      const vsBare = median(rounds.map((r) => r.workflow.wall / r.bare.wall));
+      const cpuVsTfData = median(rounds.map((r) => r.workflow.cpu / r.tfdata.cpu));
+      summaries.push(
+        `${dataset.name}: workflow / tf.data ${vsTfData.toFixed(2)}x (${met(vsTfData, 1)}; per CPU-second ${cpuVsTfData.toFixed(2)}x); workflow / bare loop ${vsBare.toFixed(2)}x (${met(vsBare, 0.9)}); ` +
+          `${concurrency} images in flight in both (${PARALLELISM} batches x ${DECODES_PER_BATCH})`,
       );
     }
-    const cached = await runWorkflow(`bench-preprocess-cached-${Date.now()}`);
-    const objectStore = await objectStoreRun(dataDir, () => runWorkflow(`bench-preprocess-local-${Date.now()}`), () => runWorkflow(`bench-preprocess-s3-${Date.now()}`));
-    const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const rows: [string, number, number][] = [
-      ['bare loop (median)', median(rounds.map((r) => r.bare)), Math.max(...rounds.map((r) => r.bareRss))],
-      ['preprocessDataset workflow (median)', median(rounds.map((r) => r.workflow)), Math.max(...rounds.map((r) => r.workflowRss))],
-      ['preprocessDataset re-run, cache hit', cached.result.images.listed / cached.seconds, NaN],
-      ['preprocessDataset, local artifact store', objectStore.local, NaN],
-      ['preprocessDataset, object store (versitygw)', objectStore.s3, NaN],
-    ];
-    console.log(`\n| what | images/s | peak RSS |\n|---|---|---|`);
-    for (const [what, rate, rss] of rows) console.log(`| ${what} | ${Math.round(rate).toLocaleString('en-US')} | ${Number.isNaN(rss) ? '' : mib(rss)} |`);
-    const ratio = median(rounds.map((r) => r.workflow / r.bare));
-    console.log(
-      `\nworkflow / bare loop: ${ratio.toFixed(2)}x, median of ${ROUNDS} rounds (target 0.9x: ${ratio >= 0.9 ? 'met' : 'missed'}); ` +
-        `same ${concurrency} images in flight (${PARALLELISM} batches x ${DECODES_PER_BATCH}); cache re-run: ${cached.result.cache.hit ? 'hit' : 'miss'} in ${cached.seconds.toFixed(1)} s`,
-    );
-    const s3Ratio = objectStore.s3 / objectStore.local;
-    console.log(`object store / local store: ${s3Ratio.toFixed(2)}x (target 0.8x: ${s3Ratio >= 0.8 ? 'met' : 'missed'})`);
+
+    await cpuWorker.shutdown();
+    cpuWorker = undefined;
+    if (SKIP_SCALING) {
+      console.log('\nscaling left out (BENCH_SKIP_SCALING=1)');
+    } else if (availableParallelism() < PINNED_CORES.length || !tasksetWorks()) {
+      console.log(`\nscaling left out: it needs taskset and ${PINNED_CORES.length} cores`);
+    } else {
+      console.log(`\nScaling: ml-cpu worker processes each pinned to one core (taskset -c ${PINNED_CORES.join(', -c ')}); the Temporal server, ` +
+        'the workflow worker and this process unpinned, sharing those cores');
+      // Inside a pinned worker, decoding and reading threads follow its one core.
+      const workerEnv = { TASK_QUEUES: 'ml-cpu', CPU_ACTIVITY_SLOTS: String(PARALLELISM), TEMPORAL_ML_DECODER_THREADS: '1', VIPS_CONCURRENCY: '1', SDK_METRICS_PORT: '0' };
+      const startPinned = (core: string) => startWorkerProcess(env.address, dataDir, workerEnv, undefined, core);
+      for (const dataset of DATASETS) {
+        const ratios: number[] = [];
+        const first = await startPinned(PINNED_CORES[0]!);
+        try {
+          for (let round = 1; round <= ROUNDS; round++) {
+            const one = await freshWorkflowRun(dataset, `${dataset.tree}-one-worker-${round}`);
+            let second: WorkerProcess | undefined;
+            let two: WorkflowRun;
+            let bySecond: number;
+            try {
+              second = await startPinned(PINNED_CORES[1]!);
+              two = await freshWorkflowRun(dataset, `${dataset.tree}-two-workers-${round}`);
+              bySecond = await imagesPreprocessedBy(second);
+            } finally {
+              await second?.stop();
+            }
+            const [oneRate, twoRate] = [one.result.images.listed / one.seconds, two.result.images.listed / two.seconds];
+            // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
+            if (two.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
+            console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
+              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.result.images.listed} images, ${two.result.batches} batches); load average ${load()}`);
+          }
+        } finally {
+          await first.stop();
+        }
+                summaries.push(`${dataset.name}: 2 pinned ml-cpu workers / 1 ` + (ratios.length ? `${median(ratios).toFixed(2)}x (${met(median(ratios), 1.8)})` : 'not measured: fewer batches than workers (lower BENCH_BATCH_SIZE)'));
+      }
+    }
+    console.log(`\n${summaries.join('\n')}\nload average at the end ${load()}; bench:preprocess took ${(process.uptime() / 60).toFixed(1)} minutes`);
   } finally {
-    await workers.shutdown();
+    await cpuWorker?.shutdown();
+    await pipelineWorker.shutdown();
     await env.teardown();
     await rm(dataDir, { recursive: true, force: true });
   }

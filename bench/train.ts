@@ -3,12 +3,11 @@
  * Fashion-MNIST-shaped data, on tfjs-node, on the tfjs CPU backend and on Keras (Python TensorFlow from the same
  * wheel), in one run, with the same architecture, batch size and thread count. Prints each figure and the ratios.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { userCacheDir } from '../scripts/cache';
 import { TENSORFLOW_WHEEL_VERSION } from '../scripts/provision-tensorflow';
+import { lastJsonLine, runPythonBench, tensorflowPython } from './tensorflow-python';
 
 interface Measurement {
   runtime: 'tfjs-node' | 'tfjs-cpu' | 'keras';
@@ -29,10 +28,6 @@ const SAMPLES = {
 };
 const threadEnv = { TF_NUM_INTRAOP_THREADS: String(THREADS), TF_NUM_INTEROP_THREADS: String(THREADS), TF_CPP_MIN_LOG_LEVEL: '2' };
 
-function parseLastLine(output: string): Measurement {
-  return JSON.parse(output.trim().split('\n').at(-1)!) as Measurement;
-}
-
 function runTfjs(backend: 'native' | 'cpu', architecture: 'mlp' | 'cnn'): Measurement {
   const samples = SAMPLES[architecture][backend];
   const out = execFileSync(process.execPath, [join(__dirname, 'train-backend.js'), architecture, String(samples), String(BATCH_SIZE)], {
@@ -40,29 +35,11 @@ function runTfjs(backend: 'native' | 'cpu', architecture: 'mlp' | 'cnn'): Measur
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return parseLastLine(out);
+  return lastJsonLine<Measurement>(out);
 }
 
-/** A virtual environment with tensorflow-cpu from the same wheel tfjs-node's runtime came from, cached per user. */
-function kerasPython(): string {
-  const venv = join(userCacheDir(), 'bench-venv', `tensorflow-cpu-${TENSORFLOW_WHEEL_VERSION}`);
-  const python = join(venv, 'bin', 'python');
-  if (existsSync(join(venv, '.ready'))) return python;
-  console.error(`Creating ${venv} with tensorflow-cpu==${TENSORFLOW_WHEEL_VERSION} (once)…`);
-  mkdirSync(venv, { recursive: true });
-  execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(python, ['-m', 'pip', 'install', '--quiet', '--find-links', join(userCacheDir(), 'wheels'), `tensorflow-cpu==${TENSORFLOW_WHEEL_VERSION}`], { stdio: 'inherit' });
-  writeFileSync(join(venv, '.ready'), '');
-  return python;
-}
-
-function runKeras(python: string, architecture: 'mlp' | 'cnn'): Measurement {
-  const run = spawnSync(python, [join(__dirname, '..', '..', 'bench', 'keras_bench.py'), architecture, String(SAMPLES[architecture].native), String(BATCH_SIZE), String(THREADS)], {
-    env: { ...process.env, ...threadEnv },
-    encoding: 'utf8',
-  });
-  if (run.status !== 0) throw new Error(`keras_bench.py failed:\n${run.stderr}`);
-  return parseLastLine(run.stdout);
+function runKeras(python: string, architecture: 'mlp' | 'cnn'): Promise<Measurement> {
+  return runPythonBench<Measurement>(python, 'keras_bench.py', [architecture, String(SAMPLES[architecture].native), String(BATCH_SIZE), String(THREADS)], threadEnv);
 }
 
 function row(m: Measurement): string {
@@ -70,8 +47,8 @@ function row(m: Measurement): string {
     `${m.latencyBatch1Ms.toFixed(2).padStart(10)} ${m.latencyBatch256Ms.toFixed(1).padStart(11)}`;
 }
 
-function main(): void {
-  const python = kerasPython();
+async function main(): Promise<void> {
+  const python = tensorflowPython();
   console.log(`Batch size ${BATCH_SIZE}, ${THREADS} threads, TensorFlow ${TENSORFLOW_WHEEL_VERSION} under both tfjs-node and Keras.\n`);
   console.log('model runtime     samples  samples/s  batch-1 ms  batch-256 ms');
   const verdicts: string[] = [];
@@ -80,7 +57,7 @@ function main(): void {
     console.log(row(node));
     const cpu = runTfjs('cpu', architecture);
     console.log(row(cpu));
-    const keras = runKeras(python, architecture);
+    const keras = await runKeras(python, architecture);
     console.log(row(keras));
     const vsCpu = node.trainSamplesPerSecond / cpu.trainSamplesPerSecond;
     const vsKeras = node.trainSamplesPerSecond / keras.trainSamplesPerSecond;
@@ -93,4 +70,7 @@ function main(): void {
   console.log(`\n${verdicts.join('\n')}`);
 }
 
-main();
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

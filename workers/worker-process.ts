@@ -1,0 +1,82 @@
+/** For tests and benchmarks: the real worker as a process of its own. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface WorkerProcess {
+  process: ChildProcess;
+  metricsPort: number;
+  sdkMetricsPort: number;
+  output: () => string;
+  stop: () => Promise<number | null>;
+}
+
+/**
+ * Starts the real worker (`dist/workers/main.js`, or another build's `main`) against `address` and waits until it polls;
+ * with `cpus` (a `taskset -c` list), a process that can run on those CPUs only, like a machine with that many cores.
+ */
+export async function startWorkerProcess(
+  address: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+  main = join(__dirname, 'main.js'),
+  cpus?: string,
+): Promise<WorkerProcess> {
+  const metricsPort = await freePort();
+  const sdkMetricsPort = await freePort();
+  const [command, ...args] = cpus === undefined ? [process.execPath, main] : ['taskset', '-c', cpus, process.execPath, main];
+  const child = spawn(command!, args, {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_ML_DATA_DIR: dataDir,
+      METRICS_HOST: '127.0.0.1',
+      METRICS_PORT: String(metricsPort),
+      SDK_METRICS_PORT: String(sdkMetricsPort),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start within 60 s:\n${output}`)), 60_000);
+    const check = () => {
+      if (output.includes('Worker connected')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with code ${code} before connecting:\n${output}`));
+    });
+  }).catch((err) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    process: child,
+    metricsPort,
+    sdkMetricsPort,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
