@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
 /** Project settings, read once from the environment. Connection settings are Temporal's own (see workers/connection.ts). */
@@ -27,6 +28,8 @@ export interface Settings {
   training: TrainingSlots;
   /** How long warm child processes live and what they may keep (see lib/child-task.ts). */
   warmChildren: WarmChildSettings;
+  /** Threads decoding images with TensorFlow during preprocessing (TEMPORAL_ML_DECODER_THREADS, default one per core). */
+  decoderThreads: number;
 }
 
 export interface WarmChildSettings {
@@ -187,6 +190,7 @@ export function loadSettings(): Settings {
     limits: workerLimits(),
     training: trainingSlots(),
     warmChildren: warmChildren(),
+    decoderThreads: positiveInteger('TEMPORAL_ML_DECODER_THREADS', availableParallelism()),
   };
 }
 
