@@ -2,11 +2,10 @@
  * A worker thread that decodes images with native TensorFlow, so decoding runs beside the event loop, not on it.
  * Each request carries several images end to end in one buffer and gets their pixels back the same way.
  */
-import type * as tfnode from '@tensorflow/tfjs-node';
 import { parentPort } from 'node:worker_threads';
 import { loadNative } from '../../tf';
 import type { ImageHeader } from './header';
-import { decodeWithTensorflow, type DecodeTarget } from './tensorflow';
+import { decodeWithTensorflow, type DecodeTarget, type TensorFlowNode } from './tensorflow';
 
 export interface DecodeRequest {
   id: number;
@@ -26,10 +25,10 @@ export interface DecodeResponse {
   pixels: Uint8Array;
 }
 
-let tf: typeof tfnode | undefined;
+let tf: TensorFlowNode | undefined;
 let unavailable: string | undefined;
 try {
-  tf = loadNative() as unknown as typeof tfnode;
+  tf = loadNative() as TensorFlowNode;
 } catch (err) {
   unavailable = (err as Error).message.split('\n')[0];
 }

@@ -1,9 +1,17 @@
 import type * as tfjs from '@tensorflow/tfjs';
-import type * as tfnode from '@tensorflow/tfjs-node';
 import type { PreprocessSpec } from '../../schemas/preprocess';
+import type { TensorFlow } from '../../tf';
 import type { ImageHeader } from './header';
 
-type TensorFlowNode = typeof tfnode;
+/** TensorFlow.js with tfjs-node's image decoders (typed here: tfjs-node is an optional dependency). */
+export type TensorFlowNode = TensorFlow & {
+  node: {
+    decodeJpeg(contents: Uint8Array, channels: number, ratio: number, fancyUpscaling: boolean, tryRecoverTruncated: boolean, acceptableFraction: number, dctMethod: string): tfjs.Tensor3D;
+    decodePng(contents: Uint8Array, channels: number): tfjs.Tensor3D;
+    decodeBmp(contents: Uint8Array, channels: number): tfjs.Tensor3D;
+    decodeGif(contents: Uint8Array): tfjs.Tensor4D;
+  };
+};
 
 /** The part of a spec decoding depends on. */
 export type DecodeTarget = Pick<PreprocessSpec, 'width' | 'height' | 'channels' | 'fit' | 'background'>;
