@@ -16,7 +16,7 @@ const count = Number(process.argv[2] ?? 400);
 async function images(width: number, height: number, format: 'png' | 'jpeg'): Promise<Buffer[]> {
   return Promise.all(
     Array.from({ length: count }, (_, i) =>
-      sharp({ create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 64 + (i % 128), sigma: 40 } } })
+      sharp({ create: { width, height, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 64 + (i % 128), sigma: 40 } } })
         .blur(1 + (i % 3))
         .toFormat(format)
         .toBuffer(),

@@ -3,7 +3,8 @@ import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadSettings } from '../lib/config';
 import { decode, TensorflowDecodeError, type Decoder } from '../lib/preprocessing/decoders';
-import { fastPathVerdict } from '../lib/preprocessing/decoders/header';
+import { FAST_PATH_MAX_PIXELS, fastPathVerdict } from '../lib/preprocessing/decoders/header';
+import { decodedPixels } from '../lib/preprocessing/decoders/tensorflow';
 import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
 import { quarantineReasonOf } from '../lib/preprocessing/quarantine';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
@@ -64,6 +65,18 @@ describe('image decoders', () => {
       const { decoder } = await decode(bytes, spec({ width: 28, height: 28 }));
       assert.equal(decoder, ROUTES[name], name);
     }
+  });
+
+  it('sends images too large to decode whole to sharp, unless DCT scaling makes a JPEG small enough', async () => {
+    const [width, height] = [2400, 2000];
+    assert.ok(width * height > FAST_PATH_MAX_PIXELS);
+    const png = await pixelBomb(width, height);
+    const jpeg = await sharp({ create: { width, height, channels: 3, background: '#468' } }).jpeg().toBuffer();
+    const verdict = (bytes: Buffer, target: LimitedSpec) => fastPathVerdict(bytes, 1e9, (header) => decodedPixels(header, target)).header?.format;
+    assert.equal(verdict(png, spec({ width: 224, height: 224 })), undefined);
+    assert.equal(verdict(jpeg, spec({ width: 224, height: 224 })), 'jpeg');
+    assert.equal(verdict(jpeg, spec({ width: 1024, height: 1024, fit: 'cover' })), undefined);
+    assert.equal((await decode(jpeg, spec({ width: 224, height: 224 }))).decoder, 'tensorflow');
   });
 
   it('decodes each fast-path format within the measured tolerance of sharp, in every fit and channel count', async (t) => {

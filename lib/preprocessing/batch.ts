@@ -46,7 +46,7 @@ export interface BatchRun {
 
 export interface BatchOptions {
   signal?: AbortSignal;
-  /** Called after each chunk of files is read and as each image's decoding starts. */
+  /** Called after each chunk of files is read and as each image is decoded (or left out). */
   onProgress?: (done: number, phase: 'read' | 'decode') => void;
   /** Images decoded at once. */
   concurrency?: number;
@@ -190,7 +190,7 @@ async function decodeAndNormalize(
 ): Promise<void> {
   const progress = progressCounter(options, 'decode');
   await mapWithConcurrency(plans, options.concurrency ?? DECODE_CONCURRENCY, async (plan) => {
-    progress();
+    options.signal?.throwIfAborted();
     const read = reads[plan.index] as Read;
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
@@ -207,6 +207,8 @@ async function decodeAndNormalize(
       if (!reason) throw err;
       leftOut[plan.index] = { path: images[plan.index]!.path, reason, detail: (err as Error).message };
     }
+    // Counted as each image ends: many images start at once, and slow ones must still heartbeat as they finish.
+    progress();
   });
 }
 

@@ -18,16 +18,28 @@ export type FastPathVerdict = { header: ImageHeader } | { header?: undefined; wh
 
 const refuse = (why: string, reason?: QuarantineReason): FastPathVerdict => ({ why, ...(reason ? { reason } : {}) });
 
-/** Reads a file's header, without decoding it, to say whether the TensorFlow path decodes it the way sharp would. */
-export function fastPathVerdict(bytes: Uint8Array, maxInputPixels: number): FastPathVerdict {
+/**
+ * Pixels the TensorFlow path decodes at most (JPEGs after DCT scaling): it holds a whole image in memory several times
+ * over, where libvips streams, so larger images go to sharp.
+ */
+export const FAST_PATH_MAX_PIXELS = 4 * 1024 * 1024;
+
+/**
+ * Reads a file's header, without decoding it, to say whether the TensorFlow path decodes it the way sharp would and
+ * within FAST_PATH_MAX_PIXELS when `decodedPixels` says how many pixels decoding takes.
+ */
+export function fastPathVerdict(bytes: Uint8Array, maxInputPixels: number, decodedPixels: (header: ImageHeader) => number = pixelsOf): FastPathVerdict {
   if (bytes.length === 0) return refuse('zero-byte file', 'empty');
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const verdict = startsWith(data, JPEG) ? jpeg(data) : startsWith(data, PNG) ? png(data) : startsWith(data, GIF87) || startsWith(data, GIF89) ? gif(data) : startsWith(data, BMP) ? bmp(data) : refuse('not a JPEG, PNG, GIF or BMP file');
   if (verdict.header && verdict.header.width * verdict.header.height > maxInputPixels) {
     return refuse(`${verdict.header.width}x${verdict.header.height} pixels: input image exceeds pixel limit of ${maxInputPixels}`, 'too_large');
   }
+  if (verdict.header && decodedPixels(verdict.header) > FAST_PATH_MAX_PIXELS) return refuse(`${verdict.header.width}x${verdict.header.height} pixels, too many to decode whole`);
   return verdict;
 }
+
+const pixelsOf = ({ width, height }: ImageHeader) => width * height;
 
 const JPEG = [0xff, 0xd8, 0xff];
 const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

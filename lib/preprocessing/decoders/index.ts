@@ -6,7 +6,7 @@ import { QuarantineError } from '../quarantine';
 import { toPixels, type ImageInput } from '../transform';
 import type { DecodeRequest, DecodeResponse } from './decoder-thread';
 import { fastPathVerdict, type ImageHeader } from './header';
-import type { DecodeTarget } from './tensorflow';
+import { decodedPixels, type DecodeTarget } from './tensorflow';
 
 export type Decoder = 'tensorflow' | 'sharp';
 
@@ -25,14 +25,14 @@ export class TensorflowDecodeError extends Error {
 class FastPathUnavailable extends Error {}
 
 /**
- * Decodes an image to the spec's shape. Which decoder runs depends only on the file's bytes: JPEG, PNG, GIF and BMP
- * files whose header shows nothing TensorFlow would decode differently from sharp go to TensorFlow on the decoder
- * threads, everything else (and anything TensorFlow fails on) to sharp, so quarantine reasons all come from sharp.
+ * Decodes an image to the spec's shape. Which decoder runs depends only on the file's bytes (and the target size, for
+ * how small a JPEG decodes): JPEG, PNG, GIF and BMP files whose header shows nothing TensorFlow would decode
+ * differently from sharp, and not too large to decode whole, go to TensorFlow on the decoder threads, everything else (and anything TensorFlow fails on) to sharp, so quarantine reasons all come from sharp.
  * Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back.
  */
 export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder): Promise<Decoded> {
   if (!Buffer.isBuffer(input) || only === 'sharp') return { pixels: await toPixels(input, spec), decoder: 'sharp' };
-  const verdict = fastPathVerdict(input, spec.maxInputPixels);
+  const verdict = fastPathVerdict(input, spec.maxInputPixels, (header) => decodedPixels(header, spec));
   if (only === 'tensorflow') {
     if (verdict.header) return { pixels: await fastPath().decode(input, verdict.header, spec), decoder: 'tensorflow' };
     if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);

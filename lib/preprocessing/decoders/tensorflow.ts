@@ -46,6 +46,12 @@ export function jpegRatio(header: ImageHeader, { resizeWidth, resizeHeight }: Pl
   return 1;
 }
 
+/** Pixels TensorFlow decodes an image to, before resizing. */
+export function decodedPixels(header: ImageHeader, target: DecodeTarget): number {
+  const ratio = header.format === 'jpeg' ? jpegRatio(header, placement(header.width, header.height, target)) : 1;
+  return Math.ceil(header.width / ratio) * Math.ceil(header.height / ratio);
+}
+
 /**
  * Decodes an image with TensorFlow's own decoders and writes it, `target`-shaped, into `out` (height x width x channels
  * bytes): alpha flattened onto the background, resized (integer box shrink, then bilinear with half-pixel centres, which
