@@ -26,6 +26,7 @@ const ROUTES: Record<string, Decoder> = {
   gif: 'tensorflow',
   bmp: 'tensorflow',
   'gif transparent': 'sharp',
+  'gif animated': 'sharp',
   webp: 'sharp',
   tiff: 'sharp',
   avif: 'sharp',

@@ -59,6 +59,7 @@ export async function formatMatrix(width: number, height: number): Promise<Recor
     gif: await rgb.clone().gif().toBuffer(),
     bmp: bmp(rgbPixels, width, height),
     'gif transparent': await sharp(photoLike(width, height, 0), { raw: { width, height, channels: 4 } }).gif().toBuffer(),
+    'gif animated': withoutGifTransparency(await sharp([await rgb.clone().png().toBuffer(), await rgb.clone().negate().png().toBuffer()], { join: { animated: true } }).gif().toBuffer()),
     webp: await rgb.clone().webp().toBuffer(),
     tiff: await rgb.clone().tiff().toBuffer(),
     avif: await rgb.clone().avif().toBuffer(),
@@ -68,3 +69,12 @@ export async function formatMatrix(width: number, height: number): Promise<Recor
     'jpeg icc profile': await rgb.clone().withIccProfile('p3').jpeg().toBuffer(),
   };
 }
+
+/** The GIF with the transparency flag of every graphic control extension cleared (sharp sets it on every GIF it writes). */
+function withoutGifTransparency(gif: Buffer): Buffer {
+  const out = Buffer.from(gif);
+  for (let at = out.indexOf(GRAPHIC_CONTROL); at >= 0; at = out.indexOf(GRAPHIC_CONTROL, at + 1)) out[at + 3]! &= 0xfe;
+  return out;
+}
+
+const GRAPHIC_CONTROL = Buffer.from([0x21, 0xf9, 0x04]);

@@ -133,28 +133,34 @@ function png(data: Buffer): FastPathVerdict {
 }
 
 /**
- * Reads the GIF's screen descriptor and the blocks up to its first image. Refused: transparency (TensorFlow drops it),
- * a first frame smaller than the screen, no trailer at the end.
+ * Walks the GIF's blocks. Refused: transparency (TensorFlow drops it), a first frame smaller than the screen, more
+ * than one frame (TensorFlow decodes them all, where only the first is used), no trailer at the end.
  */
 function gif(data: Buffer): FastPathVerdict {
   if (data.length < 14 || data[data.length - 1] !== 0x3b) return refuse('GIF ends before its trailer', 'truncated');
   const header: ImageHeader = { format: 'gif', width: data.readUInt16LE(6), height: data.readUInt16LE(8) };
-  const flags = data[10]!;
-  let pos = 13 + (flags & 0x80 ? 3 * 2 ** ((flags & 7) + 1) : 0);
-  while (pos < data.length) {
+  const colourTable = (flags: number) => (flags & 0x80 ? 3 * 2 ** ((flags & 7) + 1) : 0);
+  /** The position after a chain of data sub-blocks starting at `pos`. */
+  const afterSubBlocks = (pos: number) => {
+    while (pos < data.length && data[pos] !== 0) pos += 1 + data[pos]!;
+    return pos + 1;
+  };
+  let pos = 13 + colourTable(data[10]!);
+  let frames = 0;
+  while (pos < data.length && data[pos] !== 0x3b) {
     const block = data[pos]!;
     if (block === 0x2c) {
-      if (pos + 9 > data.length) return refuse('GIF image descriptor cut short', 'truncated');
+      if (pos + 10 > data.length) return refuse('GIF image descriptor cut short', 'truncated');
       const [left, top, width, height] = [1, 3, 5, 7].map((at) => data.readUInt16LE(pos + at));
-      return left === 0 && top === 0 && width === header.width && height === header.height ? { header } : refuse('GIF whose first frame does not fill the screen');
-    }
-    if (block !== 0x21 || pos + 2 >= data.length) break;
-    if (data[pos + 1] === 0xf9 && (data[pos + 3]! & 1) === 1) return refuse('GIF with transparency');
-    pos += 2;
-    while (pos < data.length && data[pos] !== 0) pos += 1 + data[pos]!;
-    pos++;
+      if (frames++ === 0 && (left !== 0 || top !== 0 || width !== header.width || height !== header.height)) return refuse('GIF whose first frame does not fill the screen');
+      if (frames > 1) return refuse('animated GIF');
+      pos = afterSubBlocks(pos + 10 + colourTable(data[pos + 9]!) + 1);
+    } else if (block === 0x21 && pos + 3 < data.length) {
+      if (data[pos + 1] === 0xf9 && (data[pos + 3]! & 1) === 1) return refuse('GIF with transparency');
+      pos = afterSubBlocks(pos + 2);
+    } else return refuse('GIF block of an unknown kind', 'corrupt');
   }
-  return refuse('GIF without an image', 'corrupt');
+  return frames === 1 ? { header } : refuse('GIF without an image', 'corrupt');
 }
 
 /** Uncompressed 24-bit BMP only (sharp reads no BMP at all; TensorFlow reads these exactly). */

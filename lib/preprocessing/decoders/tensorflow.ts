@@ -54,9 +54,8 @@ export function decodedPixels(header: ImageHeader, target: DecodeTarget): number
 
 /**
  * Decodes an image with TensorFlow's own decoders and writes it, `target`-shaped, into `out` (height x width x channels
- * bytes): alpha flattened onto the background, resized (integer box shrink, then bilinear with half-pixel centres, which
- * comes closest to sharp's lanczos3), cropped or letterboxed, grayscale as sharp computes it. Throws on a file
- * TensorFlow cannot decode.
+ * bytes): alpha flattened onto the background, resized as libvips resizes, cropped or letterboxed, grayscale as sharp
+ * computes it. Throws on a file TensorFlow cannot decode.
  */
 export function decodeWithTensorflow(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
   const place = placement(header.width, header.height, target);
@@ -107,9 +106,13 @@ function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resize
   const [blockY, blockX] = [shrink(out.shape[0]!, resizeHeight), shrink(out.shape[1]!, resizeWidth)];
   if (blockX > 1 || blockY > 1) out = tf.avgPool(out, [blockY, blockX], [blockY, blockX], 'valid');
   const [height, width, channels] = out.shape as [number, number, number];
-  // Rows first, on [h, w * c]; then columns, on [H * c, w] after moving channels ahead of columns.
-  const alongY = tf.matMul(lanczosWeights(tf, height, resizeHeight), tf.reshape(out, [height, width * channels]));
-  const columnsLast = tf.reshape(tf.transpose(tf.reshape(alongY, [resizeHeight, width, channels]), [0, 2, 1]), [resizeHeight * channels, width]);
+  // Rows on [h, w * c]; then columns on [H * c, w], channels moved ahead of columns.
+  if (height !== resizeHeight) {
+    const alongY = tf.matMul(lanczosWeights(tf, height, resizeHeight), tf.reshape(out, [height, width * channels]));
+    out = tf.reshape(alongY, [resizeHeight, width, channels]);
+  }
+  if (width === resizeWidth) return out;
+  const columnsLast = tf.reshape(tf.transpose(out, [0, 2, 1]), [resizeHeight * channels, width]);
   const alongX = tf.matMul(columnsLast, lanczosWeights(tf, width, resizeWidth), false, true);
   return tf.transpose(tf.reshape(alongX, [resizeHeight, channels, resizeWidth]), [0, 2, 1]);
 }
@@ -119,16 +122,12 @@ const SHRINK_GAP = 2;
 
 const lanczos3 = (x: number) => (x === 0 ? 1 : Math.abs(x) >= 3 ? 0 : (3 * Math.sin(Math.PI * x) * Math.sin((Math.PI * x) / 3)) / (Math.PI * Math.PI * x * x));
 
-/** [to, from] weights resampling one axis of `from` pixels to `to` (identity when equal), edge pixels extended; downscaling widens the kernel. */
+/** [to, from] weights resampling one axis of `from` pixels to `to`, edge pixels extended; downscaling widens the kernel. */
 function lanczosWeights(tf: TensorFlowNode, from: number, to: number): tfjs.Tensor2D {
   const weights = new Float32Array(to * from);
   const scale = from / to;
   const stretch = Math.max(1, scale);
   for (let o = 0; o < to; o++) {
-    if (from === to) {
-      weights[o * from + o] = 1;
-      continue;
-    }
     const centre = (o + 0.5) * scale - 0.5;
     const taps: [number, number][] = [];
     for (let i = Math.floor(centre - 3 * stretch); i <= Math.ceil(centre + 3 * stretch); i++) taps.push([i, lanczos3((i - centre) / stretch)]);
