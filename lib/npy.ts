@@ -53,3 +53,18 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
       throw new Error(`unsupported .npy dtype ${descr}`);
   }
 }
+
+/** An array of the dtype its data's type stands for. */
+export function npyArrayOf(data: Float32Array | Int32Array | Uint8Array, shape: number[]): NpyArray {
+  if (data instanceof Float32Array) return { dtype: 'float32', shape, data };
+  if (data instanceof Int32Array) return { dtype: 'int32', shape, data };
+  return { dtype: 'uint8', shape, data };
+}
+
+/** The given rows (indices along the first axis) of an array, in that order, as a new array. */
+export function pickRows(array: NpyArray, rows: readonly number[]): NpyArray {
+  const rowSize = array.shape.slice(1).reduce((a, b) => a * b, 1);
+  const data = new (array.data.constructor as new (length: number) => typeof array.data)(rows.length * rowSize);
+  rows.forEach((row, i) => data.set(array.data.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize));
+  return npyArrayOf(data, [rows.length, ...array.shape.slice(1)]);
+}

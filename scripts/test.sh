@@ -14,11 +14,12 @@ if [ "$#" -eq 0 ]; then
   set -- "${tests[@]}"
 fi
 # A file that requires none of these starts no Temporal server and no process of its own: such files run side by side,
-# one per core. The others start servers, workers and training processes, and run one at a time.
+# one per core. The others start servers, workers and training processes: two at a time (TEST_PROCESS_FILES), since
+# much of their time is spent waiting (timeouts, retries, process starts) and each has its own server, ports and data.
 starts_processes='require\("(node:child_process|@temporalio/testing|@temporalio/worker|\.\./activities[^"]*|\.\./lib/child-task|\./helpers/temporal)"\)'
 mapfile -t side_by_side < <(grep -L -E "$starts_processes" "$@")
-mapfile -t one_at_a_time < <(grep -l -E "$starts_processes" "$@")
+mapfile -t with_processes < <(grep -l -E "$starts_processes" "$@")
 status=0
 if [ "${#side_by_side[@]}" -gt 0 ]; then node --test --test-concurrency="$(nproc)" "${side_by_side[@]}" || status=$?; fi
-if [ "${#one_at_a_time[@]}" -gt 0 ]; then node --test --test-concurrency=1 "${one_at_a_time[@]}" || status=$?; fi
+if [ "${#with_processes[@]}" -gt 0 ]; then node --test --test-concurrency="${TEST_PROCESS_FILES:-2}" "${with_processes[@]}" || status=$?; fi
 exit "$status"

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { decodeNpy } from '../lib/npy';
+import { normalizedPixels } from '../lib/preprocessing/normalize';
 import { tensorflow } from '../lib/tf';
 import type { EvaluationReport } from '../activities/evaluation';
 import { join } from 'node:path';
@@ -59,12 +60,14 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     const shard = manifest.shards[0]!;
     const images = decodeNpy(await store.read(shard.imagesUri));
     assert.deepEqual(images.shape, [shard.count, 28, 28, 1]);
-    assert.ok(images.data.every((v) => v >= 0 && v <= 1));
+    assert.equal(images.dtype, 'uint8');
+    const firstImage = normalizedPixels(images.data.slice(0, 784) as Uint8Array, manifest.spec);
+    assert.ok(firstImage.every((v) => v >= 0 && v <= 1));
 
     // The stock loader reads the stored model as it is.
     const model = await tensorflow().tf.loadLayersModel(modelJsonUrl(result.modelUri, store));
     assert.equal(model.countParams(), result.parameterCount);
-    const prediction = model.predict(tensorflow().tf.tensor4d(images.data.slice(0, 784), [1, 28, 28, 1])) as Tensor;
+    const prediction = model.predict(tensorflow().tf.tensor4d(firstImage, [1, 28, 28, 1])) as Tensor;
     assert.deepEqual(prediction.shape, [1, 10]);
 
     const report = await store.readJson<EvaluationReport>(result.reportUri);

@@ -5,7 +5,7 @@ import { before, describe, it } from 'node:test';
 import { partitionDataset, type PartitionDatasetInput, type PartitionedDataset } from '../activities/distributed';
 import { artifactStore } from '../lib/artifacts';
 import { readManifest } from '../lib/datasets/manifest';
-import { readShard } from '../lib/datasets/shards';
+import { readShard, readShardPixels } from '../lib/datasets/shards';
 import { preprocessDigits } from './helpers/digits';
 import { temporaryDataDir } from './helpers/temporal';
 
@@ -26,7 +26,7 @@ describe('partitionDataset (real preprocessed digits, real artifact store)', () 
     const [h, w, c] = manifest.shape;
     const rows: string[] = [];
     for (const shard of manifest.shards.filter((s) => s.split === 'train')) {
-      const images = (await readShard(store, shard.imagesUri, 'float32', [shard.count, h, w, c])).data;
+      const images = (await readShardPixels(store, manifest, shard)).data;
       const labels = (await readShard(store, shard.labelsUri, 'int32', [shard.count])).data;
       for (let i = 0; i < shard.count; i++) rows.push(`${labels[i]}:${images.subarray(i * h * w * c, (i + 1) * h * w * c).join(',')}`);
     }

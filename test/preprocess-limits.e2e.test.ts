@@ -74,7 +74,7 @@ describe('preprocessDataset within the worker limits', () => {
       [{ preprocess: { maxInputPixels: 1_000_001 } }, /preprocess\.maxInputPixels: 1000001 is over this worker's ceiling of 1000000 \(TEMPORAL_ML_MAX_INPUT_PIXELS\)/],
       [{ preprocess: { maxFileBytes: 300_000 } }, /preprocess\.maxFileBytes: 300000 is over this worker's ceiling of 200000 \(TEMPORAL_ML_MAX_FILE_BYTES\)/],
       [{ preprocess: { augmentation: { copies: 3 } } }, /preprocess\.augmentation\.copies: 3 is over this worker's ceiling of 2 \(TEMPORAL_ML_MAX_AUGMENTATION_COPIES\)/],
-      [{ batching: { size: 51 } }, /batching\.size: 51 images take .* over this worker's ceiling of 156800 \(TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES\)/],
+      [{ batching: { size: 201 } }, /batching\.size: 201 images take .* over this worker's ceiling of 156800 \(TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES\)/],
     ];
     for (const [input, message] of cases) assert.match((await failure({ dataset: { source: 'limits' }, ...input })).message, message);
   });

@@ -5,7 +5,7 @@ import { loadSettings, type WorkerLimits } from '../lib/config';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { batchSizeFor, batchingSchema, preprocessSpecSchema } from '../lib/schemas/preprocess';
 
-const limits: WorkerLimits = { maxInputPixels: 1000, maxFileBytes: 5000, maxBatchTensorBytes: 28 * 28 * 4 * 100, maxIdxBytes: 1 << 20, maxAugmentationCopies: 2, maxSweepTrials: 10 };
+const limits: WorkerLimits = { maxInputPixels: 1000, maxFileBytes: 5000, maxBatchTensorBytes: 28 * 28 * 100, maxIdxBytes: 1 << 20, maxAugmentationCopies: 2, maxSweepTrials: 10 };
 const spec = (input: Record<string, unknown>) => preprocessSpecSchema.parse(input);
 
 function refusal(run: () => unknown): ApplicationFailure {
@@ -51,8 +51,8 @@ describe('worker limits', () => {
       [{ maxInputPixels: 1001 }, 1, /^preprocess\.maxInputPixels: 1001 is over this worker's ceiling of 1000 \(TEMPORAL_ML_MAX_INPUT_PIXELS\)/],
       [{ maxFileBytes: 5001 }, 1, /^preprocess\.maxFileBytes: 5001 is over this worker's ceiling of 5000 \(TEMPORAL_ML_MAX_FILE_BYTES\)/],
       [{ augmentation: { copies: 3 } }, 1, /^preprocess\.augmentation\.copies: 3 is over this worker's ceiling of 2 \(TEMPORAL_ML_MAX_AUGMENTATION_COPIES\)/],
-      [{}, 101, /^batching\.size: 101 images take 316736 bytes .* over this worker's ceiling of 313600 \(TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES\) bytes per batch; at most 100 fit/],
-      [{ width: 512, height: 512 }, 1, /^preprocess: one 512x512x1 image takes 1048576 bytes .*TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES/],
+      [{}, 101, /^batching\.size: 101 images take 79184 bytes .* over this worker's ceiling of 78400 \(TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES\) bytes per batch; at most 100 fit/],
+      [{ width: 512, height: 512 }, 1, /^preprocess: one 512x512x1 image takes 262144 bytes .*TEMPORAL_ML_MAX_BATCH_TENSOR_BYTES/],
     ];
     for (const [input, batchSize, message] of cases) assert.match(refusal(() => withinLimits(spec(input), batchSize, limits)).message, message);
   });
@@ -61,7 +61,8 @@ describe('worker limits', () => {
     const auto = batchingSchema.parse({});
     assert.equal(batchSizeFor(spec({}), auto, limits.maxBatchTensorBytes), 100);
     assert.equal(batchSizeFor(spec({}), auto), 2000);
-    const large = spec({ width: 1024, height: 1024, channels: 3, augmentation: { copies: 16 } });
+    assert.equal(batchSizeFor(spec({ storage: 'float32' }), auto, limits.maxBatchTensorBytes), 25);
+    const large = spec({ width: 1024, height: 1024, channels: 3, augmentation: { copies: 16 }, storage: 'float32' });
     assert.equal(batchSizeFor(large, auto, 1024 * 1024 * 1024), 5);
     assert.doesNotThrow(() => withinLimits(large, batchSizeFor(large, auto, 1024 * 1024 * 1024), { ...limits, maxAugmentationCopies: 16, maxBatchTensorBytes: 1024 * 1024 * 1024 }));
   });

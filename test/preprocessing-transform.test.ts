@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadSettings } from '../lib/config';
 import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
-import { augment, augmentationSeed, normalizeInto, toPixels } from '../lib/preprocessing/transform';
+import { normalizeInto } from '../lib/preprocessing/normalize';
+import { augment, augmentationSeed, toPixels } from '../lib/preprocessing/transform';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 
 const spec = (overrides: Record<string, unknown> = {}): LimitedSpec => withinLimits(preprocessSpecSchema.parse(overrides), 1, loadSettings().limits);

@@ -72,10 +72,11 @@ describe('preprocessDataset input schema', () => {
     assert.throws(() => parse({ dataset: { source: 'builtin:imagenet' } }), /unknown built-in dataset "builtin:imagenet"; available: builtin:mnist-digits, builtin:fashion-mnist/);
   });
 
-  it('sizes batches to about 64 MiB of tensors unless told', () => {
+  it('sizes batches to about 64 MiB of shard rows unless told', () => {
     const batching = batchingSchema.parse({});
     assert.equal(batchSizeFor(preprocessSpecSchema.parse({}), batching), 2000);
-    assert.equal(batchSizeFor(preprocessSpecSchema.parse({ width: 224, height: 224, channels: 3 }), batching), 111);
+    assert.equal(batchSizeFor(preprocessSpecSchema.parse({ width: 224, height: 224, channels: 3 }), batching), 445);
+    assert.equal(batchSizeFor(preprocessSpecSchema.parse({ width: 224, height: 224, channels: 3, storage: 'float32' }), batching), 111);
     assert.equal(batchSizeFor(preprocessSpecSchema.parse({}), batchingSchema.parse({ size: 10 })), 10);
   });
 });

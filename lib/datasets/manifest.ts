@@ -14,7 +14,7 @@ const perSplit = <T extends z.ZodType>(value: T) => z.strictObject({ train: valu
 
 const shardRefSchema = z.strictObject({
   split: z.enum(['train', 'validation', 'test']),
-  /** `.npy` of float32 pixels, [count, height, width, channels]. */
+  /** `.npy` of pixels in the manifest's dtype, [count, height, width, channels]. */
   imagesUri: z.string().min(1),
   /** `.npy` of int32 class indices, [count]. */
   labelsUri: z.string().min(1),
@@ -28,7 +28,8 @@ export const datasetManifestSchema = z
     source: z.union([z.string(), z.custom<DatasetSourceDescriptor>((v) => typeof v === 'object' && v !== null && 'format' in v, 'a dataset source')]),
     classes: z.array(z.string()).min(1),
     shape: z.tuple([z.int().positive(), z.int().positive(), z.int().positive()]),
-    dtype: z.literal('float32'),
+    /** How shards hold pixels: `uint8` as decoded (normalized by `spec.normalization` when loaded), `float32` normalized. */
+    dtype: z.enum(['uint8', 'float32']),
     spec: preprocessSpecSchema,
     /** Rows per split, augmented copies included. */
     counts: perSplit(count),

@@ -3,7 +3,8 @@ import type { ArtifactStore } from '../artifacts';
 import { decodeNpy, type NpyArray } from '../npy';
 import type { Split } from '../split';
 import type { TensorFlow } from '../tf';
-import { InvalidDatasetError, type DatasetManifest } from './manifest';
+import { normalizeInto } from '../preprocessing/normalize';
+import { InvalidDatasetError, type DatasetManifest, type ShardRef } from './manifest';
 
 export interface SplitTensors {
   images: Tensor;
@@ -43,18 +44,24 @@ export interface SplitArrays {
   count: number;
 }
 
-/** Reads every shard of one split into one pixel array and one label array. */
+/** Reads the pixels of one shard as stored (uint8 or float32), checked against the manifest. */
+export function readShardPixels(store: ArtifactStore, manifest: DatasetManifest, shard: ShardRef): Promise<NpyArray> {
+  return readShard(store, shard.imagesUri, manifest.dtype, [shard.count, ...manifest.shape]);
+}
+
+/** Reads every shard of one split into one normalized pixel array and one label array. */
 export async function loadSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitArrays> {
   const shards = manifest.shards.filter((s) => s.split === split && s.count > 0);
   const count = shards.reduce((n, s) => n + s.count, 0);
-  const [height, width, channels] = manifest.shape;
-  const images = new Float32Array(count * height * width * channels);
+  const rowSize = manifest.shape.reduce((a, b) => a * b, 1);
+  const images = new Float32Array(count * rowSize);
   const labels = new Int32Array(count);
   let offset = 0;
   for (const shard of shards) {
-    const shardImages = await readShard(store, shard.imagesUri, 'float32', [shard.count, height, width, channels]);
+    const shardImages = await readShardPixels(store, manifest, shard);
     const shardLabels = await readShard(store, shard.labelsUri, 'int32', [shard.count]);
-    images.set(shardImages.data, offset * height * width * channels);
+    if (shardImages.dtype === 'uint8') normalizeInto(shardImages.data, manifest.spec, images, offset * rowSize);
+    else images.set(shardImages.data, offset * rowSize);
     labels.set(shardLabels.data, offset);
     offset += shard.count;
   }

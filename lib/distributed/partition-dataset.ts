@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts';
 import type { DatasetManifest, ShardRef } from '../datasets/manifest';
-import { readShard } from '../datasets/shards';
-import { encodeNpy } from '../npy';
+import { readShard, readShardPixels } from '../datasets/shards';
+import { encodeNpy, pickRows } from '../npy';
 import { countsPerClass, partitionIndices, type PartitionSpec } from './partition';
 
 export interface DatasetPartition {
@@ -80,17 +80,13 @@ async function trainLabels(store: ArtifactStore, shards: ShardRef[]): Promise<In
 
 /** Writes the rows of one source shard that each partition holds as that partition's shard (none where it holds none). */
 async function writeShardSlices(store: ArtifactStore, manifest: DatasetManifest, shard: ShardRef, rows: number[][]): Promise<(ShardRef | undefined)[]> {
-  const [height, width, channels] = manifest.shape;
-  const pixelsPerImage = height * width * channels;
-  const images = (await readShard(store, shard.imagesUri, 'float32', [shard.count, height, width, channels])).data as Float32Array;
+  const images = await readShardPixels(store, manifest, shard);
   const labels = (await readShard(store, shard.labelsUri, 'int32', [shard.count])).data as Int32Array;
   return Promise.all(
     rows.map(async (picked) => {
       if (picked.length === 0) return undefined;
-      const pixels = new Float32Array(picked.length * pixelsPerImage);
-      picked.forEach((row, i) => pixels.set(images.subarray(row * pixelsPerImage, (row + 1) * pixelsPerImage), i * pixelsPerImage));
       const [imagesRef, labelsRef] = await Promise.all([
-        store.putBlob(encodeNpy({ dtype: 'float32', shape: [picked.length, height, width, channels], data: pixels }), '.npy'),
+        store.putBlob(encodeNpy(pickRows(images, picked)), '.npy'),
         store.putBlob(encodeNpy({ dtype: 'int32', shape: [picked.length], data: Int32Array.from(picked, (row) => labels[row]!) }), '.npy'),
       ]);
       return { split: 'train' as const, imagesUri: imagesRef.uri, labelsUri: labelsRef.uri, count: picked.length };

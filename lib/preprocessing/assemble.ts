@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts';
 import type { ListingIndex } from '../datasets/listing';
 import type { DatasetManifest, ShardRef } from '../datasets/manifest';
-import { decodeNpy, encodeNpy, type NpyArray } from '../npy';
+import { decodeNpy, encodeNpy, pickRows } from '../npy';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { SPLITS, type Split } from '../split';
 import type { BatchOutput, BatchShard } from './batch';
@@ -69,7 +69,7 @@ export async function assembleManifest(
     source: listing.source,
     classes: listing.classes,
     shape: [spec.height, spec.width, spec.channels],
-    dtype: 'float32',
+    dtype: spec.storage,
     spec,
     counts,
     countsPerClass,
@@ -88,12 +88,8 @@ async function withoutRows(store: ArtifactStore, shard: BatchShard, dropped: Set
   const keep = shard.rows.flatMap((image, row) => (dropped.has(image) ? [] : [row]));
   const images = decodeNpy(await store.read(shard.imagesUri));
   const labels = decodeNpy(await store.read(shard.labelsUri));
-  const rowSize = images.data.length / shard.count;
-  const pixels = new Float32Array(keep.length * rowSize);
-  keep.forEach((row, i) => pixels.set(images.data.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize));
-  const pick: NpyArray = { dtype: 'float32', shape: [keep.length, ...images.shape.slice(1)], data: pixels };
   const [imagesArtifact, labelsArtifact] = await Promise.all([
-    store.putBlob(encodeNpy(pick), '.npy'),
+    store.putBlob(encodeNpy(pickRows(images, keep)), '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [keep.length], data: Int32Array.from(keep, (row) => labels.data[row]!) }), '.npy'),
   ]);
   return { split: shard.split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: keep.length };

@@ -3,16 +3,17 @@ import type { ArtifactStore } from '../artifacts';
 import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
 import type { ShardRef } from '../datasets/manifest';
-import { encodeNpy } from '../npy';
+import { encodeNpy, npyArrayOf } from '../npy';
 import { SPLITS, splitOf, type Split } from '../split';
 import type { LimitedSpec } from './limits';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
 import type { ImageReader, ReadOutcome } from './readers';
 import { decode, fastPathAvailable, type Decoder } from './decoders';
-import { augment, augmentationSeed, normalizeInto, type ImageInput } from './transform';
+import { normalizeInto } from './normalize';
+import { augment, augmentationSeed, type ImageInput } from './transform';
 
 /** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
-export const PREPROCESS_FORMAT = 4;
+export const PREPROCESS_FORMAT = 5;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {
@@ -153,10 +154,13 @@ interface RowPlan {
   decoded: Decoder | undefined;
 }
 
+type ShardPixels = Uint8Array | Float32Array;
+
 interface PlannedRows {
   plans: RowPlan[];
-  tensors: Record<Split, Float32Array>;
-  /** Floats per row. */
+  /** Each split's rows as the spec stores them: uint8 pixels or normalized float32. */
+  tensors: Record<Split, ShardPixels>;
+  /** Values per row. */
   size: number;
 }
 
@@ -174,7 +178,8 @@ function planRows(unique: number[], reads: ReadOutcome[], spec: LimitedSpec): Pl
     rowCount[split] += rows;
     return { index, split, slot, rows, decoded: undefined };
   });
-  const tensors = Object.fromEntries(SPLITS.map((split) => [split, new Float32Array(rowCount[split] * size)])) as Record<Split, Float32Array>;
+  const rowsOf = (split: Split) => (spec.storage === 'uint8' ? new Uint8Array(rowCount[split] * size) : new Float32Array(rowCount[split] * size));
+  const tensors = Object.fromEntries(SPLITS.map((split) => [split, rowsOf(split)])) as Record<Split, ShardPixels>;
   return { plans, tensors, size };
 }
 
@@ -196,10 +201,10 @@ async function decodeAndNormalize(
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
       const { pixels, decoder } = await decode(input, spec);
-      normalizeInto(pixels, spec, tensors[plan.split], plan.slot * size);
+      storeRow(pixels, spec, tensors[plan.split], plan.slot * size);
       for (let copy = 1; copy < plan.rows; copy++) {
         const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
-        normalizeInto(augmented, spec, tensors[plan.split], (plan.slot + copy) * size);
+        storeRow(augmented, spec, tensors[plan.split], (plan.slot + copy) * size);
       }
       plan.decoded = decoder;
     } catch (err) {
@@ -210,6 +215,12 @@ async function decodeAndNormalize(
     // Counted as each image ends: many images start at once, and slow ones must still heartbeat as they finish.
     progress();
   });
+}
+
+/** Writes one image's pixels into its split's rows, as they are or normalized, as the spec stores them. */
+function storeRow(pixels: Uint8Array, spec: LimitedSpec, rows: ShardPixels, offset: number): void {
+  if (rows instanceof Uint8Array) rows.set(pixels, offset);
+  else normalizeInto(pixels, spec, rows, offset);
 }
 
 /** The decoded images in listing order, and each one's position in that list by its index in the batch. */
@@ -274,9 +285,9 @@ async function readAgain(reader: ImageReader, image: ListedImage, sha256: string
   return read.input;
 }
 
-async function writeShard(store: ArtifactStore, spec: LimitedSpec, split: Split, pixels: Float32Array, labels: number[], rows: number[]): Promise<BatchShard> {
+async function writeShard(store: ArtifactStore, spec: LimitedSpec, split: Split, pixels: ShardPixels, labels: number[], rows: number[]): Promise<BatchShard> {
   const [imagesArtifact, labelsArtifact] = await Promise.all([
-    store.putBlob(encodeNpy({ dtype: 'float32', shape: [rows.length, spec.height, spec.width, spec.channels], data: pixels }), '.npy'),
+    store.putBlob(encodeNpy(npyArrayOf(pixels, [rows.length, spec.height, spec.width, spec.channels])), '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: Int32Array.from(labels) }), '.npy'),
   ]);
   return { split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: rows.length, rows };

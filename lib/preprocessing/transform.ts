@@ -38,26 +38,6 @@ function inColourspace(image: sharp.Sharp, channels: 1 | 3): sharp.Sharp {
   return channels === 1 ? image.toColourspace('b-w') : image.removeAlpha().toColourspace('srgb');
 }
 
-/** Writes `(pixel * scale - mean[c]) / std[c]` for one image into `out` at `offset`. */
-export function normalizeInto(pixels: Uint8Array, spec: PreprocessSpec, out: Float32Array, offset: number): void {
-  const { scale, mean, std } = spec.normalization;
-  const channels = spec.channels;
-  if (mean.length === 1 && std.length === 1) {
-    const m = mean[0]!;
-    const s = std[0]!;
-    if (m === 0 && s === 1) {
-      for (let i = 0; i < pixels.length; i++) out[offset + i] = pixels[i]! * scale;
-    } else {
-      for (let i = 0; i < pixels.length; i++) out[offset + i] = (pixels[i]! * scale - m) / s;
-    }
-    return;
-  }
-  for (let i = 0; i < pixels.length; i++) {
-    const c = i % channels;
-    out[offset + i] = (pixels[i]! * scale - (mean[c] ?? mean[0]!)) / (std[c] ?? std[0]!);
-  }
-}
-
 /** A reproducible seed for one augmented copy of one image: the same image, seed and copy always augment the same way. */
 export function augmentationSeed(augmentation: Augmentation, contentSha256: string, copy: number): number {
   return (parseInt(contentSha256.slice(8, 16), 16) ^ Math.imul(augmentation.seed + 1, 0x9e3779b1) ^ Math.imul(copy + 1, 0x85ebca6b)) >>> 0;

@@ -106,6 +106,11 @@ export const preprocessSpecSchema = z
     fit: z.enum(FIT_MODES).default('fill'),
     background: z.int().min(0).max(255).default(0),
     normalization: normalizationSchema.prefault({}),
+    /**
+     * How shards hold pixels: `uint8` as decoded, 4x smaller, normalized as batches are fed to a model; `float32` already
+     * normalized.
+     */
+    storage: z.enum(['uint8', 'float32']).default('uint8'),
     augmentation: augmentationSchema.nullable().default(null),
     /** Fractions of images, chosen by a hash of each image's content, kept for validation and test. */
     validationFraction: z.number().min(0).max(0.5).default(0.1),
@@ -139,13 +144,13 @@ export type PreprocessSpec = z.output<typeof preprocessSpecSchema>;
 export type Augmentation = z.output<typeof augmentationSchema>;
 export type Batching = z.output<typeof batchingSchema>;
 
-/** Bytes of float32 tensor rows one image can take in a batch, its augmented copies included. */
+/** Bytes of shard rows one image can take in a batch, its augmented copies included. */
 export function tensorBytesPerImage(spec: PreprocessSpec): number {
-  return spec.width * spec.height * spec.channels * 4 * (1 + (spec.augmentation?.copies ?? 0));
+  return spec.width * spec.height * spec.channels * (spec.storage === 'uint8' ? 1 : 4) * (1 + (spec.augmentation?.copies ?? 0));
 }
 
 /**
- * The batch size `batching.size: null` stands for: about 64 MiB of float32 tensors per batch, 16 to 2,000 images,
+ * The batch size `batching.size: null` stands for: about 64 MiB of shard rows per batch, 16 to 2,000 images,
  * and never more than `maxBatchTensorBytes` (a worker's ceiling) holds.
  */
 export function batchSizeFor(spec: PreprocessSpec, batching: Batching, maxBatchTensorBytes = Infinity): number {

@@ -35,7 +35,7 @@ export async function writeSyntheticDataset(
     shards.push({ split, imagesUri, labelsUri, count: n });
     counts[split] = n;
   }
-  const spec = preprocessSpecSchema.parse({ width: side, height: side });
+  const spec = preprocessSpecSchema.parse({ width: side, height: side, storage: 'float32' });
   const manifest: DatasetManifest = {
     version: 2,
     source: 'synthetic',
