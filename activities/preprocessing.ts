@@ -139,7 +139,7 @@ export interface PreprocessBatchResult {
   seconds: number;
 }
 
-/** Reads, decodes and shards one batch of a listing with sharp; reuses an earlier identical batch's shards. */
+/** Reads, decodes and shards one batch of a listing; reuses an earlier identical batch's shards. */
 export async function preprocessBatch(input: PreprocessBatchInput): Promise<PreprocessBatchResult> {
   const started = performance.now();
   const store = artifactStore();
@@ -186,6 +186,8 @@ export interface DatasetSummary {
   counts: Record<Split, number>;
   images: DatasetManifest['images'];
   leftOutByReason: DatasetManifest['leftOutByReason'];
+  /** Distinct images kept per decoder. */
+  decoders: NonNullable<DatasetManifest['decoders']>;
   fingerprint: string;
 }
 
@@ -207,6 +209,7 @@ export async function writeManifest(input: WriteManifestInput): Promise<DatasetS
     counts: manifest.counts,
     images: manifest.images,
     leftOutByReason: manifest.leftOutByReason,
+    decoders: manifest.decoders ?? { tensorflow: 0, sharp: manifest.images.kept },
     fingerprint: manifest.fingerprint,
   };
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
 /** Project settings, read once from the environment. Connection settings are Temporal's own (see workers/connection.ts). */
@@ -32,6 +33,8 @@ export interface Settings {
    * null: no budget. An input's `training.memoryBudgetBytes` may lower it, never raise it.
    */
   memoryBudgetBytes: number | null;
+  /** Threads decoding images with TensorFlow during preprocessing (TEMPORAL_ML_DECODER_THREADS, default one per core). */
+  decoderThreads: number;
 }
 
 /** The environment variable that sets `memoryBudgetBytes`. */
@@ -196,6 +199,7 @@ export function loadSettings(): Settings {
     training: trainingSlots(),
     warmChildren: warmChildren(),
     memoryBudgetBytes: optionalPositiveInteger(MEMORY_BUDGET_VARIABLE),
+    decoderThreads: positiveInteger('TEMPORAL_ML_DECODER_THREADS', availableParallelism()),
   };
 }
 

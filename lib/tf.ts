@@ -11,7 +11,8 @@ interface Loaded {
 
 let loaded: Loaded | undefined;
 
-function loadNative(): TensorFlow {
+/** Loads native TensorFlow (`@tensorflow/tfjs-node`) itself; throws when it is not installed or does not load. */
+export function loadNative(): TensorFlow {
   // TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise in worker logs unless asked for.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   return require('@tensorflow/tfjs-node') as TensorFlow;

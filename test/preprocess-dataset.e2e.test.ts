@@ -15,7 +15,7 @@ import { distinctImage, writeMessyDataset, type MessyDataset } from './helpers/m
 import { runWorkersInProcess, startTemporal, temporaryDataDir, type InProcessWorkers } from './helpers/temporal';
 import { invalidInputOf } from './helpers/failures';
 
-type IndexEntry = [path: string, sha256: string, split: Split, label: number];
+type IndexEntry = [path: string, sha256: string, split: Split, label: number, decoder: 'tensorflow' | 'sharp'];
 
 function idxFile(shape: number[], data: Uint8Array): Buffer {
   const header = Buffer.alloc(4 + 4 * shape.length);
@@ -101,6 +101,12 @@ describe('preprocessDataset through Temporal', () => {
     const index = await store.readJson<IndexEntry[]>(manifest.imagesIndexUri);
     assert.equal(new Set(index.map((e) => e[1])).size, good);
     assert.ok(index.some((e) => e[0] === 'cat/nested/drawing.svg'));
+    // JPEG and PNG go to TensorFlow; WebP, TIFF, AVIF, SVG and these GIFs (sharp writes them with a transparent colour) to sharp.
+    for (const [path, , , , decoder] of index) assert.equal(decoder, /\.(png|jpg)$/.test(path) ? 'tensorflow' : 'sharp', path);
+    const byDecoder = (decoder: string) => index.filter((e) => e[4] === decoder).length;
+    assert.deepEqual(result.decoders, { tensorflow: byDecoder('tensorflow'), sharp: byDecoder('sharp') });
+    assert.deepEqual(manifest.decoders, result.decoders);
+    assert.ok(result.decoders.tensorflow > 0 && result.decoders.sharp > 0);
     let rows = 0;
     for (const shard of manifest.shards) {
       const images = decodeNpy(await store.read(shard.imagesUri));

@@ -42,8 +42,10 @@ export const datasetManifestSchema = z
       leftOut: count,
       augmentedCopies: count,
     }),
+    /** Distinct images kept per decoder (absent from manifests written before TensorFlow decoded any). */
+    decoders: z.strictObject({ tensorflow: count, sharp: count }).optional(),
     shards: z.array(shardRefSchema),
-    /** JSON array of every distinct image kept, in listing order: [path, sha256 of its content, split, label]. */
+    /** JSON array of every distinct image kept, in listing order: [path, sha256 of its content, split, label, decoder]. */
     imagesIndexUri: z.string().min(1),
     /** Every listed file that is not in a shard, and why. */
     leftOut: z.array(z.strictObject({ path: z.string(), reason: z.enum(QUARANTINE_REASONS), detail: z.string() })),

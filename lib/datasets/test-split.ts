@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts';
 import type { DatasetManifest } from './manifest';
 
-/** `[path, sha256 of the content, split, label]`, one entry per distinct image kept, as preprocessing indexes them. */
-type IndexEntry = [string, string, string, number];
+/** `[path, sha256 of the content, split, label, decoder]`, one entry per distinct image kept, as preprocessing indexes them. */
+type IndexEntry = [string, string, string, number, string?];
 
 /**
  * Identifies the test split a model's accuracy is measured on: sha256 over the class names and the content hash and

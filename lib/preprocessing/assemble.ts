@@ -6,6 +6,7 @@ import { decodeNpy, encodeNpy, pickRows } from '../npy';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { SPLITS, type Split } from '../split';
 import type { BatchOutput, BatchShard } from './batch';
+import type { Decoder } from './decoders';
 import type { LeftOutFile } from './quarantine';
 
 /**
@@ -24,7 +25,8 @@ export async function assembleManifest(
   const shards: ShardRef[] = [];
   const leftOut: LeftOutFile[] = [];
   const kept: string[] = [];
-  const index: [path: string, sha256: string, split: Split, label: number][] = [];
+  const index: [path: string, sha256: string, split: Split, label: number, decoder: Decoder][] = [];
+  const decoders: Record<Decoder, number> = { tensorflow: 0, sharp: 0 };
   const counts = { train: 0, validation: 0, test: 0 };
   const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as Record<Split, number[]>;
   let augmentedCopies = 0;
@@ -40,7 +42,8 @@ export async function assembleManifest(
       } else {
         firstPathOf.set(image.sha256, image.path);
         kept.push(`${image.sha256} ${listing.classes[image.label]}`);
-        index.push([image.path, image.sha256, image.split, image.label]);
+        index.push([image.path, image.sha256, image.split, image.label, image.decoder]);
+        decoders[image.decoder]++;
       }
     });
     for (const shard of output.shards) {
@@ -71,6 +74,7 @@ export async function assembleManifest(
     counts,
     countsPerClass,
     images: { listed: listing.count, kept: kept.length, leftOut: leftOut.length, augmentedCopies },
+    decoders,
     shards,
     imagesIndexUri: (await store.putBlob(Buffer.from(JSON.stringify(index)), '.json')).uri,
     leftOut,

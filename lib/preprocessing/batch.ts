@@ -8,11 +8,12 @@ import { SPLITS, splitOf, type Split } from '../split';
 import type { LimitedSpec } from './limits';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
 import type { ImageReader, ReadOutcome } from './readers';
+import { decode, fastPathAvailable, type Decoder } from './decoders';
 import { normalizeInto } from './normalize';
-import { augment, augmentationSeed, toPixels, type ImageInput } from './transform';
+import { augment, augmentationSeed, type ImageInput } from './transform';
 
 /** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
-export const PREPROCESS_FORMAT = 4;
+export const PREPROCESS_FORMAT = 5;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {
@@ -20,6 +21,8 @@ export interface BatchImage {
   sha256: string;
   label: number;
   split: Split;
+  /** What decoded it (raw IDX records: sharp). */
+  decoder: Decoder;
 }
 
 export interface BatchShard extends ShardRef {
@@ -44,13 +47,16 @@ export interface BatchRun {
 
 export interface BatchOptions {
   signal?: AbortSignal;
-  /** Called after each chunk of files is read and as each image's decoding starts. */
+  /** Called after each chunk of files is read and as each image is decoded (or left out). */
   onProgress?: (done: number, phase: 'read' | 'decode') => void;
   /** Images decoded at once. */
   concurrency?: number;
   /** Encoded bytes kept in memory between reading and decoding (about); beyond it, files are read again to decode. */
   retainBytes?: number;
 }
+
+/** Images decoded at once: enough to keep every decoder thread fed with several images per message. */
+const DECODE_CONCURRENCY = 32;
 
 /** Images per request to the reader. */
 const READ_CHUNK = 64;
@@ -71,8 +77,8 @@ export const cacheEntryKey = (key: string) => `cache/preprocess/${key.slice(0, 2
 /**
  * Turns one batch of listed images into `.npy` shards, one per split. Every image is read and hashed first: the
  * hashes and the spec form the batch's cache key, and a batch already stored under it is reused without decoding.
- * Otherwise duplicates within the batch are dropped, the rest decoded with sharp; a file that cannot be read or
- * decoded is reported with its reason, never thrown. A failure of the worker rather than a file (out of memory or file
+ * Otherwise duplicates within the batch are dropped, the rest decoded (by TensorFlow or sharp, see decoders/); a file
+ * that cannot be read or decoded is reported with its reason, never thrown. A failure of the worker rather than a file (out of memory or file
  * handles, an I/O error) throws, and nothing is stored, so a retry is not served a batch that left good images out.
  */
 export async function preprocessImages(
@@ -145,7 +151,7 @@ interface RowPlan {
   split: Split;
   slot: number;
   rows: number;
-  decoded: boolean;
+  decoded: Decoder | undefined;
 }
 
 type ShardPixels = Uint8Array | Float32Array;
@@ -170,7 +176,7 @@ function planRows(unique: number[], reads: ReadOutcome[], spec: LimitedSpec): Pl
     const rows = 1 + (spec.augmentation && split === 'train' ? spec.augmentation.copies : 0);
     const slot = rowCount[split];
     rowCount[split] += rows;
-    return { index, split, slot, rows, decoded: false };
+    return { index, split, slot, rows, decoded: undefined };
   });
   const rowsOf = (split: Split) => (spec.storage === 'uint8' ? new Uint8Array(rowCount[split] * size) : new Float32Array(rowCount[split] * size));
   const tensors = Object.fromEntries(SPLITS.map((split) => [split, rowsOf(split)])) as Record<Split, ShardPixels>;
@@ -188,24 +194,26 @@ async function decodeAndNormalize(
   options: BatchOptions,
 ): Promise<void> {
   const progress = progressCounter(options, 'decode');
-  await mapWithConcurrency(plans, options.concurrency ?? 8, async (plan) => {
-    progress();
+  await mapWithConcurrency(plans, options.concurrency ?? DECODE_CONCURRENCY, async (plan) => {
+    options.signal?.throwIfAborted();
     const read = reads[plan.index] as Read;
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
-      const pixels = await toPixels(input, spec);
+      const { pixels, decoder } = await decode(input, spec);
       storeRow(pixels, spec, tensors[plan.split], plan.slot * size);
       for (let copy = 1; copy < plan.rows; copy++) {
         const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
         storeRow(augmented, spec, tensors[plan.split], (plan.slot + copy) * size);
       }
-      plan.decoded = true;
+      plan.decoded = decoder;
     } catch (err) {
       const reason = quarantineReasonOf(err);
       if (!reason) throw err;
       leftOut[plan.index] = { path: images[plan.index]!.path, reason, detail: (err as Error).message };
     }
+    // Counted as each image ends: many images start at once, and slow ones must still heartbeat as they finish.
+    progress();
   });
 }
 
@@ -222,7 +230,8 @@ function keptImages({ plans }: PlannedRows, images: ListedImage[], reads: ReadOu
   for (const plan of plans) {
     if (!plan.decoded) continue;
     const image = images[plan.index]!;
-    positionOf.set(plan.index, kept.push({ path: image.path, sha256: (reads[plan.index] as Read).sha256, label: image.label, split: plan.split }) - 1);
+    const sha256 = (reads[plan.index] as Read).sha256;
+    positionOf.set(plan.index, kept.push({ path: image.path, sha256, label: image.label, split: plan.split, decoder: plan.decoded }) - 1);
   }
   return { images: kept, positionOf };
 }
@@ -255,7 +264,9 @@ async function writeShards(
 }
 
 function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec): string {
-  const hash = createHash('sha256').update(`format ${PREPROCESS_FORMAT}\n${canonicalJson(spec)}\n`);
+  // Which decoders a worker has changes pixels (within the documented tolerance), so it is part of the key.
+  const decoders = fastPathAvailable() ? 'tensorflow+sharp' : 'sharp';
+  const hash = createHash('sha256').update(`format ${PREPROCESS_FORMAT} ${decoders}\n${canonicalJson(spec)}\n`);
   reads.forEach((read, i) => hash.update(`${images[i]!.path}\0${images[i]!.label}\0${read.ok ? read.sha256 : `!${read.reason}`}\n`));
   return hash.digest('hex');
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { ArtifactStore } from '../artifacts';
+import { ThreadPool } from '../thread-pool';
 import type { IdxImageFile, ListedImage } from '../datasets/listing';
 import type { ReadRequest, ReadResponse } from './file-reader-thread';
 import { QuarantineError, TransientReadError, type LeftOutFile } from './quarantine';
@@ -19,54 +19,8 @@ export interface ImageReader {
   close?(): Promise<void>;
 }
 
-/** A small pool of file-reader threads, shared by every batch in this process and started on first use. */
-class ReaderThreads {
-  private threads: Worker[] = [];
-  private next = 0;
-  private nextId = 0;
-  private pending = new Map<number, { resolve: (r: ReadResponse) => void; reject: (e: Error) => void; thread: Worker }>();
-
-  constructor(private readonly size: number) {}
-
-  request(request: Omit<ReadRequest, 'id'>): Promise<ReadResponse> {
-    const thread = this.thread();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, thread });
-      thread.ref();
-      thread.postMessage({ ...request, id } satisfies ReadRequest);
-    });
-  }
-
-  private thread(): Worker {
-    if (this.threads.length < this.size) {
-      const thread = new Worker(join(__dirname, 'file-reader-thread.js'));
-      thread.unref();
-      thread.on('message', (response: ReadResponse) => this.settle(response.id, (p) => p.resolve(response)));
-      thread.on('error', (err) => this.fail(thread, err));
-      thread.on('exit', (code) => this.fail(thread, new Error(`file reader thread exited with code ${code}`)));
-      this.threads.push(thread);
-      return thread;
-    }
-    return this.threads[this.next++ % this.threads.length]!;
-  }
-
-  /** Settles a request; a thread with nothing left to do no longer keeps the process alive. */
-  private settle(id: number, how: (p: { resolve: (r: ReadResponse) => void; reject: (e: Error) => void }) => void): void {
-    const pending = this.pending.get(id);
-    if (!pending) return;
-    this.pending.delete(id);
-    if (![...this.pending.values()].some((p) => p.thread === pending.thread)) pending.thread.unref();
-    how(pending);
-  }
-
-  private fail(thread: Worker, err: Error): void {
-    this.threads = this.threads.filter((t) => t !== thread);
-    for (const [id, pending] of this.pending) if (pending.thread === thread) this.settle(id, (p) => p.reject(err));
-  }
-}
-
-const readerThreads = new ReaderThreads(2);
+/** File-reader threads shared by every batch in this process, started on first use. */
+const readerThreads = new ThreadPool<ReadRequest, ReadResponse>(join(__dirname, 'file-reader-thread.js'), 2, 'file reader');
 
 /**
  * Reads image files under a folder root on reader threads. Regular files are opened without following links (a file

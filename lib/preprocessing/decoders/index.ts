@@ -1,0 +1,145 @@
+import { join } from 'node:path';
+import { settings } from '../../config';
+import { ThreadPool } from '../../thread-pool';
+import type { LimitedSpec } from '../limits';
+import { QuarantineError } from '../quarantine';
+import { toPixels, type ImageInput } from '../transform';
+import type { DecodeRequest, DecodeResponse } from './decoder-thread';
+import { fastPathVerdict, type ImageHeader } from './header';
+import { decodedPixels, type DecodeTarget } from './tensorflow';
+
+export type Decoder = 'tensorflow' | 'sharp';
+
+export interface Decoded {
+  /** height x width x channels bytes. */
+  pixels: Uint8Array;
+  decoder: Decoder;
+}
+
+/** TensorFlow could not decode a file the header let through; `decode` then hands the file to sharp. */
+export class TensorflowDecodeError extends Error {
+  override name = 'TensorflowDecodeError';
+}
+
+/** Native TensorFlow does not load on this worker. */
+class FastPathUnavailable extends Error {}
+
+/**
+ * Decodes an image to the spec's shape. Which decoder runs depends only on the file's bytes (and the target size, for
+ * how small a JPEG decodes): JPEG, PNG, GIF and BMP files whose header shows nothing TensorFlow would decode
+ * differently from sharp, and not too large to decode whole, go to TensorFlow on the decoder threads, everything else (and anything TensorFlow fails on) to sharp, so quarantine reasons all come from sharp.
+ * Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back.
+ */
+export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder): Promise<Decoded> {
+  if (!Buffer.isBuffer(input) || only === 'sharp') return { pixels: await toPixels(input, spec), decoder: 'sharp' };
+  const verdict = fastPathVerdict(input, spec.maxInputPixels, (header) => decodedPixels(header, spec));
+  if (only === 'tensorflow') {
+    if (verdict.header) return { pixels: await fastPath().decode(input, verdict.header, spec), decoder: 'tensorflow' };
+    if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);
+    throw new TensorflowDecodeError(`not for TensorFlow: ${verdict.why}`);
+  }
+  if (verdict.header && fastPathAvailable()) {
+    try {
+      return { pixels: await fastPath().decode(input, verdict.header, spec), decoder: 'tensorflow' };
+    } catch (err) {
+      if (!(err instanceof TensorflowDecodeError || err instanceof FastPathUnavailable)) throw err;
+    }
+  }
+  return { pixels: await toPixels(input, spec), decoder: 'sharp' };
+}
+
+/** Images per message to a decoder thread, at most: enough to amortize messaging, few enough to spread over threads. */
+const MAX_PER_MESSAGE = 16;
+
+interface Queued {
+  bytes: Uint8Array;
+  header: ImageHeader;
+  resolve: (pixels: Uint8Array) => void;
+  reject: (err: Error) => void;
+}
+
+/** Decoder threads, fed images collected over one turn of the event loop, several per message. */
+class FastPath {
+  private readonly pool: ThreadPool<DecodeRequest, DecodeResponse>;
+  private queues = new Map<string, { target: DecodeTarget; images: Queued[] }>();
+  private flushing = false;
+  unavailable: string | undefined;
+
+  constructor(private readonly threads: number) {
+    this.pool = new ThreadPool(join(__dirname, 'decoder-thread.js'), threads, 'decoder');
+  }
+
+  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget): Promise<Uint8Array> {
+    if (this.unavailable) return Promise.reject(new FastPathUnavailable(this.unavailable));
+    const target: DecodeTarget = { width: spec.width, height: spec.height, channels: spec.channels, fit: spec.fit, background: spec.background };
+    const key = JSON.stringify(target);
+    let queue = this.queues.get(key);
+    if (!queue) this.queues.set(key, (queue = { target, images: [] }));
+    return new Promise((resolve, reject) => {
+      queue.images.push({ bytes, header, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    for (const { target, images } of this.queues.values()) {
+      const perMessage = Math.min(MAX_PER_MESSAGE, Math.ceil(images.length / this.threads));
+      for (let i = 0; i < images.length; i += perMessage) this.send(target, images.slice(i, i + perMessage));
+    }
+    this.queues.clear();
+  }
+
+  /** Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels come back the same way. */
+  private send(target: DecodeTarget, images: Queued[]): void {
+    const data = new Uint8Array(images.reduce((sum, image) => sum + image.bytes.length, 0));
+    let offset = 0;
+    const entries = images.map(({ bytes, header }) => {
+      data.set(bytes, offset);
+      offset += bytes.length;
+      return { header, offset: offset - bytes.length, length: bytes.length };
+    });
+    const size = target.width * target.height * target.channels;
+    this.pool.request({ target, images: entries, data }, [data.buffer]).then(
+      ({ unavailable, errors, pixels }) => {
+        if (unavailable && !this.unavailable) {
+          this.unavailable = unavailable;
+          console.warn(`[temporal-ml] native TensorFlow does not load in the decoder threads (${unavailable}); images are decoded with sharp.`);
+        }
+        images.forEach((image, i) => {
+          if (unavailable) image.reject(new FastPathUnavailable(unavailable));
+          else if (errors[i] !== null) image.reject(new TensorflowDecodeError(errors[i]!));
+          else image.resolve(pixels.subarray(i * size, (i + 1) * size));
+        });
+      },
+      (err: Error) => images.forEach((image) => image.reject(err)),
+    );
+  }
+}
+
+let shared: FastPath | undefined;
+const fastPath = () => (shared ??= new FastPath(settings().decoderThreads));
+
+let available: boolean | undefined;
+
+/** Whether this worker decodes with TensorFlow at all: not with TFJS_BACKEND=cpu, nor without tfjs-node installed. */
+export function fastPathAvailable(): boolean {
+  if (available === undefined) {
+    const why = settings().tfjsBackend === 'cpu' ? 'TFJS_BACKEND=cpu' : tfjsNodeMissing();
+    available = why === undefined;
+    if (why) console.warn(`[temporal-ml] images are decoded with sharp only: ${why}.`);
+  }
+  return available && !shared?.unavailable;
+}
+
+function tfjsNodeMissing(): string | undefined {
+  try {
+    require.resolve('@tensorflow/tfjs-node');
+    return undefined;
+  } catch {
+    return '@tensorflow/tfjs-node is not installed';
+  }
+}

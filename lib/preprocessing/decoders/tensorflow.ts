@@ -1,0 +1,172 @@
+import type * as tfjs from '@tensorflow/tfjs';
+import type { PreprocessSpec } from '../../schemas/preprocess';
+import type { TensorFlow } from '../../tf';
+import type { ImageHeader } from './header';
+
+/** TensorFlow.js with tfjs-node's image decoders (typed here: tfjs-node is an optional dependency). */
+export type TensorFlowNode = TensorFlow & {
+  node: {
+    decodeJpeg(contents: Uint8Array, channels: number, ratio: number, fancyUpscaling: boolean, tryRecoverTruncated: boolean, acceptableFraction: number, dctMethod: string): tfjs.Tensor3D;
+    decodePng(contents: Uint8Array, channels: number): tfjs.Tensor3D;
+    decodeBmp(contents: Uint8Array, channels: number): tfjs.Tensor3D;
+    decodeGif(contents: Uint8Array): tfjs.Tensor4D;
+  };
+};
+
+/** The part of a spec decoding depends on. */
+export type DecodeTarget = Pick<PreprocessSpec, 'width' | 'height' | 'channels' | 'fit' | 'background'>;
+
+/** Where a decoded image lands: resized to `resizeWidth` x `resizeHeight`, then cropped (cover) or letterboxed (contain) at `left`, `top`. */
+export interface Placement {
+  resizeWidth: number;
+  resizeHeight: number;
+  left: number;
+  top: number;
+}
+
+/** sharp's geometry: the resized size rounds, cover crops from the centre rounding up, contain embeds rounding down. */
+export function placement(width: number, height: number, { width: tw, height: th, fit }: DecodeTarget): Placement {
+  if (fit === 'fill') return { resizeWidth: tw, resizeHeight: th, left: 0, top: 0 };
+  const scale = fit === 'cover' ? Math.max(tw / width, th / height) : Math.min(tw / width, th / height);
+  const clamp = (size: number, target: number) => (fit === 'cover' ? Math.max(target, size) : Math.min(target, Math.max(1, size)));
+  const resizeWidth = clamp(Math.round(width * scale), tw);
+  const resizeHeight = clamp(Math.round(height * scale), th);
+  if (fit === 'cover') return { resizeWidth, resizeHeight, left: Math.floor((resizeWidth - tw + 1) / 2), top: Math.floor((resizeHeight - th + 1) / 2) };
+  return { resizeWidth, resizeHeight, left: Math.floor((tw - resizeWidth) / 2), top: Math.floor((th - resizeHeight) / 2) };
+}
+
+/**
+ * The largest JPEG DCT scaling (1/2, 1/4, 1/8) that still decodes at least the resized size: libjpeg then skips most
+ * of the inverse DCT work, as libvips' shrink-on-load does.
+ */
+export function jpegRatio(header: ImageHeader, { resizeWidth, resizeHeight }: Placement): 1 | 2 | 4 | 8 {
+  for (const ratio of [8, 4, 2] as const) {
+    if (Math.ceil(header.width / ratio) >= resizeWidth && Math.ceil(header.height / ratio) >= resizeHeight) return ratio;
+  }
+  return 1;
+}
+
+/** Pixels TensorFlow decodes an image to, before resizing. */
+export function decodedPixels(header: ImageHeader, target: DecodeTarget): number {
+  const ratio = header.format === 'jpeg' ? jpegRatio(header, placement(header.width, header.height, target)) : 1;
+  return Math.ceil(header.width / ratio) * Math.ceil(header.height / ratio);
+}
+
+/**
+ * Decodes an image with TensorFlow's own decoders and writes it, `target`-shaped, into `out` (height x width x channels
+ * bytes): alpha flattened onto the background, resized as libvips resizes, cropped or letterboxed, grayscale as sharp
+ * computes it. Throws on a file TensorFlow cannot decode.
+ */
+export function decodeWithTensorflow(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
+  const place = placement(header.width, header.height, target);
+  const pixels = tf.tidy(() => {
+    let image = decoded(tf, bytes, header, place);
+    if (image.shape[2] === 2 || image.shape[2] === 4) image = flattened(tf, image, target.background);
+    const [decodedHeight, decodedWidth] = image.shape;
+    if (decodedWidth !== place.resizeWidth || decodedHeight !== place.resizeHeight) image = resized(tf, image, place);
+    return image.dtype === 'int32' ? image : tf.cast(tf.clipByValue(tf.round(image), 0, 255), 'int32');
+  });
+  try {
+    const [height, width, channels] = pixels.shape as [number, number, number];
+    writeTarget(pixels.dataSync() as Int32Array, width, height, channels, place, target, out);
+  } finally {
+    pixels.dispose();
+  }
+}
+
+function decoded(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, place: Placement): tfjs.Tensor3D {
+  switch (header.format) {
+    case 'jpeg':
+      return tf.node.decodeJpeg(bytes, 0, jpegRatio(header, place), true, false, 1, 'INTEGER_ACCURATE');
+    case 'png':
+      return tf.node.decodePng(bytes, 0);
+    case 'gif':
+      return tf.squeeze(tf.slice(tf.node.decodeGif(bytes), 0, 1), [0]) as tfjs.Tensor3D;
+    case 'bmp':
+      return tf.node.decodeBmp(bytes, 0);
+  }
+}
+
+/** `colour * alpha + background * (1 - alpha)`, as sharp's flatten. */
+function flattened(tf: TensorFlowNode, image: tfjs.Tensor3D, background: number): tfjs.Tensor3D {
+  const colours = image.shape[2]! - 1;
+  const [colour, alpha] = tf.split(tf.cast(image, 'float32'), [colours, 1], 2) as [tfjs.Tensor3D, tfjs.Tensor3D];
+  const a = tf.div(alpha, 255);
+  return tf.round(tf.add(tf.mul(colour, a), tf.mul(tf.sub(1, a), background))) as tfjs.Tensor3D;
+}
+
+/**
+ * sharp's resize, rebuilt: libvips first averages whole blocks (a box shrink by the integer part of half the factor),
+ * then reduces the rest with a lanczos3 kernel widened by the remaining factor. Each axis is one matrix product with
+ * that axis' weights: denser than the kernel needs, but one native op, faster here than gathering the taps.
+ */
+function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resizeHeight }: Placement): tfjs.Tensor3D {
+  let out = tf.cast(image, 'float32');
+  const shrink = (from: number, to: number) => Math.max(1, Math.floor(from / to / SHRINK_GAP));
+  const [blockY, blockX] = [shrink(out.shape[0]!, resizeHeight), shrink(out.shape[1]!, resizeWidth)];
+  if (blockX > 1 || blockY > 1) out = tf.avgPool(out, [blockY, blockX], [blockY, blockX], 'valid');
+  const [height, width, channels] = out.shape as [number, number, number];
+  // Rows on [h, w * c]; then columns on [H * c, w], channels moved ahead of columns.
+  if (height !== resizeHeight) {
+    const alongY = tf.matMul(lanczosWeights(tf, height, resizeHeight), tf.reshape(out, [height, width * channels]));
+    out = tf.reshape(alongY, [resizeHeight, width, channels]);
+  }
+  if (width === resizeWidth) return out;
+  const columnsLast = tf.reshape(tf.transpose(out, [0, 2, 1]), [resizeHeight * channels, width]);
+  const alongX = tf.matMul(columnsLast, lanczosWeights(tf, width, resizeWidth), false, true);
+  return tf.transpose(tf.reshape(alongX, [resizeHeight, channels, resizeWidth]), [0, 2, 1]);
+}
+
+/** libvips' default gap: the box shrink leaves at least this factor to the kernel. */
+const SHRINK_GAP = 2;
+
+const lanczos3 = (x: number) => (x === 0 ? 1 : Math.abs(x) >= 3 ? 0 : (3 * Math.sin(Math.PI * x) * Math.sin((Math.PI * x) / 3)) / (Math.PI * Math.PI * x * x));
+
+/** [to, from] weights resampling one axis of `from` pixels to `to`, edge pixels extended; downscaling widens the kernel. */
+function lanczosWeights(tf: TensorFlowNode, from: number, to: number): tfjs.Tensor2D {
+  const weights = new Float32Array(to * from);
+  const scale = from / to;
+  const stretch = Math.max(1, scale);
+  for (let o = 0; o < to; o++) {
+    const centre = (o + 0.5) * scale - 0.5;
+    const taps: [number, number][] = [];
+    for (let i = Math.floor(centre - 3 * stretch); i <= Math.ceil(centre + 3 * stretch); i++) taps.push([i, lanczos3((i - centre) / stretch)]);
+    const sum = taps.reduce((total, [, w]) => total + w, 0);
+    for (const [i, w] of taps) weights[o * from + Math.min(from - 1, Math.max(0, i))]! += w / sum;
+  }
+  return tf.tensor2d(weights, [to, from]);
+}
+
+/** sRGB byte to linear light. */
+const LINEAR = Float64Array.from({ length: 256 }, (_, v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+
+/** sharp's grayscale: Rec. 709 luminance in linear light, encoded back to sRGB. */
+function luminance(r: number, g: number, b: number): number {
+  const y = 0.2126 * LINEAR[r]! + 0.7152 * LINEAR[g]! + 0.0722 * LINEAR[b]!;
+  return Math.round(255 * (y <= 0.0031308 ? 12.92 * y : 1.055 * y ** (1 / 2.4) - 0.055));
+}
+
+/** Crops (cover) or letterboxes (contain) the resized pixels into `out`, converting to the target's channels. */
+function writeTarget(data: Int32Array, width: number, height: number, channels: number, place: Placement, target: DecodeTarget, out: Uint8Array): void {
+  const { width: tw, height: th, channels: tc, fit } = target;
+  if (fit === 'contain') out.fill(target.background);
+  const crop = fit === 'cover';
+  // The columns of the source row that land in the target row.
+  const firstX = crop ? 0 : Math.max(0, place.left);
+  const endX = crop ? tw : Math.min(tw, place.left + width);
+  for (let y = 0; y < th; y++) {
+    const sy = crop ? y + place.top : y - place.top;
+    if (sy < 0 || sy >= height) continue;
+    if (channels === tc) {
+      const from = (sy * width + (crop ? firstX + place.left : firstX - place.left)) * channels;
+      out.set(data.subarray(from, from + (endX - firstX) * channels), (y * tw + firstX) * tc);
+      continue;
+    }
+    for (let x = firstX; x < endX; x++) {
+      const from = (sy * width + (crop ? x + place.left : x - place.left)) * channels;
+      const to = (y * tw + x) * tc;
+      if (channels === 1) out.fill(data[from]!, to, to + tc);
+      else out[to] = luminance(data[from]!, data[from + 1]!, data[from + 2]!);
+    }
+  }
+}

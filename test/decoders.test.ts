@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { loadSettings } from '../lib/config';
+import { decode, TensorflowDecodeError, type Decoder } from '../lib/preprocessing/decoders';
+import { FAST_PATH_MAX_PIXELS, fastPathVerdict } from '../lib/preprocessing/decoders/header';
+import { decodedPixels } from '../lib/preprocessing/decoders/tensorflow';
+import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
+import { quarantineReasonOf } from '../lib/preprocessing/quarantine';
+import { preprocessSpecSchema } from '../lib/schemas/preprocess';
+import { formatMatrix } from './helpers/image-formats';
+import { pixelBomb } from './helpers/messy-dataset';
+
+const spec = (overrides: Record<string, unknown> = {}): LimitedSpec => withinLimits(preprocessSpecSchema.parse(overrides), 1, loadSettings().limits);
+
+/** Which decoder each variant of the format matrix must get, from its bytes alone. */
+const ROUTES: Record<string, Decoder> = {
+  'png rgb': 'tensorflow',
+  'png rgba': 'tensorflow',
+  'png gray': 'tensorflow',
+  'png palette': 'tensorflow',
+  'png interlaced': 'tensorflow',
+  'jpeg baseline': 'tensorflow',
+  'jpeg progressive': 'tensorflow',
+  'jpeg gray': 'tensorflow',
+  gif: 'tensorflow',
+  bmp: 'tensorflow',
+  'gif transparent': 'sharp',
+  'gif animated': 'sharp',
+  webp: 'sharp',
+  tiff: 'sharp',
+  avif: 'sharp',
+  'png 16-bit': 'sharp',
+  'jpeg cmyk': 'sharp',
+  'jpeg exif-rotated': 'sharp',
+  'jpeg icc profile': 'sharp',
+};
+
+/**
+ * How far TensorFlow's pixels may be from sharp's, in 0-255 steps, over fill, cover and contain, 1 and 3 channels and
+ * three target sizes of a 120x90 picture. Measured: PNG, GIF and BMP (the same resampling as sharp: box shrink, then
+ * lanczos3) at worst mean 0.70, max 11; JPEG (decoded smaller in the DCT where sharp decodes at full size) mean 1.94,
+ * max 26. The bounds leave room for rounding differences between library versions, no more.
+ */
+const TOLERANCE: Record<'png' | 'jpeg' | 'gif' | 'bmp', { mean: number; max: number }> = {
+  png: { mean: 1, max: 16 },
+  gif: { mean: 1, max: 16 },
+  bmp: { mean: 1, max: 16 },
+  jpeg: { mean: 2.5, max: 32 },
+};
+
+/** The reference for BMP, which sharp does not read: the same pixels as PNG. */
+const REFERENCE: Record<string, string> = { bmp: 'png rgb' };
+
+describe('image decoders', () => {
+  let matrix: Record<string, Buffer>;
+  before(async () => {
+    matrix = await formatMatrix(120, 90);
+  });
+
+  it('routes each format by its bytes: JPEG, PNG, GIF and BMP to TensorFlow unless sharp would decode them differently', async () => {
+    for (const [name, bytes] of Object.entries(matrix)) {
+      const verdict = fastPathVerdict(bytes, 1e9);
+      assert.equal(verdict.header ? 'tensorflow' : 'sharp', ROUTES[name], `${name}: ${verdict.header ? 'fast path' : verdict.why}`);
+      if (name === 'bmp') continue;
+      const { decoder } = await decode(bytes, spec({ width: 28, height: 28 }));
+      assert.equal(decoder, ROUTES[name], name);
+    }
+  });
+
+  it('sends images too large to decode whole to sharp, unless DCT scaling makes a JPEG small enough', async () => {
+    const [width, height] = [2400, 2000];
+    assert.ok(width * height > FAST_PATH_MAX_PIXELS);
+    const png = await pixelBomb(width, height);
+    const jpeg = await sharp({ create: { width, height, channels: 3, background: '#468' } }).jpeg().toBuffer();
+    const verdict = (bytes: Buffer, target: LimitedSpec) => fastPathVerdict(bytes, 1e9, (header) => decodedPixels(header, target)).header?.format;
+    assert.equal(verdict(png, spec({ width: 224, height: 224 })), undefined);
+    assert.equal(verdict(jpeg, spec({ width: 224, height: 224 })), 'jpeg');
+    assert.equal(verdict(jpeg, spec({ width: 1024, height: 1024, fit: 'cover' })), undefined);
+    assert.equal((await decode(jpeg, spec({ width: 224, height: 224 }))).decoder, 'tensorflow');
+  });
+
+  it('decodes each fast-path format within the measured tolerance of sharp, in every fit and channel count', async (t) => {
+    for (const [name, bytes] of Object.entries(matrix)) {
+      if (ROUTES[name] !== 'tensorflow') continue;
+      const format = name.split(' ')[0] as keyof typeof TOLERANCE;
+      let worstMean = 0;
+      let worstMax = 0;
+      for (const fit of ['fill', 'cover', 'contain']) {
+        for (const channels of [1, 3]) {
+          for (const [width, height] of [[28, 28], [64, 24], [120, 90]] as const) {
+            const target = spec({ width, height, channels, fit, background: 60 });
+            const fast = await decode(bytes, target, 'tensorflow');
+            const reference = await decode(matrix[REFERENCE[name] ?? name]!, target, 'sharp');
+            assert.equal(fast.pixels.length, width * height * channels);
+            assert.equal(reference.pixels.length, fast.pixels.length);
+            let sum = 0;
+            let max = 0;
+            fast.pixels.forEach((v, i) => {
+              const difference = Math.abs(v - reference.pixels[i]!);
+              sum += difference;
+              max = Math.max(max, difference);
+            });
+            worstMean = Math.max(worstMean, sum / fast.pixels.length);
+            worstMax = Math.max(worstMax, max);
+          }
+        }
+      }
+      t.diagnostic(`${name}: worst mean |diff| ${worstMean.toFixed(2)}, worst max |diff| ${worstMax}`);
+      assert.ok(worstMean <= TOLERANCE[format].mean, `${name}: mean |diff| ${worstMean.toFixed(2)} over ${TOLERANCE[format].mean}`);
+      assert.ok(worstMax <= TOLERANCE[format].max, `${name}: max |diff| ${worstMax} over ${TOLERANCE[format].max}`);
+    }
+  });
+
+  it('leaves the pixels untouched when the decoded size is the target size', async () => {
+    const gray = matrix['png gray']!;
+    const exact = await sharp(gray).toColourspace('b-w').raw().toBuffer();
+    const { pixels, decoder } = await decode(gray, spec({ width: 120, height: 90, channels: 1 }));
+    assert.equal(decoder, 'tensorflow');
+    assert.deepEqual(Buffer.from(pixels), exact);
+  });
+
+  it('gives bad files the same quarantine reason on both paths', async () => {
+    const jpeg = matrix['jpeg baseline']!;
+    const files: Record<string, [Buffer, string]> = {
+      'truncated JPEG': [jpeg.subarray(0, Math.floor(jpeg.length * 0.7)), 'truncated'],
+      'JPEG without its end marker': [jpeg.subarray(0, jpeg.length - 2), 'truncated'],
+      'zero-byte file': [Buffer.alloc(0), 'empty'],
+      'pixel bomb': [await pixelBomb(100_000, 100_000), 'too_large'],
+    };
+    for (const [name, [bytes, expected]] of Object.entries(files)) {
+      const target = spec({ width: 28, height: 28 });
+      const reasons = [];
+      for (const only of ['sharp', 'tensorflow', undefined] as const) reasons.push(await reasonOf(decode(bytes, target, only)));
+      assert.deepEqual(reasons, [expected, expected, expected], name);
+    }
+  });
+
+  it('hands a PNG whose image data fails its CRC to sharp, which decodes it, as before', async () => {
+    const png = Buffer.from(matrix['png rgb']!);
+    const idat = png.indexOf('IDAT');
+    const crcAt = idat + 4 + png.readUInt32BE(idat - 4);
+    png[crcAt]! ^= 0xff;
+    const target = spec({ width: 28, height: 28, channels: 3 });
+    await assert.rejects(decode(png, target, 'tensorflow'), TensorflowDecodeError);
+    const decoded = await decode(png, target);
+    assert.equal(decoded.decoder, 'sharp');
+    assert.deepEqual(decoded.pixels, (await decode(png, target, 'sharp')).pixels);
+  });
+
+  it('keeps decoding many images at once in order, each to its own pixels', async () => {
+    const target = spec({ width: 8, height: 8 });
+    const shades = Array.from({ length: 40 }, (_, i) => i * 6);
+    const files = await Promise.all(shades.map((v) => sharp({ create: { width: 10, height: 10, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer()));
+    const decoded = await Promise.all(files.map((file) => decode(file, target)));
+    decoded.forEach(({ pixels, decoder }, i) => {
+      assert.equal(decoder, 'tensorflow');
+      assert.ok(pixels.every((v) => v === shades[i]), `image ${i}: ${pixels[0]} for ${shades[i]}`);
+    });
+  });
+});
+
+async function reasonOf(decoding: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await decoding;
+    return 'decoded';
+  } catch (err) {
+    return quarantineReasonOf(err) ?? `not a quarantine: ${(err as Error).message}`;
+  }
+}
