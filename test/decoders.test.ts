@@ -38,14 +38,15 @@ const ROUTES: Record<string, Decoder> = {
 
 /**
  * How far TensorFlow's pixels may be from sharp's, in 0-255 steps, over fill, cover and contain, 1 and 3 channels and
- * three target sizes of a 120x90 picture. Measured: PNG, GIF and BMP (the same resampling as sharp: box shrink, then
- * lanczos3) at worst mean 0.70, max 11; JPEG (decoded smaller in the DCT where sharp decodes at full size) mean 1.94,
- * max 26. The bounds leave room for rounding differences between library versions, no more.
+ * three target sizes of a 120x90 picture. Measured: PNG, GIF and BMP (bilinear where the image shrinks at most 2x,
+ * else sharp's box shrink then lanczos3) at worst mean 1.36 (palette PNG), max 21; JPEG (decoded smaller in the DCT
+ * where sharp decodes at full size) mean 2.14, max 27. The bounds leave room for rounding differences between library
+ * versions, no more.
  */
 const TOLERANCE: Record<'png' | 'jpeg' | 'gif' | 'bmp', { mean: number; max: number }> = {
-  png: { mean: 1, max: 16 },
-  gif: { mean: 1, max: 16 },
-  bmp: { mean: 1, max: 16 },
+  png: { mean: 1.5, max: 24 },
+  gif: { mean: 1.5, max: 24 },
+  bmp: { mean: 1.5, max: 24 },
   jpeg: { mean: 2.5, max: 32 },
 };
 
