@@ -22,6 +22,8 @@ export class ThreadPool<Request extends { id: number }, Response extends { id: n
     private readonly script: string,
     private readonly size: number,
     private readonly what: string,
+    /** What every thread is started with (its `workerData`). */
+    private readonly workerData?: unknown,
   ) {}
 
   request(request: Omit<Request, 'id'>, transfer: Transferable[] = []): Promise<Response> {
@@ -38,13 +40,18 @@ export class ThreadPool<Request extends { id: number }, Response extends { id: n
   private thread(): Worker {
     const idle = this.threads.find((t) => !this.inFlight.get(t));
     if (idle || this.threads.length >= this.size) return idle ?? this.threads.reduce((a, b) => (this.inFlight.get(a)! <= this.inFlight.get(b)! ? a : b));
-    const thread = new Worker(this.script);
+    const thread = new Worker(this.script, { workerData: this.workerData });
     thread.unref();
     thread.on('message', (response: Response) => this.settle(response.id, (p) => p.resolve(response)));
     thread.on('error', (err) => this.fail(thread, err));
     thread.on('exit', (code) => this.fail(thread, new Error(`${this.what} thread exited with code ${code}`)));
     this.threads.push(thread);
     return thread;
+  }
+
+  /** Stops every thread; requests still in flight fail. */
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.terminate()));
   }
 
   private settle(id: number, how: (p: Pending<Response>) => void): void {

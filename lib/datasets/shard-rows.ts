@@ -1,9 +1,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
 import type { ArtifactStore } from '../artifacts';
 import { NPY_HEADER_MAX_BYTES, parseNpyHeader } from '../npy';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import type { Split } from '../split';
+import { ThreadPool } from '../thread-pool';
 import { InvalidDatasetError, type DatasetManifest } from './manifest';
 import { checkShard, splitShards } from './shards';
 
@@ -31,21 +31,13 @@ export class ShardRowReader {
   /** Values (pixels times channels) of one image. */
   readonly rowValues: number;
   readonly count: number;
-  private readonly pending = new Map<number, { resolve: (images: Float32Array) => void; reject: (err: Error) => void }>();
-  private nextId = 0;
 
-  private constructor(private readonly thread: Worker, setup: ShardRowsSetup) {
+  private constructor(
+    private readonly thread: ThreadPool<ShardRowsRequest, ShardRowsResponse>,
+    setup: ShardRowsSetup,
+  ) {
     this.rowValues = setup.rowValues;
     this.count = setup.shards.reduce((n, s) => n + s.count, 0);
-    thread.on('message', (response: ShardRowsResponse) => {
-      const waiting = this.pending.get(response.id)!;
-      this.pending.delete(response.id);
-      if (this.pending.size === 0) thread.unref();
-      if ('images' in response) waiting.resolve(response.images);
-      else waiting.reject(response.error.name === 'InvalidDatasetError' ? new InvalidDatasetError(response.error.message) : Object.assign(new Error(response.error.message), { name: response.error.name }));
-    });
-    thread.on('error', (err) => this.failAll(err));
-    thread.on('exit', () => this.failAll(new Error('the shard reading thread exited')));
   }
 
   static async open(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<ShardRowReader> {
@@ -57,30 +49,20 @@ export class ShardRowReader {
       firstRow += shard.count;
     }
     const setup: ShardRowsSetup = { shards, dtype: manifest.dtype, spec: manifest.spec, rowValues, rowBytes: rowValues * (manifest.dtype === 'uint8' ? 1 : 4) };
-    const thread = new Worker(require.resolve('./shard-rows-thread'), { workerData: setup });
-    thread.unref();
-    return new ShardRowReader(thread, setup);
+    return new ShardRowReader(new ThreadPool(require.resolve('./shard-rows-thread'), 1, 'shard reading', setup), setup);
   }
 
   /** The normalized images at `rows` (global indices within the split), in that order. */
-  read(rows: Int32Array): Promise<Float32Array> {
-    for (const row of rows) if (row < 0 || row >= this.count) return Promise.reject(new RangeError(`row ${row} is outside the split's ${this.count} rows`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      // Only reads in flight keep the process alive: an idle reader left open must not.
-      if (this.pending.size === 0) this.thread.ref();
-      this.pending.set(id, { resolve, reject });
-      this.thread.postMessage({ id, rows } satisfies ShardRowsRequest);
-    });
+  async read(rows: Int32Array): Promise<Float32Array> {
+    for (const row of rows) if (row < 0 || row >= this.count) throw new RangeError(`row ${row} is outside the split's ${this.count} rows`);
+    const response = await this.thread.request({ rows });
+    if ('images' in response) return response.images;
+    const { name, message } = response.error;
+    throw name === 'InvalidDatasetError' ? new InvalidDatasetError(message) : Object.assign(new Error(message), { name });
   }
 
-  async close(): Promise<void> {
-    await this.thread.terminate();
-  }
-
-  private failAll(err: Error): void {
-    for (const { reject } of this.pending.values()) reject(err);
-    this.pending.clear();
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }
 
