@@ -38,13 +38,19 @@ function storedPayloads(value: unknown, path = ''): StoredPayload[] {
   return Object.entries(fields).flatMap(([key, child]) => (key === 'searchAttributes' ? [] : storedPayloads(child, `${path}.${key}`)));
 }
 
-/** The environment of every child process `pid` starts while `work` runs, read from /proc while each child lives. */
+/**
+ * The environment of every child process `pid` starts while `work` runs, read from /proc while each child lives.
+ * A child still between fork and exec runs the parent's command line and holds the parent's environment, not its own:
+ * it is read once it has exec'd.
+ */
 async function childEnvironmentsDuring<T>(pid: number, work: Promise<T>): Promise<{ result: T; environments: Map<number, string> }> {
   const environments = new Map<number, string>();
+  const parentCommand = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   const look = () => {
     for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)) {
       if (environments.has(child)) continue;
       try {
+        if (readFileSync(`/proc/${child}/cmdline`, 'utf8') === parentCommand) continue;
         environments.set(child, readFileSync(`/proc/${child}/environ`, 'utf8'));
       } catch {
         // It exited meanwhile.
