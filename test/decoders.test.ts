@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadSettings } from '../lib/config';
@@ -158,6 +160,60 @@ describe('image decoders', () => {
       assert.equal(decoder, 'tensorflow');
       assert.ok(pixels.every((v) => v === shades[i]), `image ${i}: ${pixels[0]} for ${shades[i]}`);
     });
+  });
+});
+
+describe('image decoders without native TensorFlow', () => {
+  /** Decodes a PNG and a JPEG in a process of its own, `prelude` run first; prints each decoder and whether its pixels are sharp's. */
+  const decodeIn = (env: NodeJS.ProcessEnv, prelude = '') => {
+    const lib = (path: string) => JSON.stringify(join(__dirname, '..', 'lib', path));
+    const script = `${prelude}
+      const sharp = require('sharp');
+      const { loadSettings } = require(${lib('config.js')});
+      const { decode } = require(${lib('preprocessing/decoders/index.js')});
+      const { withinLimits } = require(${lib('preprocessing/limits.js')});
+      const { preprocessSpecSchema } = require(${lib('schemas/preprocess.js')});
+      const spec = withinLimits(preprocessSpecSchema.parse({ width: 16, height: 16, channels: 3 }), 1, loadSettings().limits);
+      (async () => {
+        const picture = sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 90, b: 30 }, noise: { type: 'gaussian', mean: 90, sigma: 30 } } });
+        const files = [await picture.clone().png().toBuffer(), await picture.clone().jpeg().toBuffer(), await picture.clone().png().toBuffer()];
+        const results = [];
+        for (const file of files) {
+          const [chosen, bySharp] = await Promise.all([decode(file, spec), decode(file, spec, 'sharp')]);
+          results.push({ decoder: chosen.decoder, sameAsSharp: Buffer.compare(Buffer.from(chosen.pixels), Buffer.from(bySharp.pixels)) === 0 });
+        }
+        console.log(JSON.stringify(results));
+      })();
+    `;
+    const run = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    return { results: JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { decoder: Decoder; sameAsSharp: boolean }[], stderr: run.stderr };
+  };
+  const allSharp = [1, 2, 3].map(() => ({ decoder: 'sharp', sameAsSharp: true }));
+
+  it('decodes every image with sharp, saying so once, when TFJS_BACKEND=cpu', () => {
+    const { results, stderr } = decodeIn({ TFJS_BACKEND: 'cpu' });
+    assert.deepEqual(results, allSharp);
+    assert.equal(stderr.match(/images are decoded with sharp only: TFJS_BACKEND=cpu/g)?.length, 1, stderr);
+  });
+
+  it('decodes every image with sharp, saying so once, when tfjs-node is not installed', () => {
+    const notInstalled = `
+      const Module = require('module');
+      const resolve = Module._resolveFilename;
+      Module._resolveFilename = function (request, ...rest) {
+        if (request === '@tensorflow/tfjs-node') throw Object.assign(new Error("Cannot find module '@tensorflow/tfjs-node'"), { code: 'MODULE_NOT_FOUND' });
+        return resolve.call(this, request, ...rest);
+      };
+    `;
+    const { results, stderr } = decodeIn({ TFJS_BACKEND: 'auto' }, notInstalled);
+    assert.deepEqual(results, allSharp);
+    assert.equal(stderr.match(/images are decoded with sharp only: @tensorflow\/tfjs-node is not installed/g)?.length, 1, stderr);
+  });
+
+  it('decodes with TensorFlow where it loads, in the same script', () => {
+    const { results } = decodeIn({ TFJS_BACKEND: 'auto' });
+    assert.deepEqual(results.map(({ decoder }) => decoder), ['tensorflow', 'tensorflow', 'tensorflow']);
   });
 });
 

@@ -53,6 +53,8 @@ export interface TrainedPipelineResult extends ReportLocation {
   counts: Record<Split, number>;
   /** Files of the source left out of the dataset (unreadable, corrupt, duplicate, ...), by reason. */
   leftOutByReason: DatasetManifest['leftOutByReason'];
+  /** Distinct images kept per decoder (TensorFlow's or sharp), as preprocessDataset reported them. */
+  decoders: PreprocessDatasetResult['decoders'];
   preprocessCacheHit: boolean;
   parameterCount: number;
   /** Epochs over the training images: for a distributed run, rounds times `localEpochs`. */
@@ -247,6 +249,7 @@ export async function mlPipeline(input: MlPipelineInput = {}): Promise<MlPipelin
     backend: trained.backend,
     counts: dataset.counts,
     leftOutByReason: dataset.leftOutByReason,
+    decoders: dataset.decoders,
     preprocessCacheHit: dataset.cache.hit,
     parameterCount: trained.evaluation.parameterCount,
     epochs: trained.epochs,
