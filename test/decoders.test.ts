@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadSettings } from '../lib/config';
@@ -165,16 +167,18 @@ describe('image decoders', () => {
 
 describe('image decoders without native TensorFlow', () => {
   /** Decodes a PNG and a JPEG in a process of its own, `prelude` run first; prints each decoder and whether its pixels are sharp's. */
-  const decodeIn = (env: NodeJS.ProcessEnv, prelude = '') => {
+  const decodeIn = (env: NodeJS.ProcessEnv, prelude = '', execArgv: string[] = []) => {
     const lib = (path: string) => JSON.stringify(join(__dirname, '..', 'lib', path));
     const script = `${prelude}
       const sharp = require('sharp');
       const { loadSettings } = require(${lib('config.js')});
-      const { decode } = require(${lib('preprocessing/decoders/index.js')});
+      const { decode, decodersInUse } = require(${lib('preprocessing/decoders/index.js')});
       const { withinLimits } = require(${lib('preprocessing/limits.js')});
       const { preprocessSpecSchema } = require(${lib('schemas/preprocess.js')});
       const spec = withinLimits(preprocessSpecSchema.parse({ width: 16, height: 16, channels: 3 }), 1, loadSettings().limits);
       (async () => {
+        // Asked first, as a batch's cache key is, before anything is decoded.
+        const inUse = await decodersInUse();
         const picture = sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 90, b: 30 }, noise: { type: 'gaussian', mean: 90, sigma: 30 } } });
         const files = [await picture.clone().png().toBuffer(), await picture.clone().jpeg().toBuffer(), await picture.clone().png().toBuffer()];
         const results = [];
@@ -182,17 +186,19 @@ describe('image decoders without native TensorFlow', () => {
           const [chosen, bySharp] = await Promise.all([decode(file, spec), decode(file, spec, 'sharp')]);
           results.push({ decoder: chosen.decoder, sameAsSharp: Buffer.compare(Buffer.from(chosen.pixels), Buffer.from(bySharp.pixels)) === 0 });
         }
-        console.log(JSON.stringify(results));
+        console.log(JSON.stringify({ inUse, results }));
       })();
     `;
-    const run = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [...execArgv, '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
-    return { results: JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { decoder: Decoder; sameAsSharp: boolean }[], stderr: run.stderr };
+    const { inUse, results } = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { inUse: string; results: { decoder: Decoder; sameAsSharp: boolean }[] };
+    return { inUse, results, stderr: run.stderr };
   };
   const allSharp = [1, 2, 3].map(() => ({ decoder: 'sharp', sameAsSharp: true }));
 
   it('decodes every image with sharp, saying so once, when TFJS_BACKEND=cpu', () => {
-    const { results, stderr } = decodeIn({ TFJS_BACKEND: 'cpu' });
+    const { inUse, results, stderr } = decodeIn({ TFJS_BACKEND: 'cpu' });
+    assert.equal(inUse, 'sharp');
     assert.deepEqual(results, allSharp);
     assert.equal(stderr.match(/images are decoded with sharp only: TFJS_BACKEND=cpu/g)?.length, 1, stderr);
   });
@@ -206,13 +212,35 @@ describe('image decoders without native TensorFlow', () => {
         return resolve.call(this, request, ...rest);
       };
     `;
-    const { results, stderr } = decodeIn({ TFJS_BACKEND: 'auto' }, notInstalled);
+    const { inUse, results, stderr } = decodeIn({ TFJS_BACKEND: 'auto' }, notInstalled);
+    assert.equal(inUse, 'sharp');
     assert.deepEqual(results, allSharp);
     assert.equal(stderr.match(/images are decoded with sharp only: @tensorflow\/tfjs-node is not installed/g)?.length, 1, stderr);
   });
 
+  it('decodes every image with sharp, and says it uses sharp only, when tfjs-node is installed but does not load in the decoder threads', (t) => {
+    const hook = join(mkdtempSync(join(tmpdir(), 'threads-without-tensorflow-')), 'hook.js');
+    writeFileSync(
+      hook,
+      `if (!require('node:worker_threads').isMainThread) {
+        const Module = require('module');
+        const load = Module._load;
+        Module._load = function (request, ...rest) {
+          if (request === '@tensorflow/tfjs-node') throw new Error('libtensorflow.so.2: cannot open shared object file');
+          return load.call(this, request, ...rest);
+        };
+      }`,
+    );
+    t.after(() => rmSync(dirname(hook), { recursive: true, force: true }));
+    const { inUse, results, stderr } = decodeIn({ TFJS_BACKEND: 'auto' }, '', ['--require', hook]);
+    assert.equal(inUse, 'sharp');
+    assert.deepEqual(results, allSharp);
+    assert.equal(stderr.match(/native TensorFlow does not load in the decoder threads \(libtensorflow.so.2: cannot open shared object file\)/g)?.length, 1, stderr);
+  });
+
   it('decodes with TensorFlow where it loads, in the same script', () => {
-    const { results } = decodeIn({ TFJS_BACKEND: 'auto' });
+    const { inUse, results } = decodeIn({ TFJS_BACKEND: 'auto' });
+    assert.equal(inUse, 'tensorflow+sharp');
     assert.deepEqual(results.map(({ decoder }) => decoder), ['tensorflow', 'tensorflow', 'tensorflow']);
   });
 });

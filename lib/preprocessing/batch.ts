@@ -8,7 +8,7 @@ import { SPLITS, splitOf, type Split } from '../split';
 import type { LimitedSpec } from './limits';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
 import type { ImageReader, ReadOutcome } from './readers';
-import { decode, fastPathAvailable, type Decoder } from './decoders';
+import { decode, decodersInUse, type Decoder } from './decoders';
 import { normalizeInto } from './normalize';
 import { augment, augmentationSeed, type ImageInput } from './transform';
 
@@ -90,7 +90,7 @@ export async function preprocessImages(
 ): Promise<BatchRun> {
   const reads = await readAndHash(images, reader, options);
   const bytesRead = reads.reduce((sum, read) => sum + (read.ok ? read.bytes : 0), 0);
-  const key = batchKey(images, reads, spec);
+  const key = batchKey(images, reads, spec, await decodersInUse());
   const cached = await cachedOutput(store, key);
   if (cached) return { output: cached.output, outputUri: cached.uri, cacheHit: true, bytesRead };
 
@@ -263,9 +263,7 @@ async function writeShards(
   return shards;
 }
 
-function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec): string {
-  // Which decoders a worker has changes pixels (within the documented tolerance), so it is part of the key.
-  const decoders = fastPathAvailable() ? 'tensorflow+sharp' : 'sharp';
+function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec, decoders: string): string {
   const hash = createHash('sha256').update(`format ${PREPROCESS_FORMAT} ${decoders}\n${canonicalJson(spec)}\n`);
   reads.forEach((read, i) => hash.update(`${images[i]!.path}\0${images[i]!.label}\0${read.ok ? read.sha256 : `!${read.reason}`}\n`));
   return hash.digest('hex');

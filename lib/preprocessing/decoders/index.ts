@@ -63,6 +63,7 @@ class FastPath {
   private readonly pool: ThreadPool<DecodeRequest, DecodeResponse>;
   private queues = new Map<string, { target: DecodeTarget; images: Queued[] }>();
   private flushing = false;
+  private probed: Promise<void> | undefined;
   unavailable: string | undefined;
 
   constructor(private readonly threads: number) {
@@ -82,6 +83,27 @@ class FastPath {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /** Asks a decoder thread, once, whether native TensorFlow loads there (an empty request). */
+  probe(): Promise<void> {
+    const target: DecodeTarget = { width: 1, height: 1, channels: 1, fit: 'fill', background: 0 };
+    this.probed ??= this.pool.request({ target, images: [], data: new Uint8Array(0) }).then(
+      ({ unavailable }) => {
+        if (unavailable) this.markUnavailable(unavailable);
+      },
+      (err: unknown) => {
+        this.probed = undefined;
+        throw err;
+      },
+    );
+    return this.probed;
+  }
+
+  private markUnavailable(why: string): void {
+    if (this.unavailable) return;
+    this.unavailable = why;
+    console.warn(`[temporal-ml] native TensorFlow does not load in the decoder threads (${why}); images are decoded with sharp.`);
   }
 
   private flush(): void {
@@ -105,10 +127,7 @@ class FastPath {
     const size = target.width * target.height * target.channels;
     this.pool.request({ target, images: entries, data }, [data.buffer]).then(
       ({ unavailable, errors, pixels }) => {
-        if (unavailable && !this.unavailable) {
-          this.unavailable = unavailable;
-          console.warn(`[temporal-ml] native TensorFlow does not load in the decoder threads (${unavailable}); images are decoded with sharp.`);
-        }
+        if (unavailable) this.markUnavailable(unavailable);
         images.forEach((image, i) => {
           if (unavailable) image.reject(new FastPathUnavailable(unavailable));
           else if (errors[i] !== null) image.reject(new TensorflowDecodeError(errors[i]!));
@@ -133,6 +152,15 @@ export function fastPathAvailable(): boolean {
     if (why) console.warn(`[temporal-ml] images are decoded with sharp only: ${why}.`);
   }
   return available && !shared?.unavailable;
+}
+
+/**
+ * Which decoders this worker uses, for cache keys (the two paths' pixels differ within the documented tolerance):
+ * TensorFlow's only where native TensorFlow actually loads in the decoder threads, which the first call asks them.
+ */
+export async function decodersInUse(): Promise<'tensorflow+sharp' | 'sharp'> {
+  if (fastPathAvailable()) await fastPath().probe();
+  return fastPathAvailable() ? 'tensorflow+sharp' : 'sharp';
 }
 
 function tfjsNodeMissing(): string | undefined {
