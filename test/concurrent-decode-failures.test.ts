@@ -4,10 +4,11 @@ import sharp from 'sharp';
 import { loadSettings } from '../lib/config';
 import { decode } from '../lib/preprocessing/decoders';
 import { withinLimits } from '../lib/preprocessing/limits';
-import { failureDecodedAlone, quarantineReasonOf } from '../lib/preprocessing/quarantine';
+import { failureDecodedAlone, mayBeAnotherFailure, quarantineReasonOf } from '../lib/preprocessing/quarantine';
 import { toPixels } from '../lib/preprocessing/transform';
 import { seededRandom, shuffleInPlace } from '../lib/random';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
+import { pixelBomb } from './helpers/messy-dataset';
 
 const spec = withinLimits(preprocessSpecSchema.parse({ width: 16, height: 16, channels: 3 }), 1, loadSettings().limits);
 
@@ -96,5 +97,14 @@ describe('bad images decoded among many others', () => {
     }
     const truncated = new Error('VipsJpeg: premature end of JPEG image');
     assert.equal(failureDecodedAlone(truncated), truncated);
+  });
+
+  it("decodes again only failures whose message is libvips', not sharp's own words about the bytes", async () => {
+    const failure = (bytes: Buffer) => toPixels(bytes, spec).then(() => assert.fail('decoded'), (err: unknown) => err);
+    const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#468' } }).jpeg().toBuffer();
+    for (const ownWords of [Buffer.from('<html>not an image</html>'), Buffer.alloc(0), await pixelBomb(100_000, 100_000)]) {
+      assert.equal(mayBeAnotherFailure(await failure(ownWords)), false);
+    }
+    assert.equal(mayBeAnotherFailure(await failure(jpeg.subarray(0, jpeg.length / 2))), true);
   });
 });

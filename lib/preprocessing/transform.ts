@@ -3,7 +3,7 @@ import { seededRandom } from '../random';
 import { withSharp, withSharpAlone } from '../sharp-gate';
 import type { Augmentation, PreprocessSpec } from '../schemas/preprocess';
 import type { LimitedSpec } from './limits';
-import { failureDecodedAlone } from './quarantine';
+import { failureDecodedAlone, mayBeAnotherFailure } from './quarantine';
 
 /** Pixels already decoded (an IDX record): one byte per channel, row-major. */
 export interface RawImage {
@@ -29,7 +29,8 @@ export async function toPixels(input: ImageInput, spec: LimitedSpec): Promise<Ui
   const decoding = () => resized(sharp(input, { limitInputPixels: spec.maxInputPixels, failOn: 'truncated' }).rotate(), spec);
   try {
     return await withSharp(decoding);
-  } catch {
+  } catch (err) {
+    if (!mayBeAnotherFailure(err)) throw err;
     return withSharpAlone(decoding).catch((err: unknown) => {
       throw failureDecodedAlone(err);
     });
