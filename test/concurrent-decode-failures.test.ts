@@ -7,6 +7,7 @@ import { withinLimits } from '../lib/preprocessing/limits';
 import { failureDecodedAlone, mayBeAnotherFailure, quarantineReasonOf } from '../lib/preprocessing/quarantine';
 import { toPixels } from '../lib/preprocessing/transform';
 import { seededRandom, shuffleInPlace } from '../lib/random';
+import { withSharp, withSharpAlone } from '../lib/sharp-gate';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 import { pixelBomb } from './helpers/messy-dataset';
 
@@ -106,5 +107,19 @@ describe('bad images decoded among many others', () => {
       assert.equal(mayBeAnotherFailure(await failure(ownWords)), false);
     }
     assert.equal(mayBeAnotherFailure(await failure(jpeg.subarray(0, jpeg.length / 2))), true);
+  });
+
+  it('runs an operation alone after every sharp operation in flight, and before those that start later', async () => {
+    const log: string[] = [];
+    const operation = (name: string) => async () => {
+      log.push(`${name} starts`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      log.push(`${name} ends`);
+    };
+    const earlier = [withSharp(operation('a')), withSharp(operation('b'))];
+    const alone = [withSharpAlone(operation('alone 1')), withSharpAlone(operation('alone 2'))];
+    await Promise.all([...earlier, ...alone, withSharp(operation('c'))]);
+    assert.deepEqual(log.slice(4), ['alone 1 starts', 'alone 1 ends', 'alone 2 starts', 'alone 2 ends', 'c starts', 'c ends']);
+    assert.deepEqual(log.slice(0, 4).sort(), ['a ends', 'a starts', 'b ends', 'b starts']);
   });
 });
