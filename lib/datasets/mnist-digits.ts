@@ -2,6 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { publishDirectory } from '../atomic-write';
+import { withSharp } from '../sharp-gate';
 
 const SIDE = 28;
 
@@ -43,9 +44,11 @@ async function writeDigits(staging: string): Promise<void> {
       for (let i = index; i < Math.min(index + 64, digit.length); i++) {
         const pixels = Uint8Array.from(digit.get(i), (v) => Math.round(v * 255));
         batch.push(
-          sharp(pixels, { raw: { width: SIDE, height: SIDE, channels: 1 } })
-            .png()
-            .toFile(join(classDir, `${String(i).padStart(5, '0')}.png`)),
+          withSharp(() =>
+            sharp(pixels, { raw: { width: SIDE, height: SIDE, channels: 1 } })
+              .png()
+              .toFile(join(classDir, `${String(i).padStart(5, '0')}.png`)),
+          ),
         );
       }
       await Promise.all(batch);

@@ -76,3 +76,23 @@ export function quarantineReasonOf(err: unknown): QuarantineReason | undefined {
   if (WORKER_FAILURE.test(message)) return undefined;
   return CONTENT_FAILURES.find(([pattern]) => pattern.test(message))?.[1];
 }
+
+/** sharp's own words about an image's bytes, not libvips' error buffer: the same whatever else runs meanwhile. */
+const SHARPS_OWN = /^Input (buffer contains unsupported image format|image exceeds pixel limit|Buffer is empty)$/;
+
+/** What sharp says when libvips left it no message. */
+const NO_REASON = /^\s*(Unknown error)?\s*$/;
+
+/** Whether a sharp failure among other operations may carry their message, or none (see sharp-gate), not its own. */
+export function mayBeAnotherFailure(err: unknown): boolean {
+  return !SHARPS_OWN.test(err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * The error an image fails with when sharp cannot decode it even alone: sharp's, unless that gives no reason; then the
+ * file is taken for corrupt, sharp's words kept.
+ */
+export function failureDecodedAlone(err: unknown): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  return NO_REASON.test(message) ? new QuarantineError('corrupt', `sharp cannot decode it and gives no reason ("${message}")`) : err;
+}

@@ -1,7 +1,9 @@
 import sharp from 'sharp';
 import { seededRandom } from '../random';
+import { withSharp, withSharpAlone } from '../sharp-gate';
 import type { Augmentation, PreprocessSpec } from '../schemas/preprocess';
 import type { LimitedSpec } from './limits';
+import { failureDecodedAlone, mayBeAnotherFailure } from './quarantine';
 
 /** Pixels already decoded (an IDX record): one byte per channel, row-major. */
 export interface RawImage {
@@ -16,15 +18,28 @@ export type ImageInput = Buffer | RawImage;
 /**
  * Decodes any image sharp reads (or takes raw pixels), honours EXIF orientation, flattens transparency onto the
  * background, converts to grayscale or sRGB and resizes with the spec's fit mode. Returns height x width x channels
- * bytes.
+ * bytes. A file that fails among other decodes is decoded again alone, and fails with what that decode says: libvips
+ * may have given the first failure another image's reason, or none (see sharp-gate).
  */
 export async function toPixels(input: ImageInput, spec: LimitedSpec): Promise<Uint8Array> {
+  if (!Buffer.isBuffer(input)) {
+    if (input.width === spec.width && input.height === spec.height && input.channels === spec.channels) return input.pixels;
+    return withSharp(() => resized(sharp(input.pixels, { raw: { width: input.width, height: input.height, channels: input.channels } }), spec));
+  }
+  const decoding = () => resized(sharp(input, { limitInputPixels: spec.maxInputPixels, failOn: 'truncated' }).rotate(), spec);
+  try {
+    return await withSharp(decoding);
+  } catch (err) {
+    if (!mayBeAnotherFailure(err)) throw err;
+    return withSharpAlone(decoding).catch((err: unknown) => {
+      throw failureDecodedAlone(err);
+    });
+  }
+}
+
+async function resized(image: sharp.Sharp, spec: LimitedSpec): Promise<Uint8Array> {
   const { width, height, channels } = spec;
-  if (!Buffer.isBuffer(input) && input.width === width && input.height === height && input.channels === channels) return input.pixels;
   const background = { r: spec.background, g: spec.background, b: spec.background, alpha: 1 };
-  let image = Buffer.isBuffer(input)
-    ? sharp(input, { limitInputPixels: spec.maxInputPixels, failOn: 'truncated' }).rotate()
-    : sharp(input.pixels, { raw: { width: input.width, height: input.height, channels: input.channels } });
   image = image.flatten({ background }).resize(width, height, { fit: spec.fit, background });
   const { data, info } = await inColourspace(image, channels).raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== channels || info.width !== width || info.height !== height) {
@@ -56,11 +71,12 @@ export async function augment(pixels: Uint8Array, spec: PreprocessSpec, augmenta
     .resize(width, height, { fit: 'fill' });
   if (augmentation.horizontalFlip && random() < 0.5) image = image.flop();
   if (augmentation.verticalFlip && random() < 0.5) image = image.flip();
-  let out: Uint8Array = await inColourspace(image, channels).raw().toBuffer();
+  let out: Uint8Array = await withSharp(() => inColourspace(image, channels).raw().toBuffer());
   const angle = (random() * 2 - 1) * augmentation.rotationDegrees;
   if (Math.abs(angle) >= 0.5) {
     const background = { r: spec.background, g: spec.background, b: spec.background, alpha: 1 };
-    const rotated = await inColourspace(sharp(out, raw).rotate(angle, { background }), channels).raw().toBuffer({ resolveWithObject: true });
+    const rotation = inColourspace(sharp(out, raw).rotate(angle, { background }), channels);
+    const rotated = await withSharp(() => rotation.raw().toBuffer({ resolveWithObject: true }));
     out = centreWindow(rotated.data, rotated.info.width, rotated.info.height, width, height, channels);
   }
   const factor = 1 + (random() * 2 - 1) * augmentation.brightness;
