@@ -12,8 +12,11 @@ import { decode, decodersInUse, type Decoder } from './decoders';
 import { normalizeInto } from './normalize';
 import { augment, augmentationSeed, type ImageInput } from './transform';
 
-/** Bumped whenever the same spec would produce different shards, so older cache entries stop matching. */
-export const PREPROCESS_FORMAT = 5;
+/**
+ * Bumped whenever the same spec would produce different shards or left-out reasons, so older cache entries stop
+ * matching (6: a file failing among concurrent decodes is given the reason it fails with alone).
+ */
+export const PREPROCESS_FORMAT = 6;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {
