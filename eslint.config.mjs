@@ -3,6 +3,14 @@ import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)];
 
+const definitionsOnly = {
+  regex: '^(\\.\\./)+workflows(/(?!definitions$).*)?$',
+  allowTypeImports: true,
+  message: 'Import definitions from workflows/definitions; other workflow modules only as types.',
+};
+/** The modules whose sharp operations run through lib/sharp-gate (libvips' error buffer is shared by the whole process). */
+const sharpModules = ['lib/preprocessing/transform.ts', 'lib/datasets/mnist-digits.ts', 'lib/reports/png.ts'];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.data/**', 'eslint.config.mjs'] },
   ...tseslint.configs.recommended,
@@ -44,20 +52,22 @@ export default tseslint.config(
   {
     // Signal, query and update definitions live in workflows/definitions.ts so that nothing else needs workflow code.
     files: ['activities/**/*.ts', 'lib/**/*.ts'],
+    ignores: sharpModules,
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            {
-              regex: '^(\\.\\./)+workflows(/(?!definitions$).*)?$',
-              allowTypeImports: true,
-              message: 'Import definitions from workflows/definitions; other workflow modules only as types.',
-            },
+            definitionsOnly,
+            { group: ['sharp'], allowTypeImports: true, message: `Run sharp in one of ${sharpModules.join(', ')}, through withSharp (lib/sharp-gate).` },
           ],
         },
       ],
     },
+  },
+  {
+    files: sharpModules,
+    rules: { 'no-restricted-imports': ['error', { patterns: [definitionsOnly] }] },
   },
   {
     // What ships (and benchmarks) must build without the tests: the Docker image copies no test/.
