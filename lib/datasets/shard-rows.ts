@@ -89,6 +89,14 @@ export class ShardRowReader {
     const readers = new Map<number, number>();
     for (const shards of shardsOf) for (const s of shards) readers.set(s, (readers.get(s) ?? 0) + 1);
     const files = new Map<number, Promise<OpenShard & { handle: FileHandle }>>();
+    // One shard opened at a time, in the order batches first need them: a remote store's cache takes in one new copy
+    // at a time, evicting as it goes, rather than a burst of them at a window's start.
+    let lastOpened: Promise<unknown> = Promise.resolve();
+    const openInTurn = (s: number) => {
+      const opened = lastOpened.then(() => this.openShard(s), () => this.openShard(s));
+      lastOpened = opened;
+      return opened;
+    };
     const close = (s: number) => {
       const file = files.get(s)!;
       files.delete(s);
@@ -97,7 +105,7 @@ export class ShardRowReader {
     const readBatch = async (i: number): Promise<Float32Array> => {
       const shards = shardsOf[i]!;
       try {
-        for (const s of shards) if (!files.has(s)) files.set(s, this.openShard(s));
+        for (const s of shards) if (!files.has(s)) files.set(s, openInTurn(s));
         const opened = await Promise.all(shards.map((s) => files.get(s)!));
         return await this.request(list[i]!, opened.map(({ shard, fd, dataOffset }) => ({ shard, fd, dataOffset })));
       } finally {
