@@ -42,8 +42,9 @@ const OPEN_ATTEMPTS = 3;
  * mapped into memory, so what it holds is the batches in flight.
  *
  * Files are opened as batches need them and closed once no later batch of the pass reads them: what a pass holds open
- * (and, from a remote store, in its cache) is the shards of the batches in flight, for a windowed epoch order the
- * window's. A shard the cache evicted meanwhile is fetched again when a later pass needs it.
+ * (and, from a remote store, in its cache) is the shards of the batches in flight: for a windowed epoch order the
+ * window's, and as reads run ahead across its end the next window's. A shard the cache evicted meanwhile is fetched
+ * again when a later pass needs it.
  */
 export class ShardRowReader {
   /** Values (pixels times channels) of one image. */
