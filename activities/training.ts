@@ -133,6 +133,8 @@ function classifyChildError(err: ChildTaskError): Error {
       return invalidInput('manifestUri', err.message);
     case 'InvalidCheckpointError':
       return invalidInput('resumeFrom', err.message);
+    case 'StreamingCacheError':
+      return invalidInput('training.shuffleWindow', err.message);
     case 'TeacherLogitsMismatchError':
       return invalidInput('teacherLogitsUri', err.message);
     case 'TrainingDivergedError':

@@ -99,6 +99,8 @@ export interface ArtifactStore {
   isIntactBlob(uri: string): Promise<boolean>;
   /** A local file or folder holding the artifact, for code that opens files (the remote backend caches a copy). */
   localPath(uri: string): Promise<string>;
+  /** The bound on the local copies `localPath` keeps (the remote backend's cache), or null where it gives the artifact itself. */
+  readonly localCopyBytes: number | null;
   /** Copies a file or directory artifact out to `dest`. */
   copyOut(uri: string, dest: string): Promise<void>;
   /** Where a person finds the artifact: a local path, or the object store's URL. */
@@ -110,6 +112,7 @@ export interface ArtifactStore {
 /** The artifact store on this machine's file system, under one root (`TEMPORAL_ML_ARTIFACT_ROOT`). */
 export class LocalArtifactStore implements ArtifactStore {
   readonly root: string;
+  readonly localCopyBytes = null;
 
   constructor(root: string) {
     this.root = resolve(root);

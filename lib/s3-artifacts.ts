@@ -110,6 +110,10 @@ export class S3ArtifactStore implements ArtifactStore {
     this.cache = new ArtifactCache(description.cacheDir, description.cacheBytes);
   }
 
+  get localCopyBytes(): number {
+    return this.description.cacheBytes;
+  }
+
   get bucket(): string {
     return this.description.bucket;
   }

@@ -1,10 +1,10 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, RetryState } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,8 @@ import { decodeNpy } from '../lib/npy';
 import type { PreprocessDatasetInput } from '../lib/schemas/preprocess-dataset';
 import type { S3ArtifactStore } from '../lib/s3-artifacts';
 import { tensorflow } from '../lib/tf';
-import { mlPipeline, preprocessDataset, preprocessProgressQuery, trainModel } from '../workflows';
+import { mlPipeline, preprocessDataset, preprocessProgressQuery, trainModel, trainingProgressQuery } from '../workflows';
+import { diskBytesUnder } from './helpers/disk-usage';
 import { startTestObjectStore } from './helpers/object-store';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
@@ -237,5 +238,66 @@ describe('preprocessDataset and mlPipeline on two machines sharing only Temporal
     } finally {
       await open.terminate('gc test done');
     }
+  });
+
+  it('trains streamed from the object store through a cache smaller than the split, within its bound plus a window, as from memory', async () => {
+    const cacheBytes = 30_000;
+    const shuffleWindow = 60;
+    const dataDir = temporaryDataDir();
+    const worker = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-cpu,ml-train', ...storeEnv, TEMPORAL_ML_ARTIFACT_CACHE_BYTES: String(cacheBytes) });
+    workers.push(worker);
+    // 300 digits of 16x16 in batches of 30: ten training shards of 17 to 26 images (4.5 to 6.8 kB).
+    const preprocessed = await env.client.workflow.execute(preprocessDataset, {
+      taskQueue: 'ml-pipeline',
+      workflowId: `preprocess-small-shards-${Date.now()}`,
+      args: [{ dataset: { source, maxImages: 300 }, preprocess: { width: 16, height: 16, channels: 1 }, batching: { size: 30, parallelism: 2 } }],
+    });
+    const store = artifactStore() as S3ArtifactStore;
+    const manifest = await store.readJson<DatasetManifest>(preprocessed.manifestUri);
+    const trainShards = manifest.shards.filter((shard) => shard.split === 'train' && shard.count > 0);
+    const fileBytes = (uri: string) => statSync(join(objectStore.dataDir, objectStore.bucket, store.locationOf(uri).slice(`s3://${objectStore.bucket}/`.length))).size;
+    const splitBytes = trainShards.reduce((sum, shard) => sum + fileBytes(shard.imagesUri), 0);
+    assert.ok(splitBytes > cacheBytes, `the training shards (${splitBytes} bytes) are meant to overflow the cache (${cacheBytes})`);
+    // The most a window can span: as many of the smallest shards as fit in shuffleWindow images, sized as the largest.
+    const counts = trainShards.map((shard) => shard.count).sort((a, b) => a - b);
+    let windowShards = 0;
+    for (let rows = 0; windowShards < counts.length && rows + counts[windowShards]! <= shuffleWindow; ) rows += counts[windowShards++]!;
+    const windowBytes = trainShards.map((shard) => fileBytes(shard.imagesUri)).sort((a, b) => b - a).slice(0, Math.max(1, windowShards)).reduce((a, b) => a + b, 0);
+
+    const start = (dataLoading: 'memory' | 'stream', window: number | null) =>
+      env.client.workflow.start(trainModel, {
+        taskQueue: 'ml-pipeline',
+        workflowId: `train-s3-${dataLoading}-${window}-${Date.now()}`,
+        args: [{ manifestUri: preprocessed.manifestUri, model: { architecture: 'mlp', hiddenUnits: [16], dropout: 0 }, training: { epochs: 2, batchSize: 12, earlyStopping: null, shuffleWindow: window, dataLoading } }],
+      });
+    const memory = await (await start('memory', shuffleWindow)).result();
+    const cacheDir = join(dataDir, 'artifact-cache');
+    const streaming = await start('stream', shuffleWindow);
+    let peak = 0;
+    let samples = 0;
+    for (;; samples++) {
+      const bytes = diskBytesUnder(cacheDir, worker.process.pid!);
+      // A sample counts when the workflow says it is still training after it was taken: evaluation comes next.
+      if ((await streaming.query(trainingProgressQuery)).stage !== 'training') break;
+      peak = Math.max(peak, bytes);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const streamed = await streaming.result();
+    assert.equal(streamed.dataLoading, 'stream');
+    assert.equal(streamed.history.length, 2);
+    streamed.history.forEach((epoch, i) => {
+      for (const key of ['loss', 'accuracy', 'validationLoss', 'validationAccuracy'] as const) {
+        assert.ok(Math.abs(epoch[key]! - memory.history[i]![key]!) <= 1e-5, `epoch ${i + 1} ${key}: streamed ${epoch[key]}, from memory ${memory.history[i]![key]}`);
+      }
+    });
+    console.log(`training shards ${splitBytes} bytes, cache bound ${cacheBytes}, a window up to ${windowBytes}; the cache peaked at ${peak} bytes on disk (${samples} samples)`);
+    assert.ok(samples > 0 && peak > 0, 'the cache was sampled while training');
+    assert.ok(peak <= cacheBytes + windowBytes, `the cache took ${peak} bytes, over its bound ${cacheBytes} plus a window's ${windowBytes}`);
+
+    // Without a window every shard is read all epoch long: refused up front, not retried, naming both settings.
+    const error = await (await start('stream', null)).result().then(() => assert.fail('streaming one permutation of the split should be refused'), (err: unknown) => err);
+    assert.ok(error instanceof WorkflowFailedError && error.cause instanceof ActivityFailure && error.cause.cause instanceof ApplicationFailure, `got ${error}`);
+    assert.equal(error.cause.retryState, RetryState.NON_RETRYABLE_FAILURE);
+    assert.match(error.cause.cause.message, /^training\.shuffleWindow: .*\(TEMPORAL_ML_ARTIFACT_CACHE_BYTES=30000\): set training\.shuffleWindow .* or raise TEMPORAL_ML_ARTIFACT_CACHE_BYTES$/);
   });
 });

@@ -1,15 +1,18 @@
 import type { Scalar } from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
 import { readManifest } from '../lib/datasets/manifest';
 import { ShardRowReader } from '../lib/datasets/shard-rows';
-import { loadSplit, loadSplitArrays } from '../lib/datasets/shards';
+import { shardOfRow } from '../lib/datasets/shard-of-row';
+import { loadSplit, loadSplitArrays, splitShards } from '../lib/datasets/shards';
 import { buildModel } from '../lib/models';
 import { seededPermutation } from '../lib/random';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
+import { batchesOf, epochOrder } from '../lib/training/batch-order';
 import { openSplitFeed, scoreFeed } from '../lib/training/split-feed';
 import { trainJob, type TrainJobInput, type TrainJobResult } from '../lib/training/train-job';
 import { preprocessDigits } from './helpers/digits';
@@ -17,6 +20,15 @@ import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { temporaryDataDir } from './helpers/temporal';
 
 const { tf } = tensorflow();
+
+/** Where a descriptor of this process points, or nothing once it is closed. */
+function readlinkSafe(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
 
 /** Histories of two runs agree epoch for epoch (seconds aside) within `tolerance`. */
 function assertSameHistory(a: TrainJobResult, b: TrainJobResult, tolerance = 1e-5): void {
@@ -59,6 +71,38 @@ describe('streaming training data from shards', () => {
         await reader.close();
       }
     }
+  });
+
+  it('holds a shard file open only from the first batch of a pass that reads it until the last, all closed after the pass', async () => {
+    const store = artifactStore();
+    const manifest = await readManifest(store, sharded.uint8);
+    const shards = splitShards(manifest, 'train');
+    const pathOf = new Map(await Promise.all(shards.map(async (shard, s) => [await store.localPath(shard.imagesUri), s] as const)));
+    const openShards = () => readdirSync('/proc/self/fd').flatMap((fd) => pathOf.get(readlinkSafe(`/proc/self/fd/${fd}`)) ?? []);
+    // 7 shards of up to 30 images in windows of two; batches of 10, so a window spans several batches.
+    const order = epochOrder(shards.map((shard) => shard.count), 60, 1, 0);
+    const batches = [...batchesOf(order, 10, 0, Math.ceil(order.length / 10))];
+    const starts = shards.map((_, s) => ({ firstRow: shards.slice(0, s).reduce((n, shard) => n + shard.count, 0) }));
+    const readBy = batches.map((rows) => new Set([...rows].map((row) => shardOfRow(starts, row))));
+    const span = (s: number) => ({ first: readBy.findIndex((read) => read.has(s)), last: readBy.length - 1 - [...readBy].reverse().findIndex((read) => read.has(s)) });
+    const reader = await ShardRowReader.open(store, manifest, 'train');
+    let mostOpen = 0;
+    try {
+      let i = 0;
+      for await (const images of reader.batches(batches, 2)) {
+        assert.equal(images.length, batches[i]!.length * reader.rowValues);
+        const open = openShards();
+        mostOpen = Math.max(mostOpen, open.length);
+        // While batch i is taken, batches i+1 and i+2 are being read.
+        for (const s of open) assert.ok(span(s).first <= i + 2 && span(s).last > i, `shard ${s} (read by batches ${JSON.stringify(span(s))}) open at batch ${i}`);
+        i++;
+      }
+      assert.equal(i, batches.length);
+      assert.deepEqual(openShards(), [], 'nothing open once the pass is done');
+    } finally {
+      await reader.close();
+    }
+    assert.ok(mostOpen > 0 && mostOpen < shards.length, `${mostOpen} of ${shards.length} shards open at most`);
   });
 
   it('scores a streamed split batch by batch as model.evaluate scores the whole split', async () => {

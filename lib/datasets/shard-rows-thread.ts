@@ -1,39 +1,31 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { normalizeInto } from '../preprocessing/normalize';
-import type { ShardRowsRequest, ShardRowsResponse, ShardRowsSetup } from './shard-rows';
+import { shardOfRow } from './shard-of-row';
+import type { OpenShard, ShardRowsRequest, ShardRowsResponse, ShardRowsSetup } from './shard-rows';
 
 /**
  * The thread that reads a ShardRowReader's rows: positioned reads (pread) into one reused buffer, normalized into a
  * new float32 array handed back to the reader's thread. Reads happen here so that they overlap the training steps.
+ * The reader opens and closes the files; each request carries the descriptors of the shards it reads.
  */
 const setup = workerData as ShardRowsSetup;
-const files = setup.shards.map((shard) => openSync(shard.path, 'r'));
 let scratch = new Uint8Array(0);
 
-function shardOf(row: number): number {
-  let low = 0;
-  let high = setup.shards.length - 1;
-  while (low < high) {
-    const mid = (low + high + 1) >> 1;
-    if (setup.shards[mid]!.firstRow <= row) low = mid;
-    else high = mid - 1;
-  }
-  return low;
-}
-
-function read(rows: Int32Array): Float32Array {
+function read(rows: Int32Array, files: OpenShard[]): Float32Array {
   const { rowBytes, rowValues } = setup;
+  const fileOf = new Map(files.map((file) => [file.shard, file]));
   if (scratch.length < rows.length * rowBytes) scratch = new Uint8Array(rows.length * rowBytes);
   // Rows that follow one another in one shard are read together (a validation pass reads whole runs).
   for (let start = 0; start < rows.length; ) {
-    const s = shardOf(rows[start]!);
+    const s = shardOfRow(setup.shards, rows[start]!);
     const shard = setup.shards[s]!;
+    const file = fileOf.get(s)!;
     let end = start + 1;
     while (end < rows.length && rows[end] === rows[end - 1]! + 1 && rows[end]! < shard.firstRow + shard.count) end++;
     const row = rows[start]! - shard.firstRow;
     const length = (end - start) * rowBytes;
-    const bytesRead = readSync(files[s]!, scratch, start * rowBytes, length, shard.dataOffset + row * rowBytes);
+    const bytesRead = readSync(file.fd, scratch, start * rowBytes, length, file.dataOffset + row * rowBytes);
     if (bytesRead !== length) throw Object.assign(new Error(`the dataset shard ${shard.uri} ends before row ${row + end - start - 1} of its ${shard.count}`), { name: 'InvalidDatasetError' });
     start = end;
   }
@@ -44,12 +36,11 @@ function read(rows: Int32Array): Float32Array {
   return out;
 }
 
-parentPort!.on('message', ({ id, rows }: ShardRowsRequest) => {
+parentPort!.on('message', ({ id, rows, files }: ShardRowsRequest) => {
   try {
-    const images = read(rows);
+    const images = read(rows, files);
     parentPort!.postMessage({ id, images } satisfies ShardRowsResponse, [images.buffer as ArrayBuffer]);
   } catch (err) {
     parentPort!.postMessage({ id, error: { name: (err as Error).name, message: (err as Error).message } } satisfies ShardRowsResponse);
   }
 });
-parentPort!.once('close', () => files.forEach((fd) => closeSync(fd)));

@@ -44,6 +44,9 @@ export function checkShard(uri: string, found: Pick<NpyArray, 'dtype' | 'shape'>
 /** The shards of one split that hold images, in manifest order: the order of a split's (global) row indices. */
 export const splitShards = (manifest: DatasetManifest, split: Split): ShardRef[] => manifest.shards.filter((s) => s.split === split && s.count > 0);
 
+/** Bytes one image takes in a shard file, as stored (`manifest.dtype`). */
+export const shardRowBytes = (manifest: DatasetManifest): number => manifest.shape.reduce((a, b) => a * b, 1) * (manifest.dtype === 'uint8' ? 1 : 4);
+
 /** Class index of every image of one split, in shard order. */
 export async function loadSplitLabels(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<Int32Array> {
   const shards = splitShards(manifest, split);

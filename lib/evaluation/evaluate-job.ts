@@ -7,7 +7,7 @@ import { readManifest, type DatasetManifest } from '../datasets/manifest';
 import { ShardRowReader } from '../datasets/shard-rows';
 import { loadSplitArrays, loadSplitLabels, splitContentKey, type SplitArrays } from '../datasets/shards';
 import type { Split } from '../split';
-import { chooseLoading, inMemoryBytes, prefetched, sequentialBatches, type DataLoading } from '../training/split-feed';
+import { chooseLoading, inMemoryBytes, sequentialBatches, type DataLoading } from '../training/split-feed';
 import { accuracyOf, perClassScores, type ClassScores, type ConfusionMatrix } from './classification';
 import { measureLatency, type InferenceLatency } from './latency';
 import { scoreSplit, type ImageBatch } from './score';
@@ -174,13 +174,16 @@ async function streamedSplit(store: ArtifactStore, manifest: DatasetManifest, sp
   const labels = await loadSplitLabels(store, manifest, split);
   const reader = await ShardRowReader.open(store, manifest, split);
   const batchSize = Math.max(1, Math.min(PREDICT_BATCH, Math.floor(STREAMED_BATCH_BYTES / (4 * reader.rowValues))));
-  const read = async (rows: Int32Array): Promise<ImageBatch> => {
-    const images = await reader.read(rows);
-    return { images, labels: labels.subarray(rows[0]!, rows[0]! + rows.length) };
-  };
   return {
-    batches: () => prefetched(sequentialBatches(reader.count, batchSize), read, 2, () => undefined),
-    first: async (count) => (await read(Int32Array.from({ length: count }, (_, i) => i))).images,
+    async *batches() {
+      let start = 0;
+      for await (const images of reader.batches(sequentialBatches(reader.count, batchSize), 2)) {
+        const count = images.length / reader.rowValues;
+        yield { images, labels: labels.subarray(start, start + count) };
+        start += count;
+      }
+    },
+    first: (count) => reader.read(Int32Array.from({ length: count }, (_, i) => i)),
     close: () => reader.close(),
   };
 }

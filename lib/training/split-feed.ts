@@ -3,7 +3,7 @@ import type { ArtifactStore } from '../artifacts';
 import { cached } from '../child-cache';
 import type { DatasetManifest } from '../datasets/manifest';
 import { ShardRowReader } from '../datasets/shard-rows';
-import { loadSplit, loadSplitLabels, splitContentKey, type SplitTensors } from '../datasets/shards';
+import { loadSplit, loadSplitLabels, shardRowBytes, splitContentKey, splitShards, type SplitTensors } from '../datasets/shards';
 import type { Split } from '../split';
 import type { TensorFlow } from '../tf';
 
@@ -49,12 +49,13 @@ async function streamedFeed(tf: TensorFlow, store: ArtifactStore, manifest: Data
   const labels = await loadSplitLabels(store, manifest, split);
   const reader = await ShardRowReader.open(store, manifest, split);
   const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), manifest.classes.length));
-  const readBatch = async (batch: Int32Array): Promise<Tensor> => tf.tensor(await reader.read(batch), [batch.length, ...manifest.shape]);
   return {
     loading: 'stream',
     count: reader.count,
     labels: oneHot,
-    batches: (rows) => prefetched(rows, readBatch, PREFETCH_BATCHES, (t) => t.dispose()),
+    async *batches(rows) {
+      for await (const images of reader.batches(rows, PREFETCH_BATCHES)) yield tf.tensor(images, [images.length / reader.rowValues, ...manifest.shape]);
+    },
     async close() {
       oneHot.dispose();
       await reader.close();
@@ -62,28 +63,28 @@ async function streamedFeed(tf: TensorFlow, store: ArtifactStore, manifest: Data
   };
 }
 
+/** Streaming a training split would need more of the artifact cache than it may hold: a setting to change, not a fault to retry. */
+export class StreamingCacheError extends Error {
+  override name = 'StreamingCacheError';
+}
+
 /**
- * Yields `prepare(item)` for each item in order, with up to `ahead` more being prepared meanwhile. Stopped early, it
- * waits for those and `discard`s them, so nothing is left reading.
+ * Refuses to stream the training split in one permutation (`shuffleWindow` null, or at least the split's size) from a
+ * store that reads through a bounded local cache smaller than the split's shards: any batch may read any shard, so
+ * every shard stays open, and cached, all epoch long; evicting them would only fetch them again and again. With a
+ * smaller window, only a window's shards are needed at a time.
  */
-export async function* prefetched<I, T>(items: Iterable<I>, prepare: (item: I) => Promise<T>, ahead: number, discard: (value: T) => void): AsyncGenerator<T> {
-  const iterator = items[Symbol.iterator]();
-  const pending: Promise<T>[] = [];
-  const fill = () => {
-    while (pending.length <= ahead) {
-      const next = iterator.next();
-      if (next.done) return;
-      const prepared = prepare(next.value);
-      // Failures surface when the batch is taken; until then they must not count as unhandled.
-      prepared.catch(() => undefined);
-      pending.push(prepared);
-    }
-  };
-  try {
-    for (fill(); pending.length > 0; fill()) yield await pending.shift()!;
-  } finally {
-    for (const left of await Promise.allSettled(pending)) if (left.status === 'fulfilled') discard(left.value);
-  }
+export function checkStreamedEpochFits(store: ArtifactStore, manifest: DatasetManifest, shuffleWindow: number | null): void {
+  const bound = store.localCopyBytes;
+  const count = splitShards(manifest, 'train').reduce((n, shard) => n + shard.count, 0);
+  if (bound === null || (shuffleWindow !== null && shuffleWindow < count)) return;
+  const rowBytes = shardRowBytes(manifest);
+  if (count * rowBytes <= bound) return;
+  throw new StreamingCacheError(
+    `streaming the training split in one permutation reads all its shards (${count} images, ${count * rowBytes} bytes) throughout every epoch, ` +
+      `more than the artifact cache holds (TEMPORAL_ML_ARTIFACT_CACHE_BYTES=${bound}): set training.shuffleWindow ` +
+      `(up to ${Math.floor(bound / rowBytes)} images fit the cache) or raise TEMPORAL_ML_ARTIFACT_CACHE_BYTES`,
+  );
 }
 
 /** Batches of consecutive rows covering a split of `count` rows. */

@@ -9,7 +9,7 @@ import { buildModel } from '../models';
 import type { ModelSpec, TrainingSpec } from '../schemas/model';
 import { tensorflow, type BackendName, type TensorFlow } from '../tf';
 import { batchesOf, epochOrder } from './batch-order';
-import { chooseLoading, inMemoryBytes, openSplitFeed, scoreFeed, type DataLoading, type SplitFeed } from './split-feed';
+import { checkStreamedEpochFits, chooseLoading, inMemoryBytes, openSplitFeed, scoreFeed, type DataLoading, type SplitFeed } from './split-feed';
 import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
 import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from './extension';
 import { learningRateAt } from './schedule';
@@ -225,7 +225,10 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
     baselineRssBytes,
     inMemoryBytes(trainCount + (validate ? manifest.counts.validation : 0), manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize),
   );
-  const { train, validation } = await timed(timings, 'load', () => openFeeds(tf, store, manifest, loading, validate)).catch((err) => {
+  const { train, validation } = await timed(timings, 'load', async () => {
+    if (loading === 'stream') checkStreamedEpochFits(store, manifest, input.training.shuffleWindow);
+    return openFeeds(tf, store, manifest, loading, validate);
+  }).catch((err) => {
     // A warm process serves more jobs: what this one built must not outlive it.
     model.dispose();
     optimizer.dispose();
