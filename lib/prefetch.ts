@@ -1,8 +1,8 @@
 /**
  * Yields `prepare(item)` for each item in order, with up to `ahead` more being prepared meanwhile. Stopped early, it
- * waits for those and `discard`s them, so nothing is left reading.
+ * waits for those, so nothing is left reading.
  */
-export async function* prefetched<I, T>(items: Iterable<I>, prepare: (item: I) => Promise<T>, ahead: number, discard: (value: T) => void): AsyncGenerator<T> {
+export async function* prefetched<I, T>(items: Iterable<I>, prepare: (item: I) => Promise<T>, ahead: number): AsyncGenerator<T> {
   const iterator = items[Symbol.iterator]();
   const pending: Promise<T>[] = [];
   const fill = () => {
@@ -18,6 +18,6 @@ export async function* prefetched<I, T>(items: Iterable<I>, prepare: (item: I) =
   try {
     for (fill(); pending.length > 0; fill()) yield await pending.shift()!;
   } finally {
-    for (const left of await Promise.allSettled(pending)) if (left.status === 'fulfilled') discard(left.value);
+    await Promise.allSettled(pending);
   }
 }

@@ -16,19 +16,11 @@ import { batchesOf, epochOrder } from '../lib/training/batch-order';
 import { openSplitFeed, scoreFeed } from '../lib/training/split-feed';
 import { trainJob, type TrainJobInput, type TrainJobResult } from '../lib/training/train-job';
 import { preprocessDigits } from './helpers/digits';
+import { orNothing } from './helpers/disk-usage';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { temporaryDataDir } from './helpers/temporal';
 
 const { tf } = tensorflow();
-
-/** Where a descriptor of this process points, or nothing once it is closed. */
-function readlinkSafe(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return '';
-  }
-}
 
 /** Histories of two runs agree epoch for epoch (seconds aside) within `tolerance`. */
 function assertSameHistory(a: TrainJobResult, b: TrainJobResult, tolerance = 1e-5): void {
@@ -78,7 +70,7 @@ describe('streaming training data from shards', () => {
     const manifest = await readManifest(store, sharded.uint8);
     const shards = splitShards(manifest, 'train');
     const pathOf = new Map(await Promise.all(shards.map(async (shard, s) => [await store.localPath(shard.imagesUri), s] as const)));
-    const openShards = () => readdirSync('/proc/self/fd').flatMap((fd) => pathOf.get(readlinkSafe(`/proc/self/fd/${fd}`)) ?? []);
+    const openShards = () => readdirSync('/proc/self/fd').flatMap((fd) => pathOf.get(orNothing(() => readlinkSync(`/proc/self/fd/${fd}`), '')) ?? []);
     // 7 shards of up to 30 images in windows of two; batches of 10, so a window spans several batches.
     const order = epochOrder(shards.map((shard) => shard.count), 60, 1, 0);
     const batches = [...batchesOf(order, 10, 0, Math.ceil(order.length / 10))];

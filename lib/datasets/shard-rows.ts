@@ -50,6 +50,8 @@ export class ShardRowReader {
   /** Values (pixels times channels) of one image. */
   readonly rowValues: number;
   readonly count: number;
+  /** Where each shard's values start, from its header as first opened and checked (a content address's bytes never change). */
+  private readonly dataOffsets = new Map<number, number>();
 
   private constructor(
     private readonly store: ArtifactStore,
@@ -117,7 +119,7 @@ export class ShardRowReader {
       }
     };
     try {
-      yield* prefetched(list.keys(), readBatch, ahead, () => undefined);
+      yield* prefetched(list.keys(), readBatch, ahead);
     } finally {
       await Promise.all([...files.keys()].map(close));
     }
@@ -154,7 +156,9 @@ export class ShardRowReader {
         throw new InvalidDatasetError(`the dataset shard ${uri} is missing`);
       }
       try {
-        return { shard: s, fd: handle.fd, dataOffset: await checkedDataOffset(handle, uri, this.manifest, count), handle };
+        let dataOffset = this.dataOffsets.get(s);
+        if (dataOffset === undefined) this.dataOffsets.set(s, (dataOffset = await checkedDataOffset(handle, uri, this.manifest, count)));
+        return { shard: s, fd: handle.fd, dataOffset, handle };
       } catch (err) {
         await handle.close();
         throw err;

@@ -77,7 +77,10 @@ export function quarantineReasonOf(err: unknown): QuarantineReason | undefined {
   return CONTENT_FAILURES.find(([pattern]) => pattern.test(message))?.[1];
 }
 
-/** sharp's own words about an image's bytes, not libvips' error buffer: the same whatever else runs meanwhile. */
+/**
+ * sharp's own words about an image's bytes, not libvips' error buffer: the same whatever else runs meanwhile. Three of
+ * CONTENT_FAILURES' messages, matched whole here, since a libvips message may contain them.
+ */
 const SHARPS_OWN = /^Input (buffer contains unsupported image format|image exceeds pixel limit|Buffer is empty)$/;
 
 /** What sharp says when libvips left it no message. */

@@ -83,7 +83,7 @@ export function checkStreamedEpochFits(store: ArtifactStore, manifest: DatasetMa
   throw new StreamingCacheError(
     `streaming the training split in one permutation reads all its shards (${count} images, ${count * rowBytes} bytes) throughout every epoch, ` +
       `more than the artifact cache holds (TEMPORAL_ML_ARTIFACT_CACHE_BYTES=${bound}): set training.shuffleWindow ` +
-      `(up to ${Math.floor(bound / rowBytes)} images fit the cache) or raise TEMPORAL_ML_ARTIFACT_CACHE_BYTES`,
+      `(up to ${Math.floor(bound / rowBytes / 2)} images, so that two windows fit the cache as reads run ahead across a window's end) or raise TEMPORAL_ML_ARTIFACT_CACHE_BYTES`,
   );
 }
 

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Sync reads of /proc and of a folder that files come and go in: a file gone between listing and reading counts as nothing. */
-function orNothing<T>(read: () => T, nothing: T): T {
+export function orNothing<T>(read: () => T, nothing: T): T {
   try {
     return read();
   } catch (err) {
