@@ -120,9 +120,25 @@ describe('image decoders', () => {
   it('leaves the pixels untouched when the decoded size is the target size', async () => {
     const gray = matrix['png gray']!;
     const exact = await sharp(gray).toColourspace('b-w').raw().toBuffer();
-    const { pixels, decoder } = await decode(gray, spec({ width: 120, height: 90, channels: 1 }));
-    assert.equal(decoder, 'tensorflow');
-    assert.deepEqual(Buffer.from(pixels), exact);
+    const target = spec({ width: 120, height: 90, channels: 1 });
+    for (const only of ['png', 'tensorflow'] as const) assert.deepEqual(Buffer.from((await decode(gray, target, only)).pixels), exact, only);
+  });
+
+  it('inflates 8-bit PNGs without transparency already at the target size, to exactly what TensorFlow decodes, in every fit and channel count', async () => {
+    for (const name of ['png rgb', 'png gray', 'png palette']) {
+      for (const fit of ['fill', 'cover', 'contain']) {
+        for (const channels of [1, 3]) {
+          const target = spec({ width: 120, height: 90, channels, fit });
+          const chosen = await decode(matrix[name]!, target);
+          assert.equal(chosen.decoder, 'png', `${name} ${fit} ${channels}`);
+          assert.deepEqual(chosen.pixels, (await decode(matrix[name]!, target, 'tensorflow')).pixels, `${name} ${fit} ${channels}`);
+        }
+      }
+      const smaller = await decode(matrix[name]!, spec({ width: 60, height: 45 }));
+      assert.equal(smaller.decoder, 'tensorflow', `${name} resized`);
+      await assert.rejects(decode(matrix[name]!, spec({ width: 60, height: 45 }), 'png'), TensorflowDecodeError);
+    }
+    for (const name of ['png rgba', 'png interlaced']) assert.equal((await decode(matrix[name]!, spec({ width: 120, height: 90 }))).decoder, 'tensorflow', name);
   });
 
   it('gives bad files the same quarantine reason on both paths', async () => {
@@ -131,10 +147,11 @@ describe('image decoders', () => {
       'truncated JPEG': [jpeg.subarray(0, Math.floor(jpeg.length * 0.7)), 'truncated'],
       'JPEG without its end marker': [jpeg.subarray(0, jpeg.length - 2), 'truncated'],
       'zero-byte file': [Buffer.alloc(0), 'empty'],
+      'PNG at the target size, cut in its image data': [matrix['png gray']!.subarray(0, 200), 'truncated'],
       'pixel bomb': [await pixelBomb(100_000, 100_000), 'too_large'],
     };
     for (const [name, [bytes, expected]] of Object.entries(files)) {
-      const target = spec({ width: 28, height: 28 });
+      const target = name.startsWith('PNG') ? spec({ width: 120, height: 90 }) : spec({ width: 28, height: 28 });
       const reasons = [];
       for (const only of ['sharp', 'tensorflow', undefined] as const) reasons.push(await reasonOf(decode(bytes, target, only)));
       assert.deepEqual(reasons, [expected, expected, expected], name);
@@ -151,6 +168,9 @@ describe('image decoders', () => {
     const decoded = await decode(png, target);
     assert.equal(decoded.decoder, 'sharp');
     assert.deepEqual(decoded.pixels, (await decode(png, target, 'sharp')).pixels);
+    const atSize = spec({ width: 120, height: 90, channels: 3 });
+    await assert.rejects(decode(png, atSize, 'png'), TensorflowDecodeError);
+    assert.equal((await decode(png, atSize)).decoder, 'sharp');
   });
 
   it('keeps decoding many images at once in order, each to its own pixels', async () => {

@@ -48,8 +48,8 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.ok(result.testAccuracy > 0.8, `test accuracy ${result.testAccuracy} should be well above chance (0.1)`);
     assert.equal(result.counts.train + result.counts.validation + result.counts.test, 2000);
     assert.deepEqual(result.leftOutByReason, {});
-    // The built-in digits are written as 8-bit grayscale PNG files, which TensorFlow's decoder takes.
-    assert.deepEqual(result.decoders, { tensorflow: 2000, sharp: 0 });
+    // The built-in digits are written as 8-bit grayscale PNG files of 28x28, the target size: inflated, not resized.
+    assert.deepEqual(result.decoders, { tensorflow: 0, png: 2000, sharp: 0 });
     const progress = await handle.query(progressQuery);
     assert.equal(progress.stage, 'done');
     const preprocessing = await env.client.workflow.getHandle(progress.preprocessWorkflowId).query(preprocessProgressQuery);

@@ -101,10 +101,10 @@ describe('preprocessDataset through Temporal', () => {
     const index = await store.readJson<IndexEntry[]>(manifest.imagesIndexUri);
     assert.equal(new Set(index.map((e) => e[1])).size, good);
     assert.ok(index.some((e) => e[0] === 'cat/nested/drawing.svg'));
-    // JPEG and PNG go to TensorFlow; WebP, TIFF, AVIF, SVG and these GIFs (sharp writes them with a transparent colour) to sharp.
+    // JPEG and PNG (none at the 16x16 target size) go to TensorFlow; WebP, TIFF, AVIF, SVG and these GIFs (sharp writes them with a transparent colour) to sharp.
     for (const [path, , , , decoder] of index) assert.equal(decoder, /\.(png|jpg)$/.test(path) ? 'tensorflow' : 'sharp', path);
     const byDecoder = (decoder: string) => index.filter((e) => e[4] === decoder).length;
-    assert.deepEqual(result.decoders, { tensorflow: byDecoder('tensorflow'), sharp: byDecoder('sharp') });
+    assert.deepEqual(result.decoders, { tensorflow: byDecoder('tensorflow'), png: 0, sharp: byDecoder('sharp') });
     assert.deepEqual(manifest.decoders, result.decoders);
     assert.ok(result.decoders.tensorflow > 0 && result.decoders.sharp > 0);
     let rows = 0;

@@ -67,7 +67,7 @@ describe('preprocessDataset history at a million images', () => {
         async writeManifest(): Promise<DatasetSummary> {
           const counts = { train: 700_000, validation: 100_000, test: 199_000 };
           const images = { listed: listed.count, kept: listed.count - listed.batches, leftOut: listed.batches, augmentedCopies: 0 };
-          return { manifestUri: `artifact://sha256/ab/${'ab'.repeat(32)}.json`, classes: [], counts, images, leftOutByReason: { corrupt: listed.batches }, decoders: { tensorflow: images.kept, sharp: 0 }, fingerprint: 'f'.repeat(64) };
+          return { manifestUri: `artifact://sha256/ab/${'ab'.repeat(32)}.json`, classes: [], counts, images, leftOutByReason: { corrupt: listed.batches }, decoders: { tensorflow: images.kept, png: 0, sharp: 0 }, fingerprint: 'f'.repeat(64) };
         },
       },
     });

@@ -42,8 +42,8 @@ export const datasetManifestSchema = z
       leftOut: count,
       augmentedCopies: count,
     }),
-    /** Distinct images kept per decoder (absent from manifests written before TensorFlow decoded any). */
-    decoders: z.strictObject({ tensorflow: count, sharp: count }).optional(),
+    /** Distinct images kept per decoder (absent from manifests written before TensorFlow decoded any; `png` from those before PNGs were inflated). */
+    decoders: z.strictObject({ tensorflow: count, png: count.default(0), sharp: count }).optional(),
     shards: z.array(shardRefSchema),
     /** JSON array of every distinct image kept, in listing order: [path, sha256 of its content, split, label, decoder]. */
     imagesIndexUri: z.string().min(1),

@@ -26,7 +26,7 @@ export async function assembleManifest(
   const leftOut: LeftOutFile[] = [];
   const kept: string[] = [];
   const index: [path: string, sha256: string, split: Split, label: number, decoder: Decoder][] = [];
-  const decoders: Record<Decoder, number> = { tensorflow: 0, sharp: 0 };
+  const decoders: Record<Decoder, number> = { tensorflow: 0, png: 0, sharp: 0 };
   const counts = { train: 0, validation: 0, test: 0 };
   const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as Record<Split, number[]>;
   let augmentedCopies = 0;

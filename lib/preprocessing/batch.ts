@@ -14,9 +14,9 @@ import { augment, augmentationSeed, type ImageInput } from './transform';
 
 /**
  * Bumped whenever the same spec would produce different shards or left-out reasons, so older cache entries stop
- * matching (6: a file failing among concurrent decodes is given the reason it fails with alone).
+ * matching (7: PNGs at the target size are inflated on the decoder threads and recorded as decoded by `png`).
  */
-export const PREPROCESS_FORMAT = 6;
+export const PREPROCESS_FORMAT = 7;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {

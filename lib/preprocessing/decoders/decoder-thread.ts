@@ -1,19 +1,27 @@
 /**
- * A worker thread that decodes images with native TensorFlow, so decoding runs beside the event loop, not on it.
- * Each request carries several images end to end in one buffer and gets their pixels back the same way.
+ * A worker thread that decodes images with native TensorFlow, so decoding runs beside the event loop, not on it; PNGs
+ * that need no resizing are inflated here without TensorFlow (see png.ts). Each request carries several images end to
+ * end in one buffer and gets their pixels back the same way.
  */
 import { parentPort } from 'node:worker_threads';
 import { loadNative } from '../../tf';
 import type { ImageHeader } from './header';
-import { decodeWithTensorflow, type DecodeTarget, type TensorFlowNode } from './tensorflow';
+import { decodeSimplePng } from './png';
+import { placement, writeTarget, type DecodeTarget } from './target';
+import { decodeWithTensorflow, type TensorFlowNode } from './tensorflow';
 
 export interface DecodeRequest {
   id: number;
   target: DecodeTarget;
+  /** That decoder only, without falling back to the other. */
+  only?: ThreadDecoder;
   images: { header: ImageHeader; offset: number; length: number }[];
   /** The images' encoded bytes, end to end. */
   data: Uint8Array;
 }
+
+/** The decoders of this thread: TensorFlow's, and PNG inflation for images already at the target size. */
+export type ThreadDecoder = 'tensorflow' | 'png';
 
 export interface DecodeResponse {
   id: number;
@@ -21,6 +29,8 @@ export interface DecodeResponse {
   unavailable?: string;
   /** Per image: null when decoded, else TensorFlow's message about the file. */
   errors: (string | null)[];
+  /** Per image decoded: which decoder it took. */
+  decoders: ThreadDecoder[];
   /** Image i's pixels at i * width * height * channels. */
   pixels: Uint8Array;
 }
@@ -33,17 +43,33 @@ try {
   unavailable = (err as Error).message.split('\n')[0];
 }
 
-parentPort?.on('message', ({ id, target, images, data }: DecodeRequest) => {
+parentPort?.on('message', ({ id, target, only, images, data }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
   const pixels = new Uint8Array(tf ? images.length * size : 0);
+  const decoders: ThreadDecoder[] = [];
   const errors = images.map(({ header, offset, length }, i) => {
     if (!tf) return unavailable!;
     try {
-      decodeWithTensorflow(tf, data.subarray(offset, offset + length), header, target, pixels.subarray(i * size, (i + 1) * size));
+      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, pixels.subarray(i * size, (i + 1) * size), only);
       return null;
     } catch (err) {
       return (err as Error).message;
     }
   });
-  parentPort!.postMessage({ id, errors, pixels, ...(unavailable ? { unavailable } : {}) } satisfies DecodeResponse, [pixels.buffer]);
+  parentPort!.postMessage({ id, errors, decoders, pixels, ...(unavailable ? { unavailable } : {}) } satisfies DecodeResponse, [pixels.buffer]);
 });
+
+/** A PNG the target's size inflates here, losslessly, as TensorFlow would decode it; everything else goes to TensorFlow. */
+function decodeOne(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array, only?: ThreadDecoder): ThreadDecoder {
+  const place = placement(header.width, header.height, target);
+  if (only !== 'tensorflow' && header.format === 'png' && place.resizeWidth === header.width && place.resizeHeight === header.height) {
+    const png = decodeSimplePng(bytes);
+    if (png && png.width === header.width && png.height === header.height) {
+      writeTarget(png.data, png.width, png.height, png.channels, place, target, out);
+      return 'png';
+    }
+  }
+  if (only === 'png') throw new Error('not a valid 8-bit PNG without transparency at the target size');
+  decodeWithTensorflow(tf, bytes, header, target, out);
+  return 'tensorflow';
+}

@@ -4,11 +4,13 @@ import { ThreadPool } from '../../thread-pool';
 import type { LimitedSpec } from '../limits';
 import { QuarantineError } from '../quarantine';
 import { toPixels, type ImageInput } from '../transform';
-import type { DecodeRequest, DecodeResponse } from './decoder-thread';
+import type { DecodeRequest, DecodeResponse, ThreadDecoder } from './decoder-thread';
 import { fastPathVerdict, type ImageHeader } from './header';
-import { decodedPixels, type DecodeTarget } from './tensorflow';
+import type { DecodeTarget } from './target';
+import { decodedPixels } from './tensorflow';
 
-export type Decoder = 'tensorflow' | 'sharp';
+/** TensorFlow's decoders, PNG inflation for PNGs already at the target size (both on the decoder threads), or sharp. */
+export type Decoder = ThreadDecoder | 'sharp';
 
 export interface Decoded {
   /** height x width x channels bytes. */
@@ -16,7 +18,7 @@ export interface Decoded {
   decoder: Decoder;
 }
 
-/** TensorFlow could not decode a file the header let through; `decode` then hands the file to sharp. */
+/** The decoder threads could not decode a file the header let through; `decode` then hands the file to sharp. */
 export class TensorflowDecodeError extends Error {
   override name = 'TensorflowDecodeError';
 }
@@ -33,14 +35,14 @@ class FastPathUnavailable extends Error {}
 export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder): Promise<Decoded> {
   if (!Buffer.isBuffer(input) || only === 'sharp') return { pixels: await toPixels(input, spec), decoder: 'sharp' };
   const verdict = fastPathVerdict(input, spec.maxInputPixels, (header) => decodedPixels(header, spec));
-  if (only === 'tensorflow') {
-    if (verdict.header) return { pixels: await fastPath().decode(input, verdict.header, spec), decoder: 'tensorflow' };
+  if (only) {
+    if (verdict.header) return fastPath().decode(input, verdict.header, spec, only);
     if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);
     throw new TensorflowDecodeError(`not for TensorFlow: ${verdict.why}`);
   }
   if (verdict.header && fastPathAvailable()) {
     try {
-      return { pixels: await fastPath().decode(input, verdict.header, spec), decoder: 'tensorflow' };
+      return await fastPath().decode(input, verdict.header, spec);
     } catch (err) {
       if (!(err instanceof TensorflowDecodeError || err instanceof FastPathUnavailable)) throw err;
     }
@@ -54,14 +56,14 @@ const MAX_PER_MESSAGE = 16;
 interface Queued {
   bytes: Uint8Array;
   header: ImageHeader;
-  resolve: (pixels: Uint8Array) => void;
+  resolve: (decoded: Decoded) => void;
   reject: (err: Error) => void;
 }
 
 /** Decoder threads, fed images collected over one turn of the event loop, several per message. */
 class FastPath {
   private readonly pool: ThreadPool<DecodeRequest, DecodeResponse>;
-  private queues = new Map<string, { target: DecodeTarget; images: Queued[] }>();
+  private queues = new Map<string, { target: DecodeTarget; only: ThreadDecoder | undefined; images: Queued[] }>();
   private flushing = false;
   private probed: Promise<void> | undefined;
   unavailable: string | undefined;
@@ -70,12 +72,13 @@ class FastPath {
     this.pool = new ThreadPool(join(__dirname, 'decoder-thread.js'), threads, 'decoder');
   }
 
-  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget): Promise<Uint8Array> {
+  /** `only`: that decoder of the threads, without falling back to the other. */
+  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget, only?: ThreadDecoder): Promise<Decoded> {
     if (this.unavailable) return Promise.reject(new FastPathUnavailable(this.unavailable));
     const target: DecodeTarget = { width: spec.width, height: spec.height, channels: spec.channels, fit: spec.fit, background: spec.background };
-    const key = JSON.stringify(target);
+    const key = `${only} ${JSON.stringify(target)}`;
     let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { target, images: [] }));
+    if (!queue) this.queues.set(key, (queue = { target, only, images: [] }));
     return new Promise((resolve, reject) => {
       queue.images.push({ bytes, header, resolve, reject });
       if (!this.flushing) {
@@ -108,15 +111,15 @@ class FastPath {
 
   private flush(): void {
     this.flushing = false;
-    for (const { target, images } of this.queues.values()) {
+    for (const { target, only, images } of this.queues.values()) {
       const perMessage = Math.min(MAX_PER_MESSAGE, Math.ceil(images.length / this.threads));
-      for (let i = 0; i < images.length; i += perMessage) this.send(target, images.slice(i, i + perMessage));
+      for (let i = 0; i < images.length; i += perMessage) this.send(target, only, images.slice(i, i + perMessage));
     }
     this.queues.clear();
   }
 
   /** Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels come back the same way. */
-  private send(target: DecodeTarget, images: Queued[]): void {
+  private send(target: DecodeTarget, only: ThreadDecoder | undefined, images: Queued[]): void {
     const data = new Uint8Array(images.reduce((sum, image) => sum + image.bytes.length, 0));
     let offset = 0;
     const entries = images.map(({ bytes, header }) => {
@@ -125,13 +128,13 @@ class FastPath {
       return { header, offset: offset - bytes.length, length: bytes.length };
     });
     const size = target.width * target.height * target.channels;
-    this.pool.request({ target, images: entries, data }, [data.buffer]).then(
-      ({ unavailable, errors, pixels }) => {
+    this.pool.request({ target, ...(only ? { only } : {}), images: entries, data }, [data.buffer]).then(
+      ({ unavailable, errors, decoders, pixels }) => {
         if (unavailable) this.markUnavailable(unavailable);
         images.forEach((image, i) => {
           if (unavailable) image.reject(new FastPathUnavailable(unavailable));
           else if (errors[i] !== null) image.reject(new TensorflowDecodeError(errors[i]!));
-          else image.resolve(pixels.subarray(i * size, (i + 1) * size));
+          else image.resolve({ pixels: pixels.subarray(i * size, (i + 1) * size), decoder: decoders[i]! });
         });
       },
       (err: Error) => images.forEach((image) => image.reject(err)),

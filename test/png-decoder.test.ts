@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { decodeSimplePng } from '../lib/preprocessing/decoders/png';
+import { luminance } from '../lib/preprocessing/decoders/target';
+import type { TensorFlowNode } from '../lib/preprocessing/decoders/tensorflow';
+import { seededRandom } from '../lib/random';
+import { loadNative } from '../lib/tf';
+import { formatMatrix } from './helpers/image-formats';
+import { encodePng, pngChunk, type PngParts } from './helpers/png';
+
+const [WIDTH, HEIGHT] = [37, 23];
+
+/** Noise over a gradient, so every row filter predicts badly somewhere and wraps around 255. */
+function samples(count: number, seed: number): Uint8Array {
+  const random = seededRandom(seed);
+  return Uint8Array.from({ length: count }, (_, i) => (((i * 7) % 256) + Math.floor(random() * 120)) & 0xff);
+}
+
+const grey = (filters: number[]): PngParts => ({ width: WIDTH, height: HEIGHT, colourType: 0, pixels: samples(WIDTH * HEIGHT, 1), filters });
+const rgb = (filters: number[]): PngParts => ({ width: WIDTH, height: HEIGHT, colourType: 2, pixels: samples(WIDTH * HEIGHT * 3, 2), filters });
+const PALETTE = samples(3 * 40, 3);
+const palette = (filters: number[]): PngParts => ({
+  width: WIDTH,
+  height: HEIGHT,
+  colourType: 3,
+  pixels: samples(WIDTH * HEIGHT, 4).map((v) => v % 40),
+  palette: PALETTE,
+  filters,
+});
+
+/** Every filter alone, then all five cycling row by row. */
+const FILTERS = [[0], [1], [2], [3], [4], [0, 1, 2, 3, 4]];
+
+describe('PNG inflation', () => {
+  let tf: TensorFlowNode;
+  let matrix: Record<string, Buffer>;
+  before(async () => {
+    tf = loadNative() as TensorFlowNode;
+    matrix = await formatMatrix(120, 90);
+  });
+
+  /** The pixels TensorFlow's and sharp's decoders give, as bytes, in the PNG's own channels. */
+  const referencePixels = async (png: Buffer, channels: 1 | 3) => {
+    const decoded = tf.node.decodePng(png, channels);
+    const byTensorflow = Buffer.from(Uint8Array.from(decoded.dataSync()));
+    decoded.dispose();
+    const bySharp = await sharp(png).toColourspace(channels === 1 ? 'b-w' : 'srgb').raw().toBuffer();
+    return { byTensorflow, bySharp };
+  };
+
+  it('decodes grey, RGB and palette PNGs under every row filter to exactly the pixels of TensorFlow and sharp', async () => {
+    for (const [kind, parts, channels] of [['grey', grey, 1], ['rgb', rgb, 3], ['palette', palette, 3]] as const) {
+      for (const filters of FILTERS) {
+        for (const idatChunks of [1, 3]) {
+          const png = encodePng({ ...parts(filters), idatChunks });
+          const decoded = decodeSimplePng(png);
+          const what = `${kind}, filters ${filters.join(',')}, ${idatChunks} IDAT chunks`;
+          assert.ok(decoded, what);
+          assert.deepEqual([decoded.width, decoded.height, decoded.channels], [WIDTH, HEIGHT, channels], what);
+          const { byTensorflow, bySharp } = await referencePixels(png, channels);
+          assert.deepEqual(Buffer.from(decoded.data), byTensorflow, `${what}: TensorFlow`);
+          assert.deepEqual(Buffer.from(decoded.data), bySharp, `${what}: sharp`);
+        }
+      }
+    }
+  });
+
+  it("decodes sharp's own grey, RGB and palette PNGs exactly", async () => {
+    for (const [name, channels] of [['png gray', 1], ['png rgb', 3], ['png palette', 3]] as const) {
+      const decoded = decodeSimplePng(matrix[name]!);
+      assert.ok(decoded, name);
+      const { byTensorflow } = await referencePixels(matrix[name]!, channels);
+      assert.deepEqual(Buffer.from(decoded.data), byTensorflow, name);
+    }
+  });
+
+  it('declines every PNG it would not decode exactly, leaving it to the other decoders', async () => {
+    const good = encodePng(rgb([4]));
+    const idat = good.indexOf('IDAT');
+    const idatLength = good.readUInt32BE(idat - 4);
+    const withBadCrc = Buffer.from(good);
+    withBadCrc[idat + 4 + idatLength]! ^= 0x01;
+    // Damaged compressed data under a CRC that matches it: only inflating finds out.
+    const damaged = Buffer.from(good);
+    damaged.fill(0xff, idat + 4 + 10, idat + 4 + 20);
+    const recrc = Buffer.concat([damaged.subarray(0, idat - 4), pngChunk('IDAT', damaged.subarray(idat + 4, idat + 4 + idatLength)), damaged.subarray(idat + 8 + idatLength)]);
+    const declined: Record<string, Buffer> = {
+      interlaced: matrix['png interlaced']!,
+      '16-bit': matrix['png 16-bit']!,
+      RGBA: matrix['png rgba']!,
+      'grey and alpha': encodePng({ width: 4, height: 4, colourType: 4, pixels: samples(32, 5), filters: [0] }),
+      'palette with a transparent entry': encodePng({ ...palette([0]), transparency: Uint8Array.of(0) }),
+      'grey with a transparent value': encodePng({ ...grey([0]), transparency: Uint8Array.of(0, 7) }),
+      'a bad CRC on its image data': withBadCrc,
+      'damaged compressed data': recrc,
+      'more image data than its header has rows': encodePng({ ...rgb([0]), headerHeight: HEIGHT - 1 }),
+      'a row filter of type 5': encodePng(rgb([0, 5])),
+      'a palette index past its palette': encodePng({ ...palette([0]), palette: PALETTE.subarray(0, 3 * 20) }),
+      'no IEND chunk': good.subarray(0, good.length - 12),
+      'a cut in its image data': good.subarray(0, idat + 20),
+      'no image data': Buffer.concat([good.subarray(0, idat - 4), good.subarray(idat + 8 + idatLength)]),
+    };
+    for (const [name, png] of Object.entries(declined)) assert.equal(decodeSimplePng(png), null, name);
+  });
+});
+
+describe("sharp's grayscale", () => {
+  it('gives exactly the luminance of the sRGB formulas for every RGB colour', () => {
+    const linear = (v: number) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4);
+    const toLinear = Float64Array.from({ length: 256 }, (_, v) => linear(v));
+    const encode = (y: number) => Math.round(255 * (y <= 0.0031308 ? 12.92 * y : 1.055 * y ** (1 / 2.4) - 0.055));
+    let wrong = 0;
+    for (let r = 0; r < 256; r++) {
+      for (let g = 0; g < 256; g++) {
+        for (let b = 0; b < 256; b++) {
+          if (luminance(r, g, b) !== encode(0.2126 * toLinear[r]! + 0.7152 * toLinear[g]! + 0.0722 * toLinear[b]!)) wrong++;
+        }
+      }
+    }
+    assert.equal(wrong, 0);
+  });
+});
