@@ -1,4 +1,4 @@
-import { opendir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface FolderImage {
@@ -49,8 +49,9 @@ const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? 
 
 /** Adds the files under `relative` to `found`. */
 async function walk(root: string, relative: string, found: Omit<FolderImage, 'label'>[], onEntry: () => void): Promise<void> {
-  // Read in small slices, so a folder of a million files is walked (and reported) as it is read.
-  for await (const entry of await opendir(join(root, relative), { bufferSize: 256 })) {
+  // Each folder in one call: stepping an async iterator per entry cost several times the reading (0.36 s against
+  // 0.09 s for 70,000 files). The entries of one folder are held at once, as the listing holds them all anyway.
+  for (const entry of await readdir(join(root, relative), { withFileTypes: true })) {
     if (entry.name.startsWith('.')) continue;
     onEntry();
     const path = `${relative}/${entry.name}`;

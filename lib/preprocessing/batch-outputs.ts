@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts';
+import { prefetched } from '../prefetch';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { canonicalJson, type BatchOutput } from './batch';
 
@@ -19,9 +20,11 @@ export async function recordBatchOutput(store: ArtifactStore, listingUri: string
   await store.putNamed(key, JSON.stringify(outputUri));
 }
 
+/** Outputs read ahead of the one being assembled: reading and parsing overlap, as they do on an object store's latency. */
+const READ_AHEAD = 4;
+
 /** The outputs of a listing's batches under a spec, in batch order. */
-export async function* recordedBatchOutputs(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutput> {
-  for (let batch = 0; batch < batches; batch++) {
-    yield await store.readJson<BatchOutput>(await store.readJson<string>(recordKey(listingUri, spec, batch)));
-  }
+export function recordedBatchOutputs(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutput> {
+  const read = async (batch: number) => store.readJson<BatchOutput>(await store.readJson<string>(recordKey(listingUri, spec, batch)));
+  return prefetched(Array.from({ length: batches }, (_, batch) => batch), read, READ_AHEAD);
 }
