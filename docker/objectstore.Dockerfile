@@ -8,4 +8,4 @@ COPY --from=build /out/versitygw /usr/local/bin/versitygw
 RUN mkdir -p /objects/temporal-ml
 VOLUME /objects
 EXPOSE 7070
-CMD ["versitygw", "--port", ":7070", "--quiet", "posix", "/objects"]
+CMD ["versitygw", "--port", ":7070", "--keep-alive", "--quiet", "posix", "/objects"]

@@ -17,6 +17,19 @@ export class ArtifactNotFoundError extends Error {
   readonly code = 'ENOENT';
 }
 
+/**
+ * The JSON stored under `uri`, or undefined when nothing is: one request to an object store, where `exists` and then
+ * `readJson` take up to three (a miss checks for a file and for a directory).
+ */
+export async function readJsonIfStored<T>(store: ArtifactStore, uri: string): Promise<T | undefined> {
+  try {
+    return await store.readJson<T>(uri);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export interface StoredArtifact {
   uri: string;
   sha256: string;

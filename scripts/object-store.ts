@@ -45,7 +45,8 @@ export interface RunningObjectStore {
 /** Starts versitygw over a local folder and creates the bucket; resolves once it answers S3 requests. */
 export async function startObjectStore(options: ObjectStoreOptions, stdio: 'inherit' | 'ignore' = 'inherit'): Promise<RunningObjectStore> {
   mkdirSync(options.dataDir, { recursive: true });
-  const child = spawn(ensureVersitygw(), ['--port', `${options.host}:${options.port}`, '--quiet', 'posix', options.dataDir], {
+  // Keep-alive, as S3 itself and MinIO keep connections: without it every request opens a new connection.
+  const child = spawn(ensureVersitygw(), ['--port', `${options.host}:${options.port}`, '--keep-alive', '--quiet', 'posix', options.dataDir], {
     stdio,
     // The root credentials travel in versitygw's own variables, never on its command line (visible in `ps`).
     env: { PATH: process.env.PATH, ROOT_ACCESS_KEY_ID: options.accessKeyId, ROOT_SECRET_ACCESS_KEY: options.secretAccessKey },

@@ -1,12 +1,13 @@
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listS3ImageFolder, s3Reader } from '../lib/datasets/s3-folder';
-import { ArtifactNotFoundError, LocalArtifactStore, openArtifactStore, type S3StoreDescription } from '../lib/artifacts';
+import { ArtifactNotFoundError, LocalArtifactStore, openArtifactStore, readJsonIfStored, type S3StoreDescription } from '../lib/artifacts';
 import { ArtifactCorruptError, S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { startTestObjectStore } from './helpers/object-store';
 
@@ -63,6 +64,36 @@ describe('S3 artifact store (real versitygw server)', () => {
     await store.putNamed('runs/a/manifest.json', '{"v":2}');
     assert.deepEqual(await elsewhere.readJson(named), { v: 2 }, 'a replaced named artifact is read anew');
     assert.equal(store.locationOf(named), `s3://${server.bucket}/${store.locationOf(named).split('/').slice(3).join('/')}`);
+  });
+
+  it('reads a named JSON artifact in one request, or says nothing is stored there, on both stores', async () => {
+    const store = newStore();
+    const requests: string[] = [];
+    store.client.middlewareStack.add((next) => (args) => (requests.push((args.input as { Key: string }).Key), next(args)), { step: 'initialize', name: 'countRequests' });
+    for (const backend of [store, new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'artifacts-')))]) {
+      assert.equal(await readJsonIfStored(backend, 'records/none.json'), undefined);
+      await backend.putNamed('records/one.json', '{"uri":"artifact://x"}');
+      assert.deepEqual(await readJsonIfStored(backend, 'records/one.json'), { uri: 'artifact://x' });
+      await backend.putNamed('records/bad.json', '{"uri":');
+      await assert.rejects(readJsonIfStored(backend, 'records/bad.json'), SyntaxError);
+    }
+    assert.deepEqual(requests.filter((key) => key.endsWith('none.json') || key.includes('none.json/')), [store.locationOf('artifact://records/none.json').split('/').slice(3).join('/')]);
+  });
+
+  it('keeps connections to the development object store alive between requests, as S3 does', async () => {
+    const agent = new Agent({ keepAlive: true });
+    const reused: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const request = httpRequest(`${server.env().AWS_ENDPOINT_URL_S3}/${server.bucket}/no-such-key`, { agent, method: 'HEAD' }, (response) => {
+          reused.push(request.reusedSocket);
+          response.resume().on('end', resolve);
+        });
+        request.on('error', reject).end();
+      });
+    }
+    agent.destroy();
+    assert.deepEqual(reused, [false, true, true]);
   });
 
   it('shows a directory only once its listing, written last, is there', async () => {

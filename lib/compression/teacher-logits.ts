@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ArtifactStore } from '../artifacts';
+import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 
 export interface StoredTeacherLogits {
   uri: string;
@@ -15,14 +15,13 @@ function recordKey(modelUri: string, manifestUri: string): string {
 /** Records the stored logits of a teacher on a dataset; a record that already says the same is left alone. */
 export async function recordTeacherLogits(store: ArtifactStore, modelUri: string, manifestUri: string, logits: StoredTeacherLogits): Promise<void> {
   const key = recordKey(modelUri, manifestUri);
-  if ((await store.exists(key)) && (await store.readJson<StoredTeacherLogits>(key)).uri === logits.uri) return;
+  if ((await readJsonIfStored<StoredTeacherLogits>(store, key))?.uri === logits.uri) return;
   await store.putNamed(key, JSON.stringify(logits));
 }
 
 /** The logits recorded for a teacher on a dataset, if they are there and intact. */
 export async function recordedTeacherLogits(store: ArtifactStore, modelUri: string, manifestUri: string): Promise<StoredTeacherLogits | undefined> {
   const key = recordKey(modelUri, manifestUri);
-  if (!(await store.exists(key))) return undefined;
-  const logits = await store.readJson<StoredTeacherLogits>(key);
-  return (await store.isIntactBlob(logits.uri)) ? logits : undefined;
+  const logits = await readJsonIfStored<StoredTeacherLogits>(store, key);
+  return logits && (await store.isIntactBlob(logits.uri)) ? logits : undefined;
 }

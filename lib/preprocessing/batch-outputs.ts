@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ArtifactStore } from '../artifacts';
+import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { prefetched } from '../prefetch';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { canonicalJson, type BatchOutput } from './batch';
@@ -16,7 +16,7 @@ function recordKey(listingUri: string, spec: PreprocessSpec, batch: number): str
 /** Records a batch's output; a record that already says the same is left alone, so a re-run writes nothing. */
 export async function recordBatchOutput(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batch: number, outputUri: string): Promise<void> {
   const key = recordKey(listingUri, spec, batch);
-  if ((await store.exists(key)) && (await store.readJson<string>(key)) === outputUri) return;
+  if ((await readJsonIfStored<string>(store, key)) === outputUri) return;
   await store.putNamed(key, JSON.stringify(outputUri));
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ArtifactStore } from '../artifacts';
+import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
 import type { ShardRef } from '../datasets/manifest';
@@ -274,8 +274,8 @@ function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec
 
 async function cachedOutput(store: ArtifactStore, key: string): Promise<{ output: BatchOutput; uri: string } | undefined> {
   const uri = store.uriOf(cacheEntryKey(key));
-  if (!(await store.exists(uri))) return undefined;
-  const output = await store.readJson<BatchOutput>(uri);
+  const output = await readJsonIfStored<BatchOutput>(store, uri);
+  if (!output) return undefined;
   const present = await Promise.all(output.shards.flatMap((s) => [store.isIntactBlob(s.imagesUri), store.isIntactBlob(s.labelsUri)]));
   return present.every(Boolean) ? { output, uri } : undefined;
 }

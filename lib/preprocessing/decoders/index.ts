@@ -27,10 +27,11 @@ export class TensorflowDecodeError extends Error {
 class FastPathUnavailable extends Error {}
 
 /**
- * Decodes an image to the spec's shape. Which decoder runs depends only on the file's bytes (and the target size, for
- * how small a JPEG decodes): JPEG, PNG, GIF and BMP files whose header shows nothing TensorFlow would decode
- * differently from sharp, and not too large to decode whole, go to TensorFlow on the decoder threads, everything else (and anything TensorFlow fails on) to sharp, so quarantine reasons all come from sharp.
- * Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back.
+ * Decodes an image to the spec's shape. Which decoder runs depends only on the file's bytes and the target size:
+ * JPEG, PNG, GIF and BMP files whose header shows nothing TensorFlow would decode differently from sharp, and not too
+ * large to decode whole, go to the decoder threads (simple PNGs already at the target size are inflated there, the
+ * rest decoded by TensorFlow); everything else, and anything the threads fail on, to sharp, so quarantine reasons all
+ * come from sharp. Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back.
  */
 export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder): Promise<Decoded> {
   if (!Buffer.isBuffer(input) || only === 'sharp') return { pixels: await toPixels(input, spec), decoder: 'sharp' };
@@ -38,7 +39,7 @@ export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decode
   if (only) {
     if (verdict.header) return fastPath().decode(input, verdict.header, spec, only);
     if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);
-    throw new TensorflowDecodeError(`not for TensorFlow: ${verdict.why}`);
+    throw new TensorflowDecodeError(`not for the decoder threads: ${verdict.why}`);
   }
   if (verdict.header && fastPathAvailable()) {
     try {
