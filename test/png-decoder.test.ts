@@ -29,6 +29,14 @@ const palette = (filters: number[]): PngParts => ({
   filters,
 });
 
+/** `png` with `chunk` inserted before the `nth` chunk of type `type`. */
+function insertBefore(png: Buffer, type: string, chunk: Buffer, nth = 1): Buffer {
+  let at = png.indexOf(type);
+  for (let n = 1; n < nth; n++) at = png.indexOf(type, at + 4);
+  at -= 4;
+  return Buffer.concat([png.subarray(0, at), chunk, png.subarray(at)]);
+}
+
 /** Every filter alone, then all five cycling row by row. */
 const FILTERS = [[0], [1], [2], [3], [4], [0, 1, 2, 3, 4]];
 
@@ -100,8 +108,14 @@ describe('PNG inflation', () => {
       'no IEND chunk': good.subarray(0, good.length - 12),
       'a cut in its image data': good.subarray(0, idat + 20),
       'no image data': Buffer.concat([good.subarray(0, idat - 4), good.subarray(idat + 8 + idatLength)]),
+      'a palette after its image data': insertBefore(encodePng(palette([0])), 'IEND', pngChunk('PLTE', PALETTE)),
+      'image data split by another chunk': insertBefore(encodePng({ ...rgb([0]), idatChunks: 2 }), 'IDAT', pngChunk('tEXt', Buffer.from('Comment\0between')), 2),
+      'a palette in a grey image': insertBefore(encodePng(grey([0])), 'IDAT', pngChunk('PLTE', PALETTE)),
+      'an unknown critical chunk': insertBefore(good, 'IDAT', pngChunk('ABCD', new Uint8Array(3))),
     };
     for (const [name, png] of Object.entries(declined)) assert.equal(decodeSimplePng(png), null, name);
+    const withTextAfterImageData = insertBefore(good, 'IEND', pngChunk('tEXt', Buffer.from('Comment\0after')));
+    assert.ok(decodeSimplePng(withTextAfterImageData), 'an ancillary chunk after the image data is fine');
   });
 });
 

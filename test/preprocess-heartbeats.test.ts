@@ -4,22 +4,17 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { listDataset, preprocessBatch, writeManifest } from '../activities/preprocessing';
 import { preprocessDatasetInputSchema } from '../lib/schemas/preprocess-dataset';
 import { distinctImage } from './helpers/messy-dataset';
+import { pngChunk } from './helpers/png';
 import { temporaryDataDir } from './helpers/temporal';
 
 /** `png` with a text chunk before its end: other bytes, so another image to the content-keyed cache, same pixels. */
 function withTextChunk(png: Buffer, text: string): Buffer {
-  const body = Buffer.concat([Buffer.from('tEXt'), Buffer.from(`Comment\0${text}`)]);
-  const chunk = Buffer.alloc(body.length + 8);
-  chunk.writeUInt32BE(body.length - 4, 0);
-  body.copy(chunk, 4);
-  chunk.writeUInt32BE(crc32(body), body.length + 4);
   const end = png.length - 12;
-  return Buffer.concat([png.subarray(0, end), chunk, png.subarray(end)]);
+  return Buffer.concat([png.subarray(0, end), pngChunk('tEXt', Buffer.from(`Comment\0${text}`)), png.subarray(end)]);
 }
 
 /**

@@ -21,8 +21,8 @@ const PALETTE = 3;
 /**
  * Decodes a non-interlaced, 8-bit, grey, RGB or palette PNG without transparency: the PNG images of a dataset already
  * at its training size, where a TensorFlow op costs several times the decode itself. Lossless, so the pixels are
- * exactly those of every other PNG decoder. Returns null for any other PNG, and for one whose chunks, checksums or
- * compressed data are not exactly right: another decoder then decides what it is.
+ * exactly those of every other PNG decoder. Returns null for any other PNG, and for one whose chunks (their order,
+ * an unknown critical one), checksums or compressed data are not exactly right: another decoder then decides.
  */
 export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -31,6 +31,7 @@ export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
   let colourType = -1;
   let palette: Buffer | undefined;
   const compressed: Buffer[] = [];
+  let afterImageData = false;
   let pos = 8;
   for (;;) {
     if (pos + 12 > data.length) return null;
@@ -46,10 +47,16 @@ export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
       if (bitDepth !== 8 || compression !== 0 || filter !== 0 || interlace !== 0 || width === 0 || height === 0) return null;
       if (colourType !== GREY && colourType !== RGB && colourType !== PALETTE) return null;
     } else if (width === 0) return null;
-    else if (type === PLTE) palette = body;
-    else if (type === TRNS) return null;
-    else if (type === IDAT) compressed.push(body);
-    else if (type === IEND) break;
+    else if (type === PLTE) {
+      if (colourType === GREY || compressed.length > 0) return null;
+      palette = body;
+    } else if (type === IDAT) {
+      if (afterImageData) return null;
+      compressed.push(body);
+    } else if (type === IEND) break;
+    // Transparency, or a critical chunk (upper-case first letter) this decoder does not know.
+    else if (type === TRNS || (data[pos + 4]! & 0x20) === 0) return null;
+    if (compressed.length > 0 && type !== IDAT) afterImageData = true;
     pos = end + 4;
   }
   if (compressed.length === 0 || (colourType === PALETTE && (!palette || palette.length % 3 !== 0))) return null;
