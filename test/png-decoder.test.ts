@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { createDeflate } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeSimplePng } from '../lib/preprocessing/decoders/png';
 import { luminance } from '../lib/preprocessing/decoders/target';
@@ -7,7 +10,7 @@ import type { TensorFlowNode } from '../lib/preprocessing/decoders/tensorflow';
 import { seededRandom } from '../lib/random';
 import { loadNative } from '../lib/tf';
 import { formatMatrix } from './helpers/image-formats';
-import { encodePng, pngChunk, type PngParts } from './helpers/png';
+import { encodePng, pngChunk, withDamagedImageData, type PngParts } from './helpers/png';
 
 const [WIDTH, HEIGHT] = [37, 23];
 
@@ -28,6 +31,11 @@ const palette = (filters: number[]): PngParts => ({
   palette: PALETTE,
   filters,
 });
+
+/** This process's peak resident memory so far (VmHWM). */
+function peakRssBytes(): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+}
 
 /** `png` with `chunk` inserted before the `nth` chunk of type `type`. */
 function insertBefore(png: Buffer, type: string, chunk: Buffer, nth = 1): Buffer {
@@ -83,16 +91,27 @@ describe('PNG inflation', () => {
     }
   });
 
+  it('declines a decompression bomb without inflating it: a 1 GiB stream of rows behind a 37x23 header', async () => {
+    const deflate = createDeflate();
+    const chunks: Buffer[] = [];
+    deflate.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const rows = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 1024; i++) if (!deflate.write(rows)) await once(deflate, 'drain');
+    await new Promise((resolve) => deflate.end(resolve));
+    const small = encodePng(grey([0]));
+    const idat = small.indexOf('IDAT');
+    const bomb = Buffer.concat([small.subarray(0, idat - 4), pngChunk('IDAT', Buffer.concat(chunks)), small.subarray(idat + 8 + small.readUInt32BE(idat - 4))]);
+    const peakBefore = peakRssBytes();
+    assert.equal(decodeSimplePng(bomb), null);
+    assert.ok(peakRssBytes() - peakBefore < 256 * 2 ** 20, `peak RSS grew by ${Math.round((peakRssBytes() - peakBefore) / 2 ** 20)} MiB`);
+  });
+
   it('declines every PNG it would not decode exactly, leaving it to the other decoders', async () => {
     const good = encodePng(rgb([4]));
     const idat = good.indexOf('IDAT');
     const idatLength = good.readUInt32BE(idat - 4);
     const withBadCrc = Buffer.from(good);
     withBadCrc[idat + 4 + idatLength]! ^= 0x01;
-    // Damaged compressed data under a CRC that matches it: only inflating finds out.
-    const damaged = Buffer.from(good);
-    damaged.fill(0xff, idat + 4 + 10, idat + 4 + 20);
-    const recrc = Buffer.concat([damaged.subarray(0, idat - 4), pngChunk('IDAT', damaged.subarray(idat + 4, idat + 4 + idatLength)), damaged.subarray(idat + 8 + idatLength)]);
     const declined: Record<string, Buffer> = {
       interlaced: matrix['png interlaced']!,
       '16-bit': matrix['png 16-bit']!,
@@ -101,14 +120,18 @@ describe('PNG inflation', () => {
       'palette with a transparent entry': encodePng({ ...palette([0]), transparency: Uint8Array.of(0) }),
       'grey with a transparent value': encodePng({ ...grey([0]), transparency: Uint8Array.of(0, 7) }),
       'a bad CRC on its image data': withBadCrc,
-      'damaged compressed data': recrc,
+      'damaged compressed data': withDamagedImageData(good),
       'more image data than its header has rows': encodePng({ ...rgb([0]), headerHeight: HEIGHT - 1 }),
       'a row filter of type 5': encodePng(rgb([0, 5])),
       'a palette index past its palette': encodePng({ ...palette([0]), palette: PALETTE.subarray(0, 3 * 20) }),
       'no IEND chunk': good.subarray(0, good.length - 12),
       'a cut in its image data': good.subarray(0, idat + 20),
       'no image data': Buffer.concat([good.subarray(0, idat - 4), good.subarray(idat + 8 + idatLength)]),
-      'a palette after its image data': insertBefore(encodePng(palette([0])), 'IEND', pngChunk('PLTE', PALETTE)),
+      'a palette after its image data': insertBefore(encodePng({ ...palette([0]), palette: undefined }), 'IEND', pngChunk('PLTE', PALETTE)),
+      'a second palette': insertBefore(encodePng(palette([0])), 'IDAT', pngChunk('PLTE', PALETTE)),
+      'a palette of 257 colours': encodePng({ ...palette([0]), palette: samples(3 * 257, 6) }),
+      'a chunk whose name is not four letters': insertBefore(good, 'IDAT', pngChunk('1abc', new Uint8Array(3))),
+      'a chunk over 8,000,000 bytes': insertBefore(good, 'IDAT', pngChunk('tEXt', Buffer.alloc(8_000_001, 0x41))),
       'image data split by another chunk': insertBefore(encodePng({ ...rgb([0]), idatChunks: 2 }), 'IDAT', pngChunk('tEXt', Buffer.from('Comment\0between')), 2),
       'a palette in a grey image': insertBefore(encodePng(grey([0])), 'IDAT', pngChunk('PLTE', PALETTE)),
       'an unknown critical chunk': insertBefore(good, 'IDAT', pngChunk('ABCD', new Uint8Array(3))),

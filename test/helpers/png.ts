@@ -71,3 +71,12 @@ function paethPredictor(left: number, up: number, upLeft: number): number {
   const [pa, pb, pc] = [Math.abs(p - left), Math.abs(p - up), Math.abs(p - upLeft)];
   return pa <= pb && pa <= pc ? left : pb <= pc ? up : upLeft;
 }
+
+/** `png` with bytes of its (first) image data overwritten and the chunk's CRC made to match: only inflating finds out. */
+export function withDamagedImageData(png: Buffer): Buffer {
+  const idat = png.indexOf('IDAT');
+  const length = png.readUInt32BE(idat - 4);
+  const body = Buffer.from(png.subarray(idat + 4, idat + 4 + length));
+  body.fill(0xff, 2, Math.min(length, 12));
+  return Buffer.concat([png.subarray(0, idat - 4), pngChunk('IDAT', body), png.subarray(idat + 8 + length)]);
+}

@@ -64,7 +64,7 @@ function decodeOne(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, t
   const place = placement(header.width, header.height, target);
   if (only !== 'tensorflow' && header.format === 'png' && place.resizeWidth === header.width && place.resizeHeight === header.height) {
     const png = decodeSimplePng(bytes);
-    if (png && png.width === header.width && png.height === header.height) {
+    if (png) {
       writeTarget(png.data, png.width, png.height, png.channels, place, target, out);
       return 'png';
     }

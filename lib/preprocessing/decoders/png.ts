@@ -14,6 +14,9 @@ const IDAT = 0x49444154;
 const IEND = 0x49454e44;
 const TRNS = 0x74524e53;
 
+/** The longest chunk libpng reads by default (PNG_USER_CHUNK_MALLOC_MAX); longer ones it refuses. */
+const MAX_CHUNK_BYTES = 8_000_000;
+
 const GREY = 0;
 const RGB = 2;
 const PALETTE = 3;
@@ -21,8 +24,9 @@ const PALETTE = 3;
 /**
  * Decodes a non-interlaced, 8-bit, grey, RGB or palette PNG without transparency: the PNG images of a dataset already
  * at its training size, where a TensorFlow op costs several times the decode itself. Lossless, so the pixels are
- * exactly those of every other PNG decoder. Returns null for any other PNG, and for one whose chunks (their order,
- * an unknown critical one), checksums or compressed data are not exactly right: another decoder then decides.
+ * exactly those of every other PNG decoder. Returns null for any other PNG, and for one whose chunks (their names,
+ * sizes and order, a duplicate or oversized palette, an unknown critical one), checksums or compressed data are not
+ * exactly right, or not what libpng accepts: another decoder then decides. The caller has checked the signature.
  */
 export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -38,6 +42,7 @@ export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
     const length = data.readUInt32BE(pos);
     const end = pos + 8 + length;
     if (end + 4 > data.length || crc32(data.subarray(pos + 4, end)) !== data.readUInt32BE(end)) return null;
+    if (length > MAX_CHUNK_BYTES || !isChunkName(data.subarray(pos + 4, pos + 8))) return null;
     const type = data.readUInt32BE(pos + 4);
     const body = data.subarray(pos + 8, end);
     if (type === IHDR) {
@@ -48,7 +53,7 @@ export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
       if (colourType !== GREY && colourType !== RGB && colourType !== PALETTE) return null;
     } else if (width === 0) return null;
     else if (type === PLTE) {
-      if (colourType === GREY || compressed.length > 0) return null;
+      if (palette || colourType === GREY || compressed.length > 0 || length === 0 || length % 3 !== 0 || length > 3 * 256) return null;
       palette = body;
     } else if (type === IDAT) {
       if (afterImageData) return null;
@@ -59,16 +64,18 @@ export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
     if (compressed.length > 0 && type !== IDAT) afterImageData = true;
     pos = end + 4;
   }
-  if (compressed.length === 0 || (colourType === PALETTE && (!palette || palette.length % 3 !== 0))) return null;
+  if (compressed.length === 0 || (colourType === PALETTE && !palette)) return null;
   const samples = colourType === RGB ? 3 : 1;
   const stride = width * samples;
+  const filteredBytes = height * (stride + 1);
   let filtered: Buffer;
   try {
-    filtered = inflateSync(compressed.length === 1 ? compressed[0]! : Buffer.concat(compressed));
+    // Bounded: a few compressed bytes can claim gigabytes.
+    filtered = inflateSync(compressed.length === 1 ? compressed[0]! : Buffer.concat(compressed), { maxOutputLength: filteredBytes });
   } catch {
     return null;
   }
-  if (filtered.length !== height * (stride + 1)) return null;
+  if (filtered.length !== filteredBytes) return null;
   const pixels = new Uint8Array(height * stride);
   if (!unfilter(filtered, pixels, height, stride, samples)) return null;
   if (colourType !== PALETTE) return { width, height, channels: samples as 1 | 3, data: pixels };
@@ -82,6 +89,11 @@ export function decodeSimplePng(bytes: Uint8Array): PngPixels | null {
     rgb[i * 3 + 2] = palette![index * 3 + 2]!;
   }
   return { width, height, channels: 3, data: rgb };
+}
+
+/** Four ASCII letters, as every chunk type is. */
+function isChunkName(name: Uint8Array): boolean {
+  return name.every((c) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a));
 }
 
 /** Undoes PNG's per-row filters (none, sub, up, average, Paeth) into `out`; false on an unknown filter type. */

@@ -13,8 +13,6 @@ export type TensorFlowNode = TensorFlow & {
   };
 };
 
-
-
 /**
  * The largest JPEG DCT scaling (1/2, 1/4, 1/8) that still decodes at least the resized size: libjpeg then skips most
  * of the inverse DCT work, as libvips' shrink-on-load does.
