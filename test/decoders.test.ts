@@ -229,6 +229,33 @@ describe('image decoders without native TensorFlow', () => {
     assert.equal(stderr.match(/images are decoded with sharp only: TFJS_BACKEND=cpu/g)?.length, 1, stderr);
   });
 
+  it('does not decide tfjs-node is missing when the first batch runs out of file descriptors', () => {
+    const lib = (path: string) => JSON.stringify(join(__dirname, '..', 'lib', path));
+    const script = `
+      const { closeSync, openSync } = require('node:fs');
+      require(${lib('config.js')}).settings();
+      const { fastPathAvailable } = require(${lib('preprocessing/decoders/index.js')});
+      const taken = [];
+      try {
+        for (;;) taken.push(openSync('/dev/null', 'r'));
+      } catch (err) {
+        if (err.code !== 'EMFILE') throw err;
+      }
+      let first;
+      try {
+        first = fastPathAvailable();
+      } catch (err) {
+        first = err.code;
+      }
+      taken.forEach((fd) => closeSync(fd));
+      console.log(JSON.stringify({ first, then: fastPathAvailable() }));
+    `;
+    const run = spawnSync('bash', ['-c', 'ulimit -n 128 && exec "$@"', 'bash', process.execPath, '-e', script], { env: { ...process.env, TFJS_BACKEND: 'auto' }, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout.trim()), { first: true, then: true });
+    assert.doesNotMatch(run.stderr, /decoded with sharp only/);
+  });
+
   it('decodes every image with sharp, saying so once, when tfjs-node is not installed', () => {
     const notInstalled = `
       const Module = require('module');

@@ -1,8 +1,8 @@
 /**
  * Run as a child process with a low open-file limit (`node transient-batch.js <dataset root> <artifact root>`): runs
- * one batch with every file descriptor taken from when its last image is hashed until the last one starts decoding, so
- * re-reading them to decode fails with EMFILE while writing its shards would not; then runs the batch again. Prints
- * what each run did as JSON.
+ * one batch with every file descriptor taken from when its cache lookup misses (every image read and hashed) until the
+ * last one starts decoding, so re-reading them to decode fails with EMFILE while writing its shards would not; then
+ * runs the batch again. Prints what each run did as JSON.
  */
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,22 +27,38 @@ function takeEveryDescriptor(): number[] {
   }
 }
 
+/** A local store that calls `onCacheMiss` when a batch looks for its cached output and finds none. */
+class StoreWatchingCacheLookups extends LocalArtifactStore {
+  onCacheMiss = () => {};
+
+  override async readJson<T>(uri: string): Promise<T> {
+    try {
+      return await super.readJson<T>(uri);
+    } catch (err) {
+      if (uri.includes('cache/preprocess/')) this.onCacheMiss();
+      throw err;
+    }
+  }
+}
+
 async function main(root: string, artifactRoot: string): Promise<void> {
   const images = (await listImageFolder(root)).perClass.flat();
   const spec = withinLimits(preprocessSpecSchema.parse({ width: 8, height: 8 }), images.length, loadSettings().limits);
-  const store = new LocalArtifactStore(artifactRoot);
+  const store = new StoreWatchingCacheLookups(artifactRoot);
   const reader = folderReader(root, spec.maxFileBytes);
   let taken: number[] = [];
   let descriptorsTaken = 0;
   const release = () => taken.splice(0).forEach((fd) => closeSync(fd));
+  // Once: every re-read to decode then finds no descriptor free.
+  store.onCacheMiss = () => {
+    if (descriptorsTaken > 0) return;
+    taken = takeEveryDescriptor();
+    descriptorsTaken = taken.length;
+  };
   const exhausted = await preprocessImages(images, reader, spec, store, {
     retainBytes: 0,
     onProgress: (done, phase) => {
-      // Once, when the last image has been read and hashed: every re-read to decode then finds no descriptor free.
-      if (phase === 'read' && done === images.length && descriptorsTaken === 0) {
-        taken = takeEveryDescriptor();
-        descriptorsTaken = taken.length;
-      } else if (phase === 'decode' && done === images.length) release();
+      if (phase === 'decode' && done === images.length) release();
     },
   }).then(
     (run) => ({ failed: false as const, leftOut: run.output.leftOut }),

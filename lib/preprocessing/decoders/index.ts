@@ -148,10 +148,16 @@ const fastPath = () => (shared ??= new FastPath(settings().decoderThreads));
 
 let available: boolean | undefined;
 
+/**
+ * Looked up when this module loads, with the worker: a lookup during a batch that runs out of file descriptors reads
+ * as "not installed" (Node's resolver reports any failure as a missing module), and would switch the worker to sharp.
+ */
+const TFJS_NODE_MISSING = tfjsNodeMissing();
+
 /** Whether this worker decodes with TensorFlow at all: not with TFJS_BACKEND=cpu, nor without tfjs-node installed. */
 export function fastPathAvailable(): boolean {
   if (available === undefined) {
-    const why = settings().tfjsBackend === 'cpu' ? 'TFJS_BACKEND=cpu' : tfjsNodeMissing();
+    const why = settings().tfjsBackend === 'cpu' ? 'TFJS_BACKEND=cpu' : TFJS_NODE_MISSING;
     available = why === undefined;
     if (why) console.warn(`[temporal-ml] images are decoded with sharp only: ${why}.`);
   }
