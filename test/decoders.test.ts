@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadSettings } from '../lib/config';
-import { decode, TensorflowDecodeError, type Decoder } from '../lib/preprocessing/decoders';
+import { decode, DecoderThreadError, type Decoder } from '../lib/preprocessing/decoders';
 import { FAST_PATH_MAX_PIXELS, fastPathVerdict } from '../lib/preprocessing/decoders/header';
 import { decodedPixels } from '../lib/preprocessing/decoders/tensorflow';
 import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
@@ -137,7 +137,7 @@ describe('image decoders', () => {
       }
       const smaller = await decode(matrix[name]!, spec({ width: 60, height: 45 }));
       assert.equal(smaller.decoder, 'tensorflow', `${name} resized`);
-      await assert.rejects(decode(matrix[name]!, spec({ width: 60, height: 45 }), 'png'), TensorflowDecodeError);
+      await assert.rejects(decode(matrix[name]!, spec({ width: 60, height: 45 }), 'png'), DecoderThreadError);
     }
     for (const name of ['png rgba', 'png interlaced']) assert.equal((await decode(matrix[name]!, spec({ width: 120, height: 90 }))).decoder, 'tensorflow', name);
   });
@@ -160,7 +160,7 @@ describe('image decoders', () => {
     // where sharp alone does.
     const damaged = withDamagedImageData(matrix['png gray']!);
     const atSize = spec({ width: 120, height: 90, channels: 1 });
-    for (const only of ['png', 'tensorflow'] as const) await assert.rejects(decode(damaged, atSize, only), TensorflowDecodeError, only);
+    for (const only of ['png', 'tensorflow'] as const) await assert.rejects(decode(damaged, atSize, only), DecoderThreadError, only);
     assert.deepEqual([await reasonOf(decode(damaged, atSize)), await reasonOf(decode(damaged, atSize, 'sharp'))], ['corrupt', 'corrupt']);
   });
 
@@ -170,12 +170,12 @@ describe('image decoders', () => {
     const crcAt = idat + 4 + png.readUInt32BE(idat - 4);
     png[crcAt]! ^= 0xff;
     const target = spec({ width: 28, height: 28, channels: 3 });
-    await assert.rejects(decode(png, target, 'tensorflow'), TensorflowDecodeError);
+    await assert.rejects(decode(png, target, 'tensorflow'), DecoderThreadError);
     const decoded = await decode(png, target);
     assert.equal(decoded.decoder, 'sharp');
     assert.deepEqual(decoded.pixels, (await decode(png, target, 'sharp')).pixels);
     const atSize = spec({ width: 120, height: 90, channels: 3 });
-    await assert.rejects(decode(png, atSize, 'png'), TensorflowDecodeError);
+    await assert.rejects(decode(png, atSize, 'png'), DecoderThreadError);
     assert.equal((await decode(png, atSize)).decoder, 'sharp');
   });
 

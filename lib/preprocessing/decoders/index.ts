@@ -19,8 +19,8 @@ export interface Decoded {
 }
 
 /** The decoder threads could not decode a file the header let through; `decode` then hands the file to sharp. */
-export class TensorflowDecodeError extends Error {
-  override name = 'TensorflowDecodeError';
+export class DecoderThreadError extends Error {
+  override name = 'DecoderThreadError';
 }
 
 /** Native TensorFlow does not load on this worker. */
@@ -39,13 +39,13 @@ export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decode
   if (only) {
     if (verdict.header) return fastPath().decode(input, verdict.header, spec, only);
     if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);
-    throw new TensorflowDecodeError(`not for the decoder threads: ${verdict.why}`);
+    throw new DecoderThreadError(`not for the decoder threads: ${verdict.why}`);
   }
   if (verdict.header && fastPathAvailable()) {
     try {
       return await fastPath().decode(input, verdict.header, spec);
     } catch (err) {
-      if (!(err instanceof TensorflowDecodeError || err instanceof FastPathUnavailable)) throw err;
+      if (!(err instanceof DecoderThreadError || err instanceof FastPathUnavailable)) throw err;
     }
   }
   return { pixels: await toPixels(input, spec), decoder: 'sharp' };
@@ -134,7 +134,7 @@ class FastPath {
         if (unavailable) this.markUnavailable(unavailable);
         images.forEach((image, i) => {
           if (unavailable) image.reject(new FastPathUnavailable(unavailable));
-          else if (errors[i] !== null) image.reject(new TensorflowDecodeError(errors[i]!));
+          else if (errors[i] !== null) image.reject(new DecoderThreadError(errors[i]!));
           else image.resolve({ pixels: pixels.subarray(i * size, (i + 1) * size), decoder: decoders[i]! });
         });
       },
