@@ -29,7 +29,8 @@
  * After the Fashion-MNIST rounds, the workflow once more as a cache hit, and once with the local artifact store and
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
  *
- * BENCH_IMAGES limits the images of each dataset; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
+ * BENCH_DATASETS (comma-separated folder names: fashion-mnist-png, photos-640x480) picks the datasets, BENCH_IMAGES limits
+ * the images of each; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
  * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype,
  * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
  * and the object store, BENCH_SKIP_SCALING=1 the scaling.
@@ -66,11 +67,12 @@ interface BenchDataset {
   ensure?: (root: string) => Promise<void>;
 }
 
-const DATASETS: BenchDataset[] = [
+const ALL_DATASETS: BenchDataset[] = [
   { name: 'Fashion-MNIST PNG 28x28 -> 28x28x1', tree: 'fashion-mnist-png', shape: { width: 28, height: 28, channels: 1 }, batchSize: null },
   // Batches of 100 rather than the default (about 450 photos): 20 of them, enough to spread over the workers.
   { name: 'JPEG photos 640x480 -> 224x224x3', tree: 'photos-640x480', shape: { width: 224, height: 224, channels: 3 }, batchSize: 100, ensure: (root) => ensurePhotoTree(root) },
 ];
+const DATASETS = process.env.BENCH_DATASETS ? ALL_DATASETS.filter((d) => process.env.BENCH_DATASETS!.split(',').includes(d.tree)) : ALL_DATASETS;
 const LIMIT = process.env.BENCH_IMAGES ? Number(process.env.BENCH_IMAGES) : null;
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 8);
 const BATCH_SIZE = process.env.BENCH_BATCH_SIZE ? Number(process.env.BENCH_BATCH_SIZE) : null;

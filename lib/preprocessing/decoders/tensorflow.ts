@@ -42,14 +42,25 @@ export function decodeWithTensorflow(tf: TensorFlowNode, bytes: Uint8Array, head
     if (image.shape[2] === 2 || image.shape[2] === 4) image = flattened(tf, image, target.background);
     const [decodedHeight, decodedWidth] = image.shape;
     if (decodedWidth !== place.resizeWidth || decodedHeight !== place.resizeHeight) image = resized(tf, image, place);
-    return image.dtype === 'int32' ? image : tf.cast(tf.clipByValue(tf.round(image), 0, 255), 'int32');
+    return image;
   });
   try {
     const [height, width, channels] = pixels.shape as [number, number, number];
-    writeTarget(pixels.dataSync() as Int32Array, width, height, channels, place, target, out);
+    const data = pixels.dataSync() as Int32Array | Float32Array;
+    writeTarget(data instanceof Float32Array ? roundedBytes(data) : data, width, height, channels, place, target, out);
   } finally {
     pixels.dispose();
   }
+}
+
+/**
+ * Floats rounded half to even and clamped to 0-255, as `tf.round` then `clipByValue` would, by a Uint8ClampedArray's
+ * own conversion: here, on the main copy, instead of three more tensors the size of the image.
+ */
+function roundedBytes(floats: Float32Array): Uint8Array {
+  const bytes = new Uint8Array(floats.length);
+  new Uint8ClampedArray(bytes.buffer).set(floats);
+  return bytes;
 }
 
 function decoded(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, place: Placement): tfjs.Tensor3D {
@@ -79,10 +90,10 @@ function flattened(tf: TensorFlowNode, image: tfjs.Tensor3D, background: number)
  * that axis' weights: denser than the kernel needs, but one native op, faster here than gathering the taps.
  */
 function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resizeHeight }: Placement): tfjs.Tensor3D {
-  let out = tf.cast(image, 'float32');
-  if (out.shape[0]! <= resizeHeight * BILINEAR_UP_TO && out.shape[1]! <= resizeWidth * BILINEAR_UP_TO) {
-    return tf.image.resizeBilinear(out, [resizeHeight, resizeWidth], false, true);
+  if (image.shape[0]! <= resizeHeight * BILINEAR_UP_TO && image.shape[1]! <= resizeWidth * BILINEAR_UP_TO) {
+    return tf.image.resizeBilinear(image, [resizeHeight, resizeWidth], false, true);
   }
+  let out = tf.cast(image, 'float32');
   const shrink = (from: number, to: number) => Math.max(1, Math.floor(from / to / SHRINK_GAP));
   const [blockY, blockX] = [shrink(out.shape[0]!, resizeHeight), shrink(out.shape[1]!, resizeWidth)];
   if (blockX > 1 || blockY > 1) out = tf.avgPool(out, [blockY, blockX], [blockY, blockX], 'valid');
