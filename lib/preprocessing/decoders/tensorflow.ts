@@ -42,25 +42,15 @@ export function decodeWithTensorflow(tf: TensorFlowNode, bytes: Uint8Array, head
     if (image.shape[2] === 2 || image.shape[2] === 4) image = flattened(tf, image, target.background);
     const [decodedHeight, decodedWidth] = image.shape;
     if (decodedWidth !== place.resizeWidth || decodedHeight !== place.resizeHeight) image = resized(tf, image, place);
-    return image;
+    // Resized and flattened values already lie within 0-255.
+    return image.dtype === 'int32' ? image : tf.cast(tf.round(image), 'int32');
   });
   try {
     const [height, width, channels] = pixels.shape as [number, number, number];
-    const data = pixels.dataSync() as Int32Array | Float32Array;
-    writeTarget(data instanceof Float32Array ? roundedBytes(data) : data, width, height, channels, place, target, out);
+    writeTarget(pixels.dataSync() as Int32Array, width, height, channels, place, target, out);
   } finally {
     pixels.dispose();
   }
-}
-
-/**
- * Floats rounded half to even and clamped to 0-255, as `tf.round` then `clipByValue` would, by a Uint8ClampedArray's
- * own conversion: here, on the main copy, instead of three more tensors the size of the image.
- */
-function roundedBytes(floats: Float32Array): Uint8Array {
-  const bytes = new Uint8Array(floats.length);
-  new Uint8ClampedArray(bytes.buffer).set(floats);
-  return bytes;
 }
 
 function decoded(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, place: Placement): tfjs.Tensor3D {
@@ -84,15 +74,21 @@ function flattened(tf: TensorFlowNode, image: tfjs.Tensor3D, background: number)
   return tf.round(tf.add(tf.mul(colour, a), tf.mul(tf.sub(1, a), background))) as tfjs.Tensor3D;
 }
 
-/**
- * sharp's resize, rebuilt: libvips first averages whole blocks (a box shrink by the integer part of half the factor),
- * then reduces the rest with a lanczos3 kernel widened by the remaining factor. Each axis is one matrix product with
- * that axis' weights: denser than the kernel needs, but one native op, faster here than gathering the taps.
- */
-function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resizeHeight }: Placement): tfjs.Tensor3D {
-  if (image.shape[0]! <= resizeHeight * BILINEAR_UP_TO && image.shape[1]! <= resizeWidth * BILINEAR_UP_TO) {
-    return tf.image.resizeBilinear(image, [resizeHeight, resizeWidth], false, true);
+/** sharp's resize: bilinear for small shrinks (cheap, and close to lanczos3 there), else libvips' own reduction. */
+function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, place: Placement): tfjs.Tensor3D {
+  if (image.shape[0]! <= place.resizeHeight * BILINEAR_UP_TO && image.shape[1]! <= place.resizeWidth * BILINEAR_UP_TO) {
+    return tf.image.resizeBilinear(image, [place.resizeHeight, place.resizeWidth], false, true);
   }
+  // lanczos3's negative lobes overshoot.
+  return tf.clipByValue(reducedAsLibvips(tf, image, place), 0, 255);
+}
+
+/**
+ * libvips first averages whole blocks (a box shrink by the integer part of half the factor), then reduces the rest
+ * with a lanczos3 kernel widened by the remaining factor. Each axis is one matrix product with that axis' weights:
+ * denser than the kernel needs, but one native op, faster here than gathering the taps.
+ */
+function reducedAsLibvips(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resizeHeight }: Placement): tfjs.Tensor3D {
   let out = tf.cast(image, 'float32');
   const shrink = (from: number, to: number) => Math.max(1, Math.floor(from / to / SHRINK_GAP));
   const [blockY, blockX] = [shrink(out.shape[0]!, resizeHeight), shrink(out.shape[1]!, resizeWidth)];
@@ -109,7 +105,7 @@ function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resize
   return tf.transpose(tf.reshape(alongX, [resizeHeight, channels, resizeWidth]), [0, 2, 1]);
 }
 
-/** Downscales by at most this factor (what a JPEG's DCT scaling leaves) are bilinear: cheap, and close to lanczos3 there. */
+/** Downscales by at most this factor (what a JPEG's DCT scaling leaves) are bilinear. */
 const BILINEAR_UP_TO = 2;
 
 /** libvips' default gap: the box shrink leaves at least this factor to the kernel. */
