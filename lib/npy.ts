@@ -13,18 +13,49 @@ export function encodeNpy(array: NpyArray): Buffer {
   if (count !== array.data.length) {
     throw new Error(`shape [${array.shape}] holds ${count} values but the data has ${array.data.length}`);
   }
-  const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(', ')})`;
-  let header = `{'descr': '${DESCR[array.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
-  // Magic (6) + version (2) + header length (2) + header, padded with spaces and a newline to a multiple of 64.
-  const unpadded = 10 + header.length + 1;
-  header = header + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const prefix = Buffer.alloc(10);
-  MAGIC.copy(prefix, 0);
-  prefix[6] = 1;
-  prefix[7] = 0;
-  prefix.writeUInt16LE(header.length, 8);
-  const body = Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength);
-  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), body]);
+  const header = npyHeader(array.dtype, array.shape);
+  return Buffer.concat([header, Buffer.from(array.data.buffer, array.data.byteOffset, array.data.byteLength)]);
+}
+
+/**
+ * Magic, version, header length and header, padded with spaces and a newline to `length` bytes when given (a
+ * multiple of 64 at least as long as needed), else to the next multiple of 64.
+ */
+function npyHeader(dtype: NpyArray['dtype'], shape: number[], length?: number): Buffer {
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  const text = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const unpadded = 10 + text.length + 1;
+  const total = length ?? unpadded + ((64 - (unpadded % 64)) % 64);
+  if (total < unpadded || total % 64 !== 0) throw new Error(`an .npy header of shape [${shape}] does not fit ${total} bytes`);
+  const header = Buffer.alloc(total, 0x20);
+  MAGIC.copy(header, 0);
+  header[6] = 1;
+  header[7] = 0;
+  header.writeUInt16LE(total - 10, 8);
+  header.write(text, 10, 'latin1');
+  header[total - 1] = 0x0a;
+  return header;
+}
+
+/**
+ * An `.npy` file allocated whole before its rows are written: `data` holds up to `maxRows` rows of `rowShape`, in
+ * place behind room for the header, and `file(rows)` is the file of the first `rows` of them, without a copy. The
+ * memory is shared, so worker threads can write rows into it directly.
+ */
+export function npyFile<D extends 'float32' | 'uint8'>(dtype: D, maxRows: number, rowShape: number[]): { data: D extends 'float32' ? Float32Array : Uint8Array; file(rows: number): Buffer } {
+  const headerBytes = npyHeader(dtype, [maxRows, ...rowShape]).byteLength;
+  const rowValues = rowShape.reduce((a, b) => a * b, 1);
+  const valueBytes = dtype === 'float32' ? 4 : 1;
+  const bytes = Buffer.from(new SharedArrayBuffer(headerBytes + maxRows * rowValues * valueBytes));
+  const data = dtype === 'float32' ? new Float32Array(bytes.buffer, headerBytes, maxRows * rowValues) : new Uint8Array(bytes.buffer, headerBytes, maxRows * rowValues);
+  return {
+    data: data as D extends 'float32' ? Float32Array : Uint8Array,
+    file(rows: number) {
+      if (rows > maxRows) throw new Error(`${rows} rows do not fit an .npy file of ${maxRows}`);
+      npyHeader(dtype, [rows, ...rowShape], headerBytes).copy(bytes, 0);
+      return bytes.subarray(0, headerBytes + rows * rowValues * valueBytes);
+    },
+  };
 }
 
 export interface NpyHeader {

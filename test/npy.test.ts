@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeNpy, encodeNpy } from '../lib/npy';
+import { decodeNpy, encodeNpy, npyArrayOf, npyFile } from '../lib/npy';
 
 describe('npy', () => {
   it('round-trips float32, int32 and uint8 arrays with their shapes', () => {
@@ -23,5 +23,36 @@ describe('npy', () => {
   it('refuses a shape that does not match the data, and files that are not .npy', () => {
     assert.throws(() => encodeNpy({ dtype: 'int32', shape: [5], data: new Int32Array(4) }), /holds 5 values/);
     assert.throws(() => decodeNpy(Buffer.from('not numpy at all')), /bad magic/);
+  });
+
+  it('writes rows in place behind room for the header: the file of the rows written is that same memory, as encodeNpy would write it', () => {
+    for (const dtype of ['uint8', 'float32'] as const) {
+      const shard = npyFile(dtype, 5, [2, 3]);
+      shard.data.set(Array.from({ length: 18 }, (_, i) => i / 2));
+      const file = shard.file(3);
+      assert.equal(file.buffer, shard.data.buffer);
+      const expected = npyArrayOf(shard.data.slice(0, 18), [3, 2, 3]);
+      assert.deepEqual(decodeNpy(file), expected);
+      assert.deepEqual(file, encodeNpy(expected));
+      assert.throws(() => shard.file(6), /6 rows do not fit/);
+    }
+  });
+
+  it('keeps the header the room it was given when fewer rows need a shorter one, 64-byte aligned', () => {
+    // A first dimension of 10^k needs one digit more than any smaller row count: find trailing axes of size 1 and a k
+    // for which that digit crosses a multiple of 64.
+    const headerOf = (shape: number[]) => encodeNpy({ dtype: 'uint8', shape, data: new Uint8Array(shape[0]!) }).byteLength - shape[0]!;
+    const crossing = Array.from({ length: 30 }, (_, ones) => Array<number>(ones + 1).fill(1))
+      .flatMap((rowShape) => [10, 100, 1000, 10000].map((maxRows) => ({ rowShape, maxRows })))
+      .find(({ rowShape, maxRows }) => headerOf([maxRows, ...rowShape]) !== headerOf([maxRows - 1, ...rowShape]));
+    assert.ok(crossing, 'some row count crosses a 64-byte boundary');
+    const { rowShape, maxRows } = crossing;
+    const shard = npyFile('uint8', maxRows, rowShape);
+    shard.data.fill(7);
+    const file = shard.file(maxRows - 1);
+    assert.equal(file.byteLength - (maxRows - 1), headerOf([maxRows, ...rowShape]));
+    const decoded = decodeNpy(file);
+    assert.deepEqual(decoded.shape, [maxRows - 1, ...rowShape]);
+    assert.ok(decoded.data.every((v) => v === 7));
   });
 });

@@ -3,7 +3,7 @@ import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
 import type { ShardRef } from '../datasets/manifest';
-import { encodeNpy, npyArrayOf } from '../npy';
+import { encodeNpy, npyFile } from '../npy';
 import { SPLITS, splitOf, type Split } from '../split';
 import type { LimitedSpec } from './limits';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
@@ -102,7 +102,7 @@ export async function preprocessImages(
   const plans = planRows(unique, reads, spec);
   await decodeAndNormalize(plans, images, reads, reader, spec, leftOut, options);
   const kept = keptImages(plans, images, reads);
-  const shards = await writeShards(store, spec, plans, kept);
+  const shards = await writeShards(store, plans, kept);
   const output: BatchOutput = { key, images: kept.images, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
   const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
   return { output, outputUri, cacheHit: false, bytesRead };
@@ -159,10 +159,16 @@ interface RowPlan {
 
 type ShardPixels = Uint8Array | Float32Array;
 
+/** A split's shard file, its rows written in place (see npyFile). */
+interface ShardFile {
+  data: ShardPixels;
+  file(rows: number): Buffer;
+}
+
 interface PlannedRows {
   plans: RowPlan[];
   /** Each split's rows as the spec stores them: uint8 pixels or normalized float32. */
-  tensors: Record<Split, ShardPixels>;
+  tensors: Record<Split, ShardFile>;
   /** Values per row. */
   size: number;
 }
@@ -181,8 +187,8 @@ function planRows(unique: number[], reads: ReadOutcome[], spec: LimitedSpec): Pl
     rowCount[split] += rows;
     return { index, split, slot, rows, decoded: undefined };
   });
-  const rowsOf = (split: Split) => (spec.storage === 'uint8' ? new Uint8Array(rowCount[split] * size) : new Float32Array(rowCount[split] * size));
-  const tensors = Object.fromEntries(SPLITS.map((split) => [split, rowsOf(split)])) as Record<Split, ShardPixels>;
+  const rowShape = [spec.height, spec.width, spec.channels];
+  const tensors = Object.fromEntries(SPLITS.map((split) => [split, npyFile(spec.storage, rowCount[split], rowShape)])) as Record<Split, ShardFile>;
   return { plans, tensors, size };
 }
 
@@ -203,11 +209,14 @@ async function decodeAndNormalize(
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
-      const { pixels, decoder } = await decode(input, spec);
-      storeRow(pixels, spec, tensors[plan.split], plan.slot * size);
+      const rows = tensors[plan.split].data;
+      // uint8 rows are the pixels as decoded: the decoder threads write them in place.
+      const into = rows instanceof Uint8Array ? rows.subarray(plan.slot * size, (plan.slot + 1) * size) : undefined;
+      const { pixels, decoder } = await decode(input, spec, undefined, into);
+      if (pixels !== into) storeRow(pixels, spec, rows, plan.slot * size);
       for (let copy = 1; copy < plan.rows; copy++) {
         const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
-        storeRow(augmented, spec, tensors[plan.split], (plan.slot + copy) * size);
+        storeRow(augmented, spec, rows, (plan.slot + copy) * size);
       }
       plan.decoded = decoder;
     } catch (err) {
@@ -240,16 +249,11 @@ function keptImages({ plans }: PlannedRows, images: ListedImage[], reads: ReadOu
 }
 
 /** One image shard and one label shard per split that kept any image. */
-async function writeShards(
-  store: ArtifactStore,
-  spec: LimitedSpec,
-  { plans, tensors, size }: PlannedRows,
-  kept: ReturnType<typeof keptImages>,
-): Promise<BatchShard[]> {
+async function writeShards(store: ArtifactStore, { plans, tensors, size }: PlannedRows, kept: ReturnType<typeof keptImages>): Promise<BatchShard[]> {
   const shards: BatchShard[] = [];
   for (const split of SPLITS) {
     // Close the gaps left by images that failed to decode, keeping listing order.
-    const pixels = tensors[split];
+    const { data: pixels, file } = tensors[split];
     const labels: number[] = [];
     const rows: number[] = [];
     for (const plan of plans) {
@@ -261,7 +265,7 @@ async function writeShards(
         rows.push(position);
       }
     }
-    if (rows.length > 0) shards.push(await writeShard(store, spec, split, pixels.subarray(0, rows.length * size), labels, rows));
+    if (rows.length > 0) shards.push(await writeShard(store, split, file(rows.length), labels, rows));
   }
   return shards;
 }
@@ -286,9 +290,9 @@ async function readAgain(reader: ImageReader, image: ListedImage, sha256: string
   return read.input;
 }
 
-async function writeShard(store: ArtifactStore, spec: LimitedSpec, split: Split, pixels: ShardPixels, labels: number[], rows: number[]): Promise<BatchShard> {
+async function writeShard(store: ArtifactStore, split: Split, imagesFile: Buffer, labels: number[], rows: number[]): Promise<BatchShard> {
   const [imagesArtifact, labelsArtifact] = await Promise.all([
-    store.putBlob(encodeNpy(npyArrayOf(pixels, [rows.length, spec.height, spec.width, spec.channels])), '.npy'),
+    store.putBlob(imagesFile, '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: Int32Array.from(labels) }), '.npy'),
   ]);
   return { split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: rows.length, rows };

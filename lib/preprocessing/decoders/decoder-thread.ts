@@ -15,9 +15,16 @@ export interface DecodeRequest {
   target: DecodeTarget;
   /** That decoder only, without falling back to the other. */
   only?: ThreadDecoder;
-  images: { header: ImageHeader; offset: number; length: number }[];
+  /** `into`: where in shared memory the image's pixels go; without it they come back in the response's `pixels`. */
+  images: { header: ImageHeader; offset: number; length: number; into?: SharedPixels }[];
   /** The images' encoded bytes, end to end. */
   data: Uint8Array;
+}
+
+/** A place in shared memory (a batch's shard) for one image's pixels. */
+export interface SharedPixels {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
 }
 
 /** The decoders of this thread: TensorFlow's, and PNG inflation for images already at the target size. */
@@ -31,7 +38,7 @@ export interface DecodeResponse {
   errors: (string | null)[];
   /** Per image decoded: which decoder it took. */
   decoders: ThreadDecoder[];
-  /** Image i's pixels at i * width * height * channels. */
+  /** The pixels of the images without `into`, in order, each width * height * channels bytes. */
   pixels: Uint8Array;
 }
 
@@ -45,12 +52,14 @@ try {
 
 parentPort?.on('message', ({ id, target, only, images, data }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
-  const pixels = new Uint8Array(tf ? images.length * size : 0);
+  const pixels = new Uint8Array(tf ? images.filter((image) => !image.into).length * size : 0);
+  let returned = 0;
   const decoders: ThreadDecoder[] = [];
-  const errors = images.map(({ header, offset, length }, i) => {
+  const errors = images.map(({ header, offset, length, into }, i) => {
     if (!tf) return unavailable!;
     try {
-      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, pixels.subarray(i * size, (i + 1) * size), only);
+      const out = into ? new Uint8Array(into.buffer, into.byteOffset, size) : pixels.subarray(returned * size, ++returned * size);
+      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, out, only);
       return null;
     } catch (err) {
       return (err as Error).message;
