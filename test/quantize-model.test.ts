@@ -53,7 +53,8 @@ describe('quantized zoo models load in stock tfjs (real tfjs-node, built-in digi
       before(async () => {
         original = buildModel(tf, modelSpecSchema.parse(spec), { height: 28, width: 28, channels: 1 }, 10, 5);
         original.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-        await original.fit(train.images, train.labels, { epochs: 2, batchSize: 64, verbose: 0 });
+        // Unshuffled: with the seeded initial weights, the same model every run, so its near-ties (which uint8 may flip) do not vary.
+        await original.fit(train.images, train.labels, { epochs: 6, batchSize: 64, verbose: 0, shuffle: false });
         files = await modelFiles(tf, original);
         originalPredictions = tf.tidy(() => (original.predict(test.images) as Tensor).dataSync() as Float32Array);
       });
