@@ -190,11 +190,18 @@ describe('image decoders', () => {
     });
   });
 
-  it('writes pixels straight into shared memory when given a place there, beside images that get their pixels back', async () => {
+  it('reads files from shared memory and writes pixels straight into it when given a place there, beside images that are copied both ways', async () => {
     const target = spec({ width: 8, height: 8, channels: 3 });
     const size = target.width * target.height * target.channels;
     const shades = Array.from({ length: 12 }, (_, i) => 10 + i * 20);
-    const files = await Promise.all(shades.map((v) => sharp({ create: { width: 10, height: 10, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer()));
+    const encoded = await Promise.all(shades.map((v) => sharp({ create: { width: 10, height: 10, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer()));
+    // Every third file in shared memory, as the reader threads return them (behind other files' bytes).
+    const files = encoded.map((file, i) => {
+      if (i % 3 !== 0) return file;
+      const shared = Buffer.from(new SharedArrayBuffer(file.length + 16), 16, file.length);
+      file.copy(shared);
+      return shared;
+    });
     const shared = new Uint8Array(new SharedArrayBuffer(8 + shades.length * size));
     // Every other image into shared memory (behind an offset, as a shard's rows lie behind its header).
     const places = shades.map((_, i) => (i % 2 === 0 ? shared.subarray(8 + i * size, 8 + (i + 1) * size) : undefined));

@@ -15,9 +15,12 @@ export interface DecodeRequest {
   target: DecodeTarget;
   /** That decoder only, without falling back to the other. */
   only?: ThreadDecoder;
-  /** `into`: where in shared memory the image's pixels go; without it they come back in the response's `pixels`. */
-  images: { header: ImageHeader; offset: number; length: number; into?: SharedPixels }[];
-  /** The images' encoded bytes, end to end. */
+  /**
+   * `source`: shared memory holding the image's encoded bytes at `offset`; without it they are in `data`. `into`:
+   * where in shared memory the image's pixels go; without it they come back in the response's `pixels`.
+   */
+  images: { header: ImageHeader; offset: number; length: number; source?: SharedArrayBuffer; into?: SharedPixels }[];
+  /** The encoded bytes of the images without `source`, end to end. */
   data: Uint8Array;
 }
 
@@ -55,11 +58,12 @@ parentPort?.on('message', ({ id, target, only, images, data }: DecodeRequest) =>
   const pixels = new Uint8Array(tf ? images.filter((image) => !image.into).length * size : 0);
   let returned = 0;
   const decoders: ThreadDecoder[] = [];
-  const errors = images.map(({ header, offset, length, into }, i) => {
+  const errors = images.map(({ header, offset, length, source, into }, i) => {
     if (!tf) return unavailable!;
     try {
+      const bytes = source ? new Uint8Array(source, offset, length) : data.subarray(offset, offset + length);
       const out = into ? new Uint8Array(into.buffer, into.byteOffset, size) : pixels.subarray(returned * size, ++returned * size);
-      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, out, only);
+      decoders[i] = decodeOne(tf, bytes, header, target, out, only);
       return null;
     } catch (err) {
       return (err as Error).message;

@@ -121,15 +121,20 @@ class FastPath {
     this.queues.clear();
   }
 
-  /** Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels come back the same way. */
+  /**
+   * Images in shared memory go as references to it; the others' bytes are copied into one buffer, which is moved, not
+   * copied, to the thread. Pixels go into shared memory where the image has a place there, else come back the same way.
+   */
   private send(target: DecodeTarget, only: ThreadDecoder | undefined, images: Queued[]): void {
-    const data = new Uint8Array(images.reduce((sum, image) => sum + image.bytes.length, 0));
-    let offset = 0;
+    const data = new Uint8Array(images.reduce((sum, { bytes }) => sum + (bytes.buffer instanceof SharedArrayBuffer ? 0 : bytes.length), 0));
+    let copied = 0;
     const entries = images.map(({ bytes, header, into }) => {
-      data.set(bytes, offset);
-      offset += bytes.length;
       const shared: SharedPixels | undefined = into && { buffer: into.buffer as SharedArrayBuffer, byteOffset: into.byteOffset };
-      return { header, offset: offset - bytes.length, length: bytes.length, ...(shared ? { into: shared } : {}) };
+      const place = shared ? { into: shared } : {};
+      if (bytes.buffer instanceof SharedArrayBuffer) return { header, offset: bytes.byteOffset, length: bytes.length, source: bytes.buffer, ...place };
+      data.set(bytes, copied);
+      copied += bytes.length;
+      return { header, offset: copied - bytes.length, length: bytes.length, ...place };
     });
     const size = target.width * target.height * target.channels;
     this.pool.request({ target, ...(only ? { only } : {}), images: entries, data }, [data.buffer]).then(
