@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { userCacheDir } from '../scripts/cache';
 import { TENSORFLOW_WHEEL_VERSION } from '../scripts/provision-tensorflow';
+import { withoutOneThreadPerOp } from '../lib/tf';
 
 /** A virtual environment with tensorflow-cpu from the same wheel tfjs-node's runtime came from, cached per user. */
 export function tensorflowPython(): string {
@@ -27,7 +28,8 @@ export function lastJsonLine<T>(output: string): T {
 /** Runs one of bench/'s Python scripts in that environment and returns the JSON object it prints last. */
 export async function runPythonBench<T>(python: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
   const run = await promisify(execFile)(python, [join(__dirname, '..', '..', 'bench', script), ...args], {
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...env },
+    // TensorFlow sizes its own threads, whatever a preprocessing worker in this process chose for its own.
+    env: { ...withoutOneThreadPerOp(process.env), TF_CPP_MIN_LOG_LEVEL: '2', ...env },
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   }).catch((err: Error & { stderr?: string }) => {

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { TENSORFLOW_WHEEL_VERSION } from '../scripts/provision-tensorflow';
 import { lastJsonLine, runPythonBench, tensorflowPython } from './tensorflow-python';
+import { withoutOneThreadPerOp } from '../lib/tf';
 
 interface Measurement {
   runtime: 'tfjs-node' | 'tfjs-cpu' | 'keras';
@@ -31,7 +32,7 @@ const threadEnv = { TF_NUM_INTRAOP_THREADS: String(THREADS), TF_NUM_INTEROP_THRE
 function runTfjs(backend: 'native' | 'cpu', architecture: 'mlp' | 'cnn'): Measurement {
   const samples = SAMPLES[architecture][backend];
   const out = execFileSync(process.execPath, [join(__dirname, 'train-backend.js'), architecture, String(samples), String(BATCH_SIZE)], {
-    env: { ...process.env, ...threadEnv, TFJS_BACKEND: backend },
+    env: { ...withoutOneThreadPerOp(process.env), ...threadEnv, TFJS_BACKEND: backend },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });

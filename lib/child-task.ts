@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { beginCachedTask } from './child-cache';
 import { recordChildUsage } from './resource-usage';
 import { withoutSecrets } from './secrets';
+import { withoutOneThreadPerOp } from './tf';
 
 /**
  * Heavy, synchronous tensor work runs in a child process so the worker's event loop stays free for heartbeats,
@@ -52,9 +53,13 @@ export function runChildTask<I, P, R>(modulePath: string, input: I, options: Run
   return runTaskOn<I, P, R>(child, modulePath, input, options).result;
 }
 
-/** Children get the worker's environment without its credentials (they talk to neither Temporal nor a store). */
+/**
+ * Children get the worker's environment without its credentials (they talk to neither Temporal nor a store) and
+ * without the worker's own TensorFlow thread setting (see oneThreadPerOp).
+ */
 function forkChild(modulePath: string, args: string[], env: NodeJS.ProcessEnv | undefined): ChildProcess {
-  return fork(modulePath, args, { env: { ...withoutSecrets(process.env), ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const inherited = withoutOneThreadPerOp(withoutSecrets(process.env));
+  return fork(modulePath, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
 }
 
 /**

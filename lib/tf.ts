@@ -11,6 +11,30 @@ interface Loaded {
 
 let loaded: Loaded | undefined;
 
+/** Marks TF_NUM_INTRAOP_THREADS as set by `oneThreadPerOp`, so children neither inherit it nor take it for a user's. */
+const ONE_THREAD_PER_OP = 'TEMPORAL_ML_ONE_THREAD_PER_OP';
+
+/**
+ * Makes native TensorFlow in this process run each op on one thread (TF_NUM_INTRAOP_THREADS=1, unless the user set
+ * it). For worker processes whose TensorFlow work is already spread over threads of their own, one per core (the
+ * decoder threads): a pool of op threads on top only contends for the same cores. TensorFlow sizes that pool once
+ * per process, as it first loads, so this must run before. Children (training, evaluation) do not inherit it.
+ */
+export function oneThreadPerOp(): void {
+  if (process.env.TF_NUM_INTRAOP_THREADS !== undefined && process.env[ONE_THREAD_PER_OP] === undefined) return;
+  process.env.TF_NUM_INTRAOP_THREADS = '1';
+  process.env[ONE_THREAD_PER_OP] = '1';
+}
+
+/** `env` without what `oneThreadPerOp` set: a child's TensorFlow sizes its op threads itself. */
+export function withoutOneThreadPerOp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env[ONE_THREAD_PER_OP] === undefined) return env;
+  const rest = { ...env };
+  delete rest.TF_NUM_INTRAOP_THREADS;
+  delete rest[ONE_THREAD_PER_OP];
+  return rest;
+}
+
 /** Loads native TensorFlow (`@tensorflow/tfjs-node`) itself; throws when it is not installed or does not load. */
 export function loadNative(): TensorFlow {
   // TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise in worker logs unless asked for.

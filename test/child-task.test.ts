@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runChildTask } from '../lib/child-task';
+import { oneThreadPerOp } from '../lib/tf';
 
 describe('child tasks', () => {
   it('get the worker’s environment without its credentials: Temporal connection settings, key file and AWS keys stay in the worker', async () => {
@@ -29,6 +30,25 @@ describe('child tasks', () => {
     try {
       const seen = await runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), Object.keys(aws));
       assert.deepEqual(seen, { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_REGION: 'eu-west-1' });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('do not inherit the one op thread a preprocessing worker runs TensorFlow with, but do inherit a thread count the user set', async () => {
+    const saved = { ...process.env };
+    const names = ['TF_NUM_INTRAOP_THREADS'];
+    const child = () => runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), names);
+    try {
+      delete process.env.TF_NUM_INTRAOP_THREADS;
+      oneThreadPerOp();
+      assert.equal(process.env.TF_NUM_INTRAOP_THREADS, '1');
+      assert.deepEqual(await child(), { TF_NUM_INTRAOP_THREADS: undefined });
+
+      process.env = { ...saved, TF_NUM_INTRAOP_THREADS: '3' };
+      oneThreadPerOp();
+      assert.equal(process.env.TF_NUM_INTRAOP_THREADS, '3', "the user's setting stands");
+      assert.deepEqual(await child(), { TF_NUM_INTRAOP_THREADS: '3' });
     } finally {
       process.env = saved;
     }

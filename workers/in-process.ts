@@ -6,6 +6,7 @@ import * as activities from '../activities';
 import type { TaskQueue } from '../lib/config';
 import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
+import { oneThreadPerOp } from '../lib/tf';
 import { ensureTemporalCli } from '../scripts/temporal-cli';
 
 /**
@@ -28,6 +29,8 @@ export interface InProcessWorkers {
 
 /** Workers in this process: workflows on `ml-pipeline`, activities on the other queues named. */
 export async function runWorkersInProcess(env: TestWorkflowEnvironment, queues: TaskQueue[], options: { trainSlots?: number } = {}): Promise<InProcessWorkers> {
+  // As a worker process does (see workers/main.ts); without effect once TensorFlow has loaded here.
+  if (queues.includes('ml-cpu')) oneThreadPerOp();
   const dataConverter = dataConverterFromEnvironment();
   const workers = await Promise.all(
     queues.map((taskQueue) =>

@@ -6,7 +6,7 @@ import { parseTaskQueues, settings, type TaskQueue } from '../lib/config';
 import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { KeyFileError } from '../lib/encryption/key-file';
 import { tensorflowBackend } from '../lib/metrics';
-import { tensorflow } from '../lib/tf';
+import { oneThreadPerOp, tensorflow } from '../lib/tf';
 import { ActivityMetricsInterceptor } from './activity-metrics-interceptor';
 import { connectExplained } from './connection-failure';
 import { TemporalConnectionError, temporalConnectConfig, type TemporalConnectConfig } from './connection';
@@ -59,6 +59,8 @@ async function main(): Promise<void> {
   if (config.sdkMetricsPort > 0) {
     Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } } } });
   }
+  // Preprocessing decodes on threads of its own, one per core.
+  if (queues.includes('ml-cpu')) oneThreadPerOp();
   if (queues.some((q) => q !== 'ml-pipeline')) {
     const { backend } = tensorflow();
     tensorflowBackend.set({ backend }, 1);
