@@ -11,6 +11,7 @@ import { decode } from '../lib/preprocessing/decoders';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { toPixels } from '../lib/preprocessing/transform';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
+import { oneThreadPerOp } from '../lib/tf';
 
 const count = Number(process.argv[2] ?? 400);
 
@@ -37,6 +38,8 @@ async function rate(files: Buffer[], concurrency: number, one: (file: Buffer) =>
 }
 
 async function main(): Promise<void> {
+  // As in a preprocessing worker, before TensorFlow loads.
+  oneThreadPerOp();
   const cases = [
     { name: '28x28 PNG -> 28x28x1', files: await images(28, 28, 'png'), spec: { width: 28, height: 28, channels: 1 } },
     { name: '640x480 JPEG -> 224x224x3', files: await images(640, 480, 'jpeg'), spec: { width: 224, height: 224, channels: 3 } },
