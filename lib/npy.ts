@@ -39,14 +39,15 @@ function npyHeader(dtype: NpyArray['dtype'], shape: number[], length?: number): 
 
 /**
  * An `.npy` file allocated whole before its rows are written: `data` holds up to `maxRows` rows of `rowShape`, in
- * place behind room for the header, and `file(rows)` is the file of the first `rows` of them, without a copy. The
- * memory is shared, so worker threads can write rows into it directly.
+ * place behind room for the header, and `file(rows)` is the file of the first `rows` of them, without a copy.
  */
 export function npyFile<D extends 'float32' | 'uint8'>(dtype: D, maxRows: number, rowShape: number[]): { data: D extends 'float32' ? Float32Array : Uint8Array; file(rows: number): Buffer } {
   const headerBytes = npyHeader(dtype, [maxRows, ...rowShape]).byteLength;
   const rowValues = rowShape.reduce((a, b) => a * b, 1);
   const valueBytes = dtype === 'float32' ? 4 : 1;
-  const bytes = Buffer.from(new SharedArrayBuffer(headerBytes + maxRows * rowValues * valueBytes));
+  // Not zero-filled: a file holds only rows written first. Not shared memory either, whose size V8 does not count
+  // towards collecting it: batch after batch of it would pile up until a collection for other reasons.
+  const bytes = Buffer.allocUnsafeSlow(headerBytes + maxRows * rowValues * valueBytes);
   const data = dtype === 'float32' ? new Float32Array(bytes.buffer, headerBytes, maxRows * rowValues) : new Uint8Array(bytes.buffer, headerBytes, maxRows * rowValues);
   return {
     data: data as D extends 'float32' ? Float32Array : Uint8Array,

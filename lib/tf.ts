@@ -21,16 +21,19 @@ const ONE_THREAD_PER_OP = 'TEMPORAL_ML_ONE_THREAD_PER_OP';
  * per process, as it first loads, so this must run before. Children (training, evaluation) do not inherit it.
  */
 export function oneThreadPerOp(): void {
-  if (process.env.TF_NUM_INTRAOP_THREADS !== undefined && process.env[ONE_THREAD_PER_OP] === undefined) return;
+  if (process.env.TF_NUM_INTRAOP_THREADS !== undefined && !setByOneThreadPerOp(process.env)) return;
   process.env.TF_NUM_INTRAOP_THREADS = '1';
   process.env[ONE_THREAD_PER_OP] = '1';
 }
 
-/** `env` without what `oneThreadPerOp` set: a child's TensorFlow sizes its op threads itself. */
+/** Whether `env`'s TF_NUM_INTRAOP_THREADS is what `oneThreadPerOp` set, not a value of the user's beside a stray marker. */
+const setByOneThreadPerOp = (env: NodeJS.ProcessEnv) => env[ONE_THREAD_PER_OP] === '1' && env.TF_NUM_INTRAOP_THREADS === '1';
+
+/** `env` without what `oneThreadPerOp` set: a child's (or another worker's) TensorFlow sizes its op threads itself. */
 export function withoutOneThreadPerOp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (env[ONE_THREAD_PER_OP] === undefined) return env;
   const rest = { ...env };
-  delete rest.TF_NUM_INTRAOP_THREADS;
+  if (setByOneThreadPerOp(env)) delete rest.TF_NUM_INTRAOP_THREADS;
   delete rest[ONE_THREAD_PER_OP];
   return rest;
 }

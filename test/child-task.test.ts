@@ -37,20 +37,27 @@ describe('child tasks', () => {
 
   it('do not inherit the one op thread a preprocessing worker runs TensorFlow with, but do inherit a thread count the user set', async () => {
     const saved = { ...process.env };
-    const names = ['TF_NUM_INTRAOP_THREADS'];
+    const names = ['TF_NUM_INTRAOP_THREADS', 'TEMPORAL_ML_ONE_THREAD_PER_OP'];
     const child = () => runChildTask<string[], never, Record<string, string | undefined>>(join(__dirname, 'helpers', 'environment-child-task.js'), names);
     try {
       delete process.env.TF_NUM_INTRAOP_THREADS;
       oneThreadPerOp();
       assert.equal(process.env.TF_NUM_INTRAOP_THREADS, '1');
-      assert.deepEqual(await child(), { TF_NUM_INTRAOP_THREADS: undefined });
+      assert.deepEqual(await child(), { TF_NUM_INTRAOP_THREADS: undefined, TEMPORAL_ML_ONE_THREAD_PER_OP: undefined });
 
-      process.env = { ...saved, TF_NUM_INTRAOP_THREADS: '3' };
-      oneThreadPerOp();
-      assert.equal(process.env.TF_NUM_INTRAOP_THREADS, '3', "the user's setting stands");
-      assert.deepEqual(await child(), { TF_NUM_INTRAOP_THREADS: '3' });
+      // A user's own count stands, even beside a marker inherited from a process that chose one thread per op.
+      for (const marker of [undefined, '1']) {
+        process.env = { ...saved, TF_NUM_INTRAOP_THREADS: '3', ...(marker ? { TEMPORAL_ML_ONE_THREAD_PER_OP: marker } : {}) };
+        oneThreadPerOp();
+        assert.equal(process.env.TF_NUM_INTRAOP_THREADS, '3', "the user's setting stands");
+        assert.deepEqual(await child(), { TF_NUM_INTRAOP_THREADS: '3', TEMPORAL_ML_ONE_THREAD_PER_OP: undefined });
+      }
     } finally {
       process.env = saved;
+      // Reassigning process.env does not unset what was set in the real environment.
+      delete process.env.TF_NUM_INTRAOP_THREADS;
+      delete process.env.TEMPORAL_ML_ONE_THREAD_PER_OP;
+      Object.assign(process.env, saved);
     }
   });
 });

@@ -189,31 +189,6 @@ describe('image decoders', () => {
       assert.ok(pixels.every((v) => v === shades[i]), `image ${i}: ${pixels[0]} for ${shades[i]}`);
     });
   });
-
-  it('reads files from shared memory and writes pixels straight into it when given a place there, beside images that are copied both ways', async () => {
-    const target = spec({ width: 8, height: 8, channels: 3 });
-    const size = target.width * target.height * target.channels;
-    const shades = Array.from({ length: 12 }, (_, i) => 10 + i * 20);
-    const encoded = await Promise.all(shades.map((v) => sharp({ create: { width: 10, height: 10, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer()));
-    // Every third file in shared memory, as the reader threads return them (behind other files' bytes).
-    const files = encoded.map((file, i) => {
-      if (i % 3 !== 0) return file;
-      const shared = Buffer.from(new SharedArrayBuffer(file.length + 16), 16, file.length);
-      file.copy(shared);
-      return shared;
-    });
-    const shared = new Uint8Array(new SharedArrayBuffer(8 + shades.length * size));
-    // Every other image into shared memory (behind an offset, as a shard's rows lie behind its header).
-    const places = shades.map((_, i) => (i % 2 === 0 ? shared.subarray(8 + i * size, 8 + (i + 1) * size) : undefined));
-    const decoded = await Promise.all(files.map((file, i) => decode(file, target, undefined, places[i])));
-    decoded.forEach(({ pixels, decoder }, i) => {
-      assert.equal(decoder, 'tensorflow');
-      if (places[i]) assert.equal(pixels, places[i], `image ${i} decoded in place`);
-      else assert.ok(!(pixels.buffer instanceof SharedArrayBuffer), `image ${i} came back on its own`);
-      assert.ok(pixels.every((v) => v === shades[i]), `image ${i}: ${pixels[0]} for ${shades[i]}`);
-    });
-    assert.ok(shared.subarray(0, 8).every((v) => v === 0), 'nothing written before the first place');
-  });
 });
 
 describe('image decoders without native TensorFlow', () => {

@@ -39,8 +39,9 @@ describe('streamed training in a memory budget (real training processes)', () =>
   it('streams when the budget cannot hold the splits, and its peak memory stays under a budget in-memory training exceeds', { timeout: 120_000 }, async () => {
     const memory = await train({ dataLoading: 'memory' });
     const loaded = memory.peakRssBytes - memory.baselineRssBytes;
-    // Half of what loading the splits added: in-memory training cannot fit, streaming must.
-    const budget = memory.baselineRssBytes + Math.round(loaded / 2);
+    // Seven tenths of what loading the splits added: in-memory training cannot fit, streaming must. (At half, the
+    // streamed peak, which varies by about 70 MiB from run to run with when collections happen, sometimes crossed it.)
+    const budget = memory.baselineRssBytes + Math.round(loaded * 0.7);
     console.log(`baseline ${(memory.baselineRssBytes / MiB).toFixed(0)} MiB, in-memory peak ${(memory.peakRssBytes / MiB).toFixed(0)} MiB, budget ${(budget / MiB).toFixed(0)} MiB`);
     assert.ok(loaded > 200 * MiB, `loading the splits took ${(loaded / MiB).toFixed(0)} MiB: the dataset is meant to be large against the baseline`);
 

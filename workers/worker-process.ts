@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { withoutOneThreadPerOp } from '../lib/tf';
 
 /**
  * A port free now, for a server started next. Drawn at random below Linux's ephemeral range (32768 and up), where
@@ -48,7 +49,7 @@ export async function startWorkerProcess(
   const [command, ...args] = cpus === undefined ? [process.execPath, main] : ['taskset', '-c', cpus, process.execPath, main];
   const child = spawn(command!, args, {
     env: {
-      ...process.env,
+      ...withoutOneThreadPerOp(process.env),
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_ML_DATA_DIR: dataDir,

@@ -210,10 +210,8 @@ async function decodeAndNormalize(
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
       const rows = tensors[plan.split].data;
-      // uint8 rows are the pixels as decoded: the decoder threads write them in place.
-      const into = rows instanceof Uint8Array ? rows.subarray(plan.slot * size, (plan.slot + 1) * size) : undefined;
-      const { pixels, decoder } = await decode(input, spec, undefined, into);
-      if (pixels !== into) storeRow(pixels, spec, rows, plan.slot * size);
+      const { pixels, decoder } = await decode(input, spec);
+      storeRow(pixels, spec, rows, plan.slot * size);
       for (let copy = 1; copy < plan.rows; copy++) {
         const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
         storeRow(augmented, spec, rows, (plan.slot + copy) * size);

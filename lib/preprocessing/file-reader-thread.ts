@@ -27,7 +27,7 @@ export type FileResult =
 export interface ReadResponse {
   id: number;
   results: FileResult[];
-  /** The contents sent back, end to end in one buffer of shared memory (one allocation per chunk, not one per file). */
+  /** The contents sent back, end to end in one buffer (one allocation per chunk, not one per file). */
   data: Uint8Array;
 }
 
@@ -94,12 +94,11 @@ parentPort?.on('message', (request: ReadRequest) => {
       results.push({ ok: false, reason: quarantineReasonOf(err) ?? null, code, message: (err as Error).message });
     }
   }
-  // Shared, so the decoder threads read the files where they are.
-  const data = new Uint8Array(new SharedArrayBuffer(returned));
+  const data = new Uint8Array(returned);
   let offset = 0;
   for (const content of contents) {
     data.set(content, offset);
     offset += content.length;
   }
-  parentPort!.postMessage({ id: request.id, results, data } satisfies ReadResponse);
+  parentPort!.postMessage({ id: request.id, results, data } satisfies ReadResponse, [data.buffer]);
 });

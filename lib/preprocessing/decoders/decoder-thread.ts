@@ -15,19 +15,9 @@ export interface DecodeRequest {
   target: DecodeTarget;
   /** That decoder only, without falling back to the other. */
   only?: ThreadDecoder;
-  /**
-   * `source`: shared memory holding the image's encoded bytes at `offset`; without it they are in `data`. `into`:
-   * where in shared memory the image's pixels go; without it they come back in the response's `pixels`.
-   */
-  images: { header: ImageHeader; offset: number; length: number; source?: SharedArrayBuffer; into?: SharedPixels }[];
-  /** The encoded bytes of the images without `source`, end to end. */
+  images: { header: ImageHeader; offset: number; length: number }[];
+  /** The images' encoded bytes, end to end. */
   data: Uint8Array;
-}
-
-/** A place in shared memory (a batch's shard) for one image's pixels. */
-export interface SharedPixels {
-  buffer: SharedArrayBuffer;
-  byteOffset: number;
 }
 
 /** The decoders of this thread: TensorFlow's, and PNG inflation for images already at the target size. */
@@ -41,7 +31,7 @@ export interface DecodeResponse {
   errors: (string | null)[];
   /** Per image decoded: which decoder it took. */
   decoders: ThreadDecoder[];
-  /** The pixels of the images without `into`, in order, each width * height * channels bytes. */
+  /** Image i's pixels at i * width * height * channels. */
   pixels: Uint8Array;
 }
 
@@ -55,15 +45,12 @@ try {
 
 parentPort?.on('message', ({ id, target, only, images, data }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
-  const pixels = new Uint8Array(tf ? images.filter((image) => !image.into).length * size : 0);
-  let returned = 0;
+  const pixels = new Uint8Array(tf ? images.length * size : 0);
   const decoders: ThreadDecoder[] = [];
-  const errors = images.map(({ header, offset, length, source, into }, i) => {
+  const errors = images.map(({ header, offset, length }, i) => {
     if (!tf) return unavailable!;
     try {
-      const bytes = source ? new Uint8Array(source, offset, length) : data.subarray(offset, offset + length);
-      const out = into ? new Uint8Array(into.buffer, into.byteOffset, size) : pixels.subarray(returned * size, ++returned * size);
-      decoders[i] = decodeOne(tf, bytes, header, target, out, only);
+      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, pixels.subarray(i * size, (i + 1) * size), only);
       return null;
     } catch (err) {
       return (err as Error).message;

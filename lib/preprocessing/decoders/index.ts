@@ -4,7 +4,7 @@ import { ThreadPool } from '../../thread-pool';
 import type { LimitedSpec } from '../limits';
 import { QuarantineError } from '../quarantine';
 import { toPixels, type ImageInput } from '../transform';
-import type { DecodeRequest, DecodeResponse, SharedPixels, ThreadDecoder } from './decoder-thread';
+import type { DecodeRequest, DecodeResponse, ThreadDecoder } from './decoder-thread';
 import { fastPathVerdict, type ImageHeader } from './header';
 import type { DecodeTarget } from './target';
 import { decodedPixels } from './tensorflow';
@@ -31,20 +31,19 @@ class FastPathUnavailable extends Error {}
  * JPEG, PNG, GIF and BMP files whose header shows nothing TensorFlow would decode differently from sharp, and not too
  * large to decode whole, go to the decoder threads (simple PNGs already at the target size are inflated there, the
  * rest decoded by TensorFlow); everything else, and anything the threads fail on, to sharp, so quarantine reasons all
- * come from sharp. Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back. `into`, a
- * view of shared memory, is where the decoder threads write the pixels (then `pixels` is `into`): no copy on the way.
+ * come from sharp. Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back.
  */
-export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder, into?: Uint8Array): Promise<Decoded> {
+export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder): Promise<Decoded> {
   if (!Buffer.isBuffer(input) || only === 'sharp') return { pixels: await toPixels(input, spec), decoder: 'sharp' };
   const verdict = fastPathVerdict(input, spec.maxInputPixels, (header) => decodedPixels(header, spec));
   if (only) {
-    if (verdict.header) return fastPath().decode(input, verdict.header, spec, only, into);
+    if (verdict.header) return fastPath().decode(input, verdict.header, spec, only);
     if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);
     throw new DecoderThreadError(`not for the decoder threads: ${verdict.why}`);
   }
   if (verdict.header && fastPathAvailable()) {
     try {
-      return await fastPath().decode(input, verdict.header, spec, undefined, into);
+      return await fastPath().decode(input, verdict.header, spec);
     } catch (err) {
       if (!(err instanceof DecoderThreadError || err instanceof FastPathUnavailable)) throw err;
     }
@@ -58,7 +57,6 @@ const MAX_PER_MESSAGE = 16;
 interface Queued {
   bytes: Uint8Array;
   header: ImageHeader;
-  into: Uint8Array | undefined;
   resolve: (decoded: Decoded) => void;
   reject: (err: Error) => void;
 }
@@ -75,15 +73,15 @@ class FastPath {
     this.pool = new ThreadPool(join(__dirname, 'decoder-thread.js'), threads, 'decoder');
   }
 
-  /** `only`: that decoder of the threads, without falling back to the other; `into`: see `decode`. */
-  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget, only?: ThreadDecoder, into?: Uint8Array): Promise<Decoded> {
+  /** `only`: that decoder of the threads, without falling back to the other. */
+  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget, only?: ThreadDecoder): Promise<Decoded> {
     if (this.unavailable) return Promise.reject(new FastPathUnavailable(this.unavailable));
     const target: DecodeTarget = { width: spec.width, height: spec.height, channels: spec.channels, fit: spec.fit, background: spec.background };
     const key = `${only} ${JSON.stringify(target)}`;
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = { target, only, images: [] }));
     return new Promise((resolve, reject) => {
-      queue.images.push({ bytes, header, into: into?.buffer instanceof SharedArrayBuffer ? into : undefined, resolve, reject });
+      queue.images.push({ bytes, header, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => this.flush());
@@ -121,31 +119,23 @@ class FastPath {
     this.queues.clear();
   }
 
-  /**
-   * Images in shared memory go as references to it; the others' bytes are copied into one buffer, which is moved, not
-   * copied, to the thread. Pixels go into shared memory where the image has a place there, else come back the same way.
-   */
+  /** Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels come back the same way. */
   private send(target: DecodeTarget, only: ThreadDecoder | undefined, images: Queued[]): void {
-    const data = new Uint8Array(images.reduce((sum, { bytes }) => sum + (bytes.buffer instanceof SharedArrayBuffer ? 0 : bytes.length), 0));
-    let copied = 0;
-    const entries = images.map(({ bytes, header, into }) => {
-      const shared: SharedPixels | undefined = into && { buffer: into.buffer as SharedArrayBuffer, byteOffset: into.byteOffset };
-      const place = shared ? { into: shared } : {};
-      if (bytes.buffer instanceof SharedArrayBuffer) return { header, offset: bytes.byteOffset, length: bytes.length, source: bytes.buffer, ...place };
-      data.set(bytes, copied);
-      copied += bytes.length;
-      return { header, offset: copied - bytes.length, length: bytes.length, ...place };
+    const data = new Uint8Array(images.reduce((sum, image) => sum + image.bytes.length, 0));
+    let offset = 0;
+    const entries = images.map(({ bytes, header }) => {
+      data.set(bytes, offset);
+      offset += bytes.length;
+      return { header, offset: offset - bytes.length, length: bytes.length };
     });
     const size = target.width * target.height * target.channels;
     this.pool.request({ target, ...(only ? { only } : {}), images: entries, data }, [data.buffer]).then(
       ({ unavailable, errors, decoders, pixels }) => {
         if (unavailable) this.markUnavailable(unavailable);
-        let returned = 0;
         images.forEach((image, i) => {
-          const out = image.into ?? pixels.subarray(returned * size, ++returned * size);
           if (unavailable) image.reject(new FastPathUnavailable(unavailable));
           else if (errors[i] !== null) image.reject(new DecoderThreadError(errors[i]!));
-          else image.resolve({ pixels: out, decoder: decoders[i]! });
+          else image.resolve({ pixels: pixels.subarray(i * size, (i + 1) * size), decoder: decoders[i]! });
         });
       },
       (err: Error) => images.forEach((image) => image.reject(err)),
