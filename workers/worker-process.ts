@@ -12,10 +12,16 @@ import { withoutOneThreadPerOp } from '../lib/tf';
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
-    if (await canListen(port)) return port;
+    // A port handed out earlier may not be bound yet (a worker's two metrics ports): never hand it out twice.
+    if (!handedOut.has(port) && (await canListen(port))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error('no free port found in 100 tries');
 }
+
+const handedOut = new Set<number>();
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
