@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ArtifactPathError, artifactStore } from '../lib/artifacts';
-import { ChildTaskError, runChildTask, silenceTimeoutFor } from '../lib/child-task';
+import { ChildTaskError, WarmChildPool, silenceTimeoutFor } from '../lib/child-task';
+import { settings } from '../lib/config';
 import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
 import type { AverageJobInput, AverageProgress, WeightedModel } from '../lib/distributed/average-job';
 import { PartitionError, type PartitionSpec } from '../lib/distributed/partition';
@@ -154,17 +155,19 @@ export async function mergeUpdate(input: MergeUpdateInput): Promise<StoredModel>
 }
 
 const averageJobModule = require.resolve('../lib/distributed/average-job');
+let warmAveragers: WarmChildPool | undefined;
 
 /**
- * Averages stored models in a child process (the arithmetic is synchronous), heartbeating its progress; cancellation
- * kills it, and a killed average leaves only a scratch folder, never a half-written model where one is read.
+ * Averages stored models in this worker's warm averaging process (the arithmetic is synchronous; a process per round
+ * cost more than averaging a small model), heartbeating its progress; cancellation kills it, and a killed average
+ * leaves only a scratch folder, never a half-written model where one is read.
  */
 async function averageModels(models: WeightedModel[], modelsField: string): Promise<StoredModel> {
   const context = Context.current();
   const started = performance.now();
   try {
-    const stored = await runChildTask<AverageJobInput, AverageProgress, StoredArtifact>(
-      averageJobModule,
+    warmAveragers ??= new WarmChildPool(averageJobModule, { maxIdle: 1, idleSeconds: settings().warmChildren.idleSeconds });
+    const stored = await warmAveragers.run<AverageJobInput, AverageProgress, StoredArtifact>(
       { artifacts: await artifactStore().describeForChild(), models },
       { signal: context.cancellationSignal, onProgress: (progress) => context.heartbeat(progress), silenceTimeoutMs: silenceTimeoutFor(context.info.heartbeatTimeoutMs) },
     );

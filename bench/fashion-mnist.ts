@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { artifactStore } from '../lib/artifacts';
 import { readIdx } from '../lib/datasets/idx';
 import type { DatasetManifest, ShardRef } from '../lib/datasets/manifest';
-import { encodeNpy } from '../lib/npy';
+import { encodeNpy, type NpyArray } from '../lib/npy';
+import type { ShardStorage } from '../lib/preprocessing/normalize';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 import { splitOf, type Split } from '../lib/split';
 
@@ -14,9 +15,10 @@ const PIXELS = 28 * 28;
 
 /**
  * Writes Fashion-MNIST as shards and a manifest: the official 10,000 test images, 10% of the training images held out
- * by content hash. `limits` keeps only the first images of a split, in file order, for a quicker benchmark.
+ * by content hash. `limits` keeps only the first images of a split, in file order, for a quicker benchmark; `storage`
+ * stores pixels as normalized float32 (the default here) or as uint8, normalized when fed (preprocessDataset's default).
  */
-export async function fashionMnistManifest(dir: string, limits: Partial<Record<Split, number>> = {}): Promise<string> {
+export async function fashionMnistManifest(dir: string, { limits = {}, storage = 'float32' }: { limits?: Partial<Record<Split, number>>; storage?: ShardStorage } = {}): Promise<string> {
   const store = artifactStore();
   const read = (name: string) => readIdx(readFileSync(join(dir, name)));
   const splits: Record<Split, { pixels: number[]; labels: number[] }> = { train: { pixels: [], labels: [] }, validation: { pixels: [], labels: [] }, test: { pixels: [], labels: [] } };
@@ -41,8 +43,10 @@ export async function fashionMnistManifest(dir: string, limits: Partial<Record<S
     labels.forEach((l) => countsPerClass[split][l]++);
     for (let start = 0; start < labels.length; start += SHARD) {
       const count = Math.min(SHARD, labels.length - start);
-      const images = Float32Array.from(pixels.slice(start * PIXELS, (start + count) * PIXELS), (v) => v / 255);
-      const imagesUri = (await store.putBlob(encodeNpy({ dtype: 'float32', shape: [count, 28, 28, 1], data: images }), '.npy')).uri;
+      const values = pixels.slice(start * PIXELS, (start + count) * PIXELS);
+      const shape = [count, 28, 28, 1];
+      const images: NpyArray = storage === 'uint8' ? { dtype: 'uint8', shape, data: Uint8Array.from(values) } : { dtype: 'float32', shape, data: Float32Array.from(values, (v) => v / 255) };
+      const imagesUri = (await store.putBlob(encodeNpy(images), '.npy')).uri;
       const labelsUri = (await store.putBlob(encodeNpy({ dtype: 'int32', shape: [count], data: Int32Array.from(labels.slice(start, start + count)) }), '.npy')).uri;
       shards.push({ split, imagesUri, labelsUri, count });
     }
@@ -52,8 +56,8 @@ export async function fashionMnistManifest(dir: string, limits: Partial<Record<S
     source: `idx:${dir}`,
     classes: CLASSES,
     shape: [28, 28, 1],
-    dtype: 'float32',
-    spec: preprocessSpecSchema.parse({ validationFraction: 0.1, testFraction: 10_000 / 70_000 }),
+    dtype: storage,
+    spec: preprocessSpecSchema.parse({ validationFraction: 0.1, testFraction: 10_000 / 70_000, storage }),
     counts,
     countsPerClass,
     images: { listed: counts.train + counts.validation + counts.test, kept: counts.train + counts.validation + counts.test, leftOut: 0, augmentedCopies: 0 },

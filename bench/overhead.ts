@@ -26,6 +26,7 @@ import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } fr
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
 import { ensureTemporalCli } from '../scripts/temporal-cli';
 import { mlPipeline } from '../workflows';
+import { median } from '../lib/median';
 
 const EventType = temporal.api.enums.v1.EventType;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -191,7 +192,6 @@ interface Round {
   temporal: { seconds: number; orchestration: Orchestration; clientMs: number };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 function report(round: Round): string {

@@ -55,6 +55,7 @@ import { startWorkerProcess, type WorkerProcess } from '../workers/worker-proces
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 import { runPythonBench, tensorflowPython } from './tensorflow-python';
+import { median } from '../lib/median';
 
 interface BenchDataset {
   name: string;
@@ -93,7 +94,6 @@ type WorkflowRun = { result: { images: { listed: number; kept: number; leftOut: 
 
 const preprocessOf = (dataset: BenchDataset) => ({ ...dataset.shape, fit: 'fill' as const, storage: STORAGE });
 const specOf = (dataset: BenchDataset): LimitedSpec => withinLimits(preprocessSpecSchema.parse(preprocessOf(dataset)), 1, settings().limits);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 const perSecond = (rate: number) => Math.round(rate).toLocaleString('en-US');
 const rate = ({ wall, cpu }: Rate) => `${perSecond(wall)} images/s (${perSecond(cpu)} per CPU-second)`;

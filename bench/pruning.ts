@@ -16,9 +16,9 @@ import { modelFiles } from '../lib/model-io';
 import { buildModel } from '../lib/models';
 import { tensorflow } from '../lib/tf';
 import { FASHION_MNIST_SHAPE, NUM_CLASSES, REFERENCE_MODELS } from './reference-models';
+import { median } from '../lib/median';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
   const { tf, backend } = tensorflow();

@@ -27,7 +27,7 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 async function main(): Promise<void> {
   const started = performance.now();
   const dir = resolve(process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist');
-  const manifestUri = await fashionMnistManifest(dir, { train: TRAIN_IMAGES, validation: EVAL_IMAGES, test: EVAL_IMAGES });
+  const manifestUri = await fashionMnistManifest(dir, { limits: { train: TRAIN_IMAGES, validation: EVAL_IMAGES, test: EVAL_IMAGES } });
   const env = await startTemporal();
   const workers = await runWorkersInProcess(env, ['ml-pipeline', 'ml-cpu', 'ml-train'], { trainSlots: 4 });
   console.log(`Fashion-MNIST, ${TRAIN_IMAGES} training and ${EVAL_IMAGES} validation images; ${availableParallelism()} cores; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

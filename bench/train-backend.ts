@@ -7,10 +7,7 @@ import { buildModel } from '../lib/models';
 import { seededRandom } from '../lib/random';
 import { tensorflow } from '../lib/tf';
 import { FASHION_MNIST_SHAPE, NUM_CLASSES, REFERENCE_MODELS } from './reference-models';
-
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-}
+import { median } from '../lib/median';
 
 async function main(): Promise<void> {
   const [architecture, samplesArg, batchArg] = process.argv.slice(2) as ['mlp' | 'cnn', string, string];

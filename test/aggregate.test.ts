@@ -13,6 +13,7 @@ import { saveModel } from '../lib/model-io';
 import { tensorflow } from '../lib/tf';
 import { temporaryDataDir } from './helpers/temporal';
 import { localArtifactStore, modelJsonUrl } from './helpers/local-store';
+import { waitFor } from './helpers/wait';
 
 // Before anything reads the settings (tensorflow() does).
 process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
@@ -139,17 +140,33 @@ describe('aggregating model weights (real child processes, real artifact store)'
     });
   });
 
+  it('averages round after round in one warm process', { timeout: 120_000 }, async () => {
+    const [a, b] = [await storedModel((i) => i % 3), await storedModel((i) => i % 4)];
+    await run(aggregateWeights, { updates: [{ modelUri: a, samples: 1 }, { modelUri: b, samples: 1 }] });
+    const [warm, ...others] = childrenRunning('average-job');
+    assert.ok(warm && others.length === 0, `one averaging process, not ${[warm, ...others]}`);
+    const second = await run(aggregateWeights, { updates: [{ modelUri: a, samples: 3 }, { modelUri: b, samples: 1 }] });
+    assert.deepEqual(childrenRunning('average-job'), [warm]);
+    (await valuesOf(second.modelUri)).forEach((v, i) => {
+      if (Math.abs(v - (3 * (i % 3) + (i % 4)) / 4) > 1e-6) assert.fail(`value ${i}: ${v}`);
+    });
+  });
+
   it('heartbeats, and cancellation kills the averaging process', { timeout: 120_000 }, async () => {
     const [a, b] = [await storedModel((i) => i % 3, 10_000), await storedModel((i) => i % 4, 10_000)];
     const updates = Array.from({ length: 16 }, (_, i) => ({ modelUri: i % 2 ? b : a, samples: 1 }));
     const environment = new MockActivityEnvironment();
     const beats: AverageProgress[] = [];
+    let averaging: number[] = [];
     environment.on('heartbeat', (details: AverageProgress) => {
       beats.push(details);
-      if (beats.length === 1) environment.cancel();
+      if (beats.length > 1) return;
+      averaging = childrenRunning('average-job');
+      environment.cancel();
     });
     await assert.rejects(run(aggregateWeights, { updates }, environment) as Promise<StoredModel>, CancelledFailure);
     assert.ok(beats[0]!.bytes > 0 && beats[0]!.of === (10_000 * 300 + 10_000 + 10_000 * 2 + 2) * 4, JSON.stringify(beats[0]));
-    assert.deepEqual(childrenRunning('average-job'), []);
+    assert.equal(averaging.length, 1);
+    await waitFor('the averaging process killed', 10_000, () => (childrenRunning('average-job').includes(averaging[0]!) ? undefined : true));
   });
 });

@@ -1,14 +1,11 @@
 import type { ServingModel } from './serving-model';
+import { median } from '../median';
 
 export interface InferenceLatency {
   /** Median milliseconds of a prediction on one image and on a batch of `batchSize` (up to 256), output read. */
   single: number;
   batch: number;
   batchSize: number;
-}
-
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
 /** Median wall time of `model.predict` on `count` images after one warm-up call, `repeats` times. */
