@@ -42,8 +42,12 @@ describe('training job', () => {
 
   it('learns, and reports per-epoch validation and progress', async () => {
     const progress: TrainProgress[] = [];
-    const result = await trainJob(await input(), (p) => progress.push(p));
+    const job = await input();
+    const started = Date.now();
+    const result = await trainJob(job, (p) => progress.push(p));
     assert.equal(result.history.length, 3);
+    const ends = result.history.map((e) => e.endedAt!);
+    assert.ok(ends.every((end, i) => end >= (ends[i - 1] ?? started) && end <= Date.now()), `epochs ended at ${ends}, training started at ${started}`);
     assert.ok(result.history.at(-1)!.validationAccuracy! > 0.9, JSON.stringify(result.history));
     assert.ok(result.history[2]!.loss < result.history[0]!.loss);
     assert.deepEqual(result.bestEpoch, result.history.at(-1), 'without early stopping the last epoch is returned');
@@ -95,7 +99,7 @@ describe('training job', () => {
     const job = await input({ learningRateSchedule: { type: 'cosine', minLearningRate: 0 } });
     const uninterrupted = await trainJob(job, () => undefined);
     const first = await trainJob({ ...job, untilEpoch: 1 }, () => undefined);
-    assert.deepEqual(first.history, [{ ...uninterrupted.history[0]!, seconds: first.history[0]!.seconds }]);
+    assert.deepEqual(first.history, [{ ...uninterrupted.history[0]!, seconds: first.history[0]!.seconds, endedAt: first.history[0]!.endedAt }]);
     const second = await trainJob({ ...job, untilEpoch: 2, resumeFrom: first.checkpointUri }, () => undefined);
     const rest = await trainJob({ ...job, resumeFrom: second.checkpointUri }, () => undefined);
     assert.deepEqual(rest.resumes, [

@@ -31,7 +31,10 @@ export interface EpochRecord {
   accuracy: number;
   validationLoss?: number;
   validationAccuracy?: number;
+  /** Seconds of the epoch's training loop (its scoring not included). */
   seconds: number;
+  /** When the epoch ended, its scoring included: milliseconds since the Unix epoch (absent in records from before it existed). */
+  endedAt?: number;
 }
 
 export function initialTrainingState(): TrainingState {

@@ -414,6 +414,7 @@ async function endEpoch(run: TrainingRun, seconds: number): Promise<void> {
     report(run);
     trackBestModel(record, run.input.training.earlyStopping, state, await timed(run.timings, 'store', () => saveModel(tf, run.store, run.model)));
   }
+  record.endedAt = Date.now();
   state.history.push(record);
   state.epoch++;
   state.batch = 0;
