@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { beginCachedTask } from './child-cache';
-import { recordChildUsage } from './resource-usage';
+import { childUsageRecorder, usageSince } from './resource-usage';
 import { withoutSecrets } from './secrets';
 import { withoutOneThreadPerOp } from './tf';
 
@@ -68,6 +68,7 @@ function forkChild(modulePath: string, args: string[], env: NodeJS.ProcessEnv | 
  */
 function runTaskOn<I, P, R>(child: ChildProcess, modulePath: string, input: I, options: RunChildTaskOptions<P>): { result: Promise<R>; reusable: Promise<boolean> } {
   let markReusable!: (reusable: boolean) => void;
+  const recordChildUsage = childUsageRecorder();
   const reusable = new Promise<boolean>((resolve) => (markReusable = resolve));
   const result = new Promise<R>((resolve, reject) => {
     let settled = false;
@@ -233,6 +234,14 @@ export function serveChildTask<I, P, R>(task: (input: I, reportProgress: (progre
   process.on('disconnect', () => process.exit(1));
   let busy = false;
   let stopping = false;
+  // A warm child serves task after task: each is counted the CPU time since the previous one ended (the first, since
+  // the process started), not everything the process has used.
+  let accounted: NodeJS.ResourceUsage | undefined;
+  const usageOfTask = () => {
+    const usage = usageSince(accounted);
+    accounted = process.resourceUsage();
+    return usage;
+  };
   if (warm) {
     process.on('SIGTERM', () => {
       stopping = true;
@@ -246,8 +255,8 @@ export function serveChildTask<I, P, R>(task: (input: I, reportProgress: (progre
     beginCachedTask();
     task(message.input, (progress) => void send({ type: 'progress', progress }))
       .then(
-        (result) => send({ type: 'result', result, usage: process.resourceUsage() }),
-        (err: Error) => send({ type: 'error', name: err.name, message: err.message, stack: err.stack, usage: process.resourceUsage() }),
+        (result) => send({ type: 'result', result, usage: usageOfTask() }),
+        (err: Error) => send({ type: 'error', name: err.name, message: err.message, stack: err.stack, usage: usageOfTask() }),
       )
       .finally(() => {
         busy = false;

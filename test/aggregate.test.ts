@@ -3,7 +3,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { aggregateWeights, mergeUpdate, type StoredModel } from '../activities/distributed';
@@ -94,6 +94,29 @@ describe('aggregating model weights (real child processes, real artifact store)'
     assert.notEqual(specA, specB);
     const averaged = await valuesOf((await run(aggregateWeights, { updates: [{ modelUri: a, samples: 1 }, { modelUri: b, samples: 1 }] })).modelUri);
     assert.ok(averaged.every((v) => v === 2));
+  });
+
+  it('leaves no weight file open in the warm averaging process when a model cannot be read', async () => {
+    const a = await storedModel(() => 1);
+    const files = await store.readDirectory(a);
+    const weightsFile = Object.keys(files).find((name) => name.endsWith('.bin'))!;
+    const truncated = (await store.putDirectory({ ...files, [weightsFile]: files[weightsFile]!.subarray(0, 400) })).uri;
+    await assert.rejects(run(aggregateWeights, { updates: [{ modelUri: a, samples: 1 }, { modelUri: truncated, samples: 1 }] }), (err: ApplicationFailure) => {
+      assert.ok(err.message.includes('its weight files hold 400 bytes'), err.message);
+      return true;
+    });
+    const [warm] = childrenRunning('average-job');
+    assert.ok(warm, 'the averaging process answered and stays warm');
+    const openInStore = readdirSync(`/proc/${warm}/fd`)
+      .map((fd) => {
+        try {
+          return readlinkSync(`/proc/${warm}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })
+      .filter((target) => target.startsWith(store.root));
+    assert.deepEqual(openInStore, []);
   });
 
   it('refuses models whose weight manifests differ, naming the model and the weight, without retries', async () => {

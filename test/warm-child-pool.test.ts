@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { ChildTaskError, WarmChildPool } from '../lib/child-task';
+import { withChildResourceTally } from '../lib/resource-usage';
 import type { WarmProbeInput } from './helpers/warm-child-task';
 import { waitFor } from './helpers/wait';
 
@@ -33,6 +34,21 @@ describe('warm child processes (real child processes)', () => {
     const replaced = await run('a');
     assert.notEqual(replaced.pid, first.pid);
     assert.equal(replaced.loads, 1);
+    pool.idleProcesses.forEach((child) => child.kill('SIGKILL'));
+  });
+
+  it('count each task the CPU time it used, not the process\'s since it started', async () => {
+    const pool = new WarmChildPool(probe, { maxIdle: 1, idleSeconds: 60 });
+    const tallied = async () => {
+      const outcome = await withChildResourceTally(() => pool.run<WarmProbeInput, number, Answer>({ key: 'a', waitMs: 0, burnCpuMs: 300 }));
+      assert.ok('result' in outcome);
+      return { pid: outcome.result.pid, cpuSeconds: outcome.tally.cpuSeconds };
+    };
+    const first = await tallied();
+    const second = await tallied();
+    assert.equal(second.pid, first.pid, 'the same process served both');
+    // Each burned 0.3 s of CPU; counted since the process started, the second would be 0.6 s and more.
+    assert.ok(first.cpuSeconds >= 0.3 && second.cpuSeconds >= 0.3 && second.cpuSeconds < 0.5, `CPU counted: ${first.cpuSeconds} s, then ${second.cpuSeconds} s`);
     pool.idleProcesses.forEach((child) => child.kill('SIGKILL'));
   });
 

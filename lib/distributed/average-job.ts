@@ -42,10 +42,16 @@ export async function averageJob(input: AverageJobInput, report: (progress: Aver
   const manifests = await Promise.all(input.models.map(async ({ modelUri }) => ({ modelUri, json: await store.readJson<io.ModelJSON>(`${modelUri}/model.json`) })));
   const specs = checkSameWeights(manifests);
   const values = specs.reduce((sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1), 0);
-  const readers = await Promise.all(manifests.map(({ modelUri, json }) => WeightReader.open(store, modelUri, json, values * 4)));
-  const folder = await store.scratchFolder();
-  const out = await open(join(folder, WEIGHTS_FILE), 'w');
+  // Every reader that opened is closed, whatever fails: a warm averaging process serves the next round with what is left open.
+  const opened = await Promise.allSettled(manifests.map(({ modelUri, json }) => WeightReader.open(store, modelUri, json, values * 4)));
+  const readers = opened.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+  let out: FileHandle | undefined;
+  let folder: string;
   try {
+    const failed = opened.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    folder = await store.scratchFolder();
+    out = await open(join(folder, WEIGHTS_FILE), 'w');
     const progress = throttled(report, { everyItems: 4, everyMs: 500 });
     const sum = new Float64Array(CHUNK_VALUES);
     const chunk = new Float32Array(CHUNK_VALUES);
@@ -62,7 +68,7 @@ export async function averageJob(input: AverageJobInput, report: (progress: Aver
       progress({ bytes: (start + length) * 4, of: values * 4 });
     }
   } finally {
-    await out.close();
+    await out?.close();
     await Promise.all(readers.map((reader) => reader.close()));
   }
   const modelJson = { ...manifests[0]!.json, weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }] };

@@ -33,7 +33,7 @@ export interface EpochRecord {
   validationAccuracy?: number;
   /** Seconds of the epoch's training loop (its scoring not included). */
   seconds: number;
-  /** When the epoch ended, its scoring included: milliseconds since the Unix epoch (absent in records from before it existed). */
+  /** When the epoch ended, after its scoring and storing its model: ms since the Unix epoch (absent in older records). */
   endedAt?: number;
 }
 

@@ -6,6 +6,8 @@ export interface WarmProbeInput {
   key: string;
   /** Then wait this long, reporting its process id every 50 ms. */
   waitMs: number;
+  /** Then keep a core busy until the process has used this much more CPU time. */
+  burnCpuMs?: number;
 }
 
 let loads = 0;
@@ -17,5 +19,11 @@ serveChildTask(async (input: WarmProbeInput, report: (pid: number) => void) => {
     report(process.pid);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  const cpuMs = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  const until = cpuMs() + (input.burnCpuMs ?? 0);
+  while (cpuMs() < until);
   return { pid: process.pid, loads };
 });
