@@ -378,7 +378,19 @@ export function useArtifactStore(store: ArtifactStore | undefined): void {
   defaultStore = store;
 }
 
-/** Opens the store a parent process described (`describeForChild`), in a child process. */
+const openStores = new Map<string, ArtifactStore>();
+
+/**
+ * Opens the store a parent process described (`describeForChild`), in a child process: one per description, since a
+ * warm child serves task after task, and a store opened per task would leave an S3 client (and its pooled
+ * connections) behind each time.
+ */
 export function openArtifactStore(description: ArtifactStoreDescription): ArtifactStore {
-  return description.kind === 'local' ? new LocalArtifactStore(description.root) : new S3ArtifactStore(description);
+  const key = JSON.stringify(description);
+  let store = openStores.get(key);
+  if (!store) {
+    store = description.kind === 'local' ? new LocalArtifactStore(description.root) : new S3ArtifactStore(description);
+    openStores.set(key, store);
+  }
+  return store;
 }

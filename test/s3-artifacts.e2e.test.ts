@@ -175,6 +175,18 @@ describe('S3 artifact store (real versitygw server)', () => {
     assert.ok(held < bytes / 2, `held ${(held / 2 ** 20).toFixed(1)} MiB of buffers moving ${bytes / 2 ** 20} MiB`);
   });
 
+  it('a process opens one store, and one S3 client, per description it is handed, task after task', async () => {
+    const store = newStore();
+    const description = (await store.describeForChild()) as S3StoreDescription;
+    const first = openArtifactStore({ ...description }) as S3ArtifactStore;
+    const second = openArtifactStore(JSON.parse(JSON.stringify(description)) as S3StoreDescription) as S3ArtifactStore;
+    assert.equal(second, first);
+    const { uri } = await first.putBlob(Buffer.from('shared'), '.txt');
+    assert.equal((await second.read(uri)).toString(), 'shared');
+    const elsewhere = openArtifactStore({ ...description, cacheDir: mkdtempSync(join(tmpdir(), 'artifact-cache-')) }) as S3ArtifactStore;
+    assert.notEqual(elsewhere.client, first.client, 'another description, another store');
+  });
+
   it('lists a dataset prefix as class folders and reads its objects under the same quarantine rules as files', async () => {
     const store = newStore();
     const put = (key: string, body: Buffer) => store.client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `datasets/toy/${key}`, Body: body }));
