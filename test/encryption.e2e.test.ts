@@ -40,8 +40,8 @@ function storedPayloads(value: unknown, path = ''): StoredPayload[] {
 
 /**
  * The environment of every child process `pid` starts while `work` runs, read from /proc while each child lives.
- * A child still between fork and exec runs the parent's command line and holds the parent's environment, not its own:
- * it is read once it has exec'd.
+ * A child still between fork and exec runs the parent's command line and holds the parent's environment, not its own;
+ * one in the middle of exec (or exiting) shows an empty command line and environment: either is read again later.
  */
 async function childEnvironmentsDuring<T>(pid: number, work: Promise<T>): Promise<{ result: T; environments: Map<number, string> }> {
   const environments = new Map<number, string>();
@@ -50,7 +50,8 @@ async function childEnvironmentsDuring<T>(pid: number, work: Promise<T>): Promis
     for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)) {
       if (environments.has(child)) continue;
       try {
-        if (readFileSync(`/proc/${child}/cmdline`, 'utf8') === parentCommand) continue;
+        const command = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+        if (command === '' || command === parentCommand) continue;
         environments.set(child, readFileSync(`/proc/${child}/environ`, 'utf8'));
       } catch {
         // It exited meanwhile.
