@@ -113,6 +113,32 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     assert.ok(strict.droppedStaleUpdates >= 1, `dropped ${strict.droppedStaleUpdates}`);
   });
 
+  it('scores each round while the next one trains; the round that reaches the target ends the run, cancelling the one in flight', { timeout: 300_000 }, async () => {
+    // 100 local epochs: the next round is still training when a round's scoring ends, even a cold first scoring.
+    const target = 2 * CHANCE;
+    const handle = await start('overlap', digitsRun({ rounds: 4, localEpochs: 100, target: { validationAccuracy: target } }));
+    const result = await handle.result();
+    const rounds = await roundsOf(result);
+    const reached = rounds.length;
+    assert.ok(result.reachedTarget && reached < 4 && rounds.every((r, i) => r.validationAccuracy >= target === (i === reached - 1)), JSON.stringify(rounds));
+    assert.equal(result.rounds, reached);
+
+    const events = await eventsOf(handle);
+    const scheduled = (type: string) => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).map((e) => Number(e.eventId));
+    const completedAt = new Map(events.filter((e) => e.activityTaskCompletedEventAttributes).map((e) => [Number(e.activityTaskCompletedEventAttributes!.scheduledEventId), Number(e.eventId)]));
+    const training = scheduled('trainPartition');
+    const scorings = scheduled('evaluateModel').slice(0, reached);
+    assert.equal(training.length, 2 * (reached + 1), 'the round after the last one was started');
+    scorings.forEach((scoring, round) => {
+      const nextRound = training.slice(2 * (round + 1), 2 * (round + 2));
+      assert.ok(nextRound.every((id) => id < completedAt.get(scoring)!), `round ${round + 2} started training before round ${round + 1}'s scoring ended`);
+    });
+    const cancelRequested = events.filter((e) => e.activityTaskCancelRequestedEventAttributes).map((e) => Number(e.activityTaskCancelRequestedEventAttributes!.scheduledEventId));
+    assert.deepEqual(cancelRequested.sort(), training.slice(-2), 'the round in flight was cancelled');
+    const aggregates = (await activityCosts(handle)).filter((c) => c.type === 'aggregateWeights').map((c) => (c.result as { modelUri: string }).modelUri);
+    assert.deepEqual([aggregates.length, result.modelUri], [reached, aggregates.at(-1)], 'the model is the one that reached the target');
+  });
+
   it('closes a round at its timeout once a quorum has reported, cancelling and recording the straggler', { timeout: 300_000 }, async () => {
     // One training worker for two partitions: the second cannot start before the first has reported, when the
     // round, past its timeout with its quorum (1 of 2), closes and cancels it. A partition trains for longer than

@@ -6,6 +6,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -45,6 +46,9 @@ const { evaluateModel } = proxyActivities<typeof activities>({
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
+
+/** Sync runs started before this patch score each round's model before the next round starts training. */
+const SCORE_WHILE_NEXT_ROUND_TRAINS = 'score-while-next-round-trains';
 
 /** A run continues as new once its history passes this many events (a fifth of Temporal's limit), whatever the rounds. */
 const EVENTS_PER_RUN = 10_000;
@@ -153,10 +157,9 @@ async function partition(config: DistributedTrainConfig, startedAt: number): Pro
   };
 }
 
-/** Trains one partition from `globalModelUri` (null: the seeded initial weights, the same in every partition). */
-function trainFrom(run: Run, index: number, globalModelUri: string | null): Promise<TrainPartitionResult> {
+/** Trains one partition for `round` from `globalModelUri` (null: the seeded initial weights, the same in every partition). */
+function trainFrom(run: Run, index: number, round: number, globalModelUri: string | null): Promise<TrainPartitionResult> {
   const { config, state } = run;
-  const round = state.round + 1;
   return trainPartition({
     modelName: config.modelName,
     round,
@@ -175,12 +178,18 @@ function reported(run: Run, index: number, update: TrainPartitionResult): void {
   Object.assign(run.progress.partitions[index]!, { state: 'reported', lastLoss: update.loss });
 }
 
-/** Scores the new global model on the validation split and closes the round; returns whether the run is done. */
-async function closeRound(run: Run, round: Omit<RoundRecord, 'round' | 'seconds' | 'validationAccuracy' | 'validationLoss'>): Promise<boolean> {
+/** What a round hands over to be closed: the new global model and the round's figures. */
+type TrainedRound = Omit<RoundRecord, 'round' | 'seconds' | 'validationAccuracy' | 'validationLoss'> & { globalModelUri: string };
+
+/** Makes `round`'s model the global one, scores it on the validation split and closes the round; returns whether the run is done. */
+async function closeRound(run: Run, { globalModelUri, ...round }: TrainedRound): Promise<boolean> {
   const { config, state, progress } = run;
+  state.globalModelUri = globalModelUri;
+  progress.stragglers = round.skipped;
+  progress.skippedUpdates = state.skippedUpdates += round.skipped.length;
   const validation = await evaluateModel({
     modelName: config.modelName,
-    modelUri: state.globalModelUri!,
+    modelUri: globalModelUri,
     manifestUri: config.manifestUri,
     split: 'validation',
     warmProcess: true,
@@ -199,11 +208,12 @@ async function closeRound(run: Run, round: Omit<RoundRecord, 'round' | 'seconds'
 }
 
 /**
- * One synchronous round (FedAvg): every partition trains from the global model; the round closes when all have
- * reported, or, once `roundTimeoutSeconds` has passed, as soon as a quorum has. Stragglers are cancelled (and their
- * training stopped) and skipped this round; they train again from the new global model in the next.
+ * One synchronous round's training (FedAvg): every partition trains from `globalModelUri`; the round closes when all
+ * have reported, or, once `roundTimeoutSeconds` has passed, as soon as a quorum has. Stragglers are cancelled (and
+ * their training stopped) and skipped this round; they train again from the new global model in the next. Returns
+ * the aggregate of the updates that arrived, not yet the global model: the caller closes the round.
  */
-async function syncRound(run: Run): Promise<boolean> {
+async function trainRound(run: Run, round: number, globalModelUri: string | null): Promise<TrainedRound> {
   const { config, state, progress } = run;
   const count = state.partitions.length;
   const updates: (TrainPartitionResult | undefined)[] = Array.from({ length: count }, () => undefined);
@@ -213,13 +223,12 @@ async function syncRound(run: Run): Promise<boolean> {
   // activity learns of it only from a heartbeat's reply, and short ones may finish first).
   let closed = false;
   const scope = new CancellationScope();
-  const globalModelUri = state.globalModelUri;
   const training = scope.run(() =>
     Promise.all(
       state.partitions.map(async ({ index }) => {
         progress.partitions[index]!.state = 'training';
         try {
-          const update = await trainFrom(run, index, globalModelUri);
+          const update = await trainFrom(run, index, round, globalModelUri);
           if (closed) return;
           updates[index] = update;
           reportedCount++;
@@ -247,12 +256,56 @@ async function syncRound(run: Run): Promise<boolean> {
 
   const skipped = state.partitions.map(({ index }) => index).filter((index) => !updates[index]);
   for (const index of skipped) progress.partitions[index]!.state = 'skipped';
-  progress.stragglers = skipped;
-  progress.skippedUpdates = state.skippedUpdates += skipped.length;
   const arrived = updates.filter((update): update is TrainPartitionResult => update !== undefined);
   const aggregated = await aggregateWeights({ updates: arrived.map(({ modelUri, samples }) => ({ modelUri, samples })) });
-  state.globalModelUri = aggregated.modelUri;
-  return closeRound(run, { trainLoss: weightedLoss(arrived), updates: arrived.length, skipped, droppedStale: 0, aggregationSeconds: aggregated.seconds });
+  return { globalModelUri: aggregated.modelUri, trainLoss: weightedLoss(arrived), updates: arrived.length, skipped, droppedStale: 0, aggregationSeconds: aggregated.seconds };
+}
+
+/**
+ * Synchronous rounds until the run is done or due to continue as new. The next round trains while the last one's
+ * global model is scored (scoring does not change it); when that score ends the run, the next round is cancelled.
+ */
+async function syncRounds(run: Run, continueAsNewDueAfter: (rounds: number) => boolean): Promise<boolean> {
+  const { config, state } = run;
+  const inFlight = (round: number, globalModelUri: string | null) => {
+    const scope = new CancellationScope();
+    const trained = scope.run(() => trainRound(run, round, globalModelUri));
+    // Awaited once the previous round's scoring ends: a failure before then is not an unhandled rejection.
+    trained.catch(() => undefined);
+    return { trained, cancel: () => scope.cancel() };
+  };
+  let next = inFlight(state.round + 1, state.globalModelUri);
+  for (;;) {
+    const trained = await next.trained;
+    const round = state.round + 1;
+    const closing = closeRound(run, trained);
+    if (round >= config.rounds || continueAsNewDueAfter(round)) return closing;
+    next = inFlight(round + 1, trained.globalModelUri);
+    let done: boolean;
+    try {
+      done = await closing;
+    } catch (err) {
+      next.cancel();
+      await next.trained.catch(() => undefined);
+      throw err;
+    }
+    if (done) {
+      next.cancel();
+      // Cancelled partitions stop at their next heartbeat; the run waits for that rather than leave them training.
+      await next.trained.catch((err: unknown) => {
+        if (!isCancellation(err)) throw err;
+      });
+      return true;
+    }
+  }
+}
+
+/** Synchronous rounds one after the other, as runs started before `syncRounds` existed recorded them. */
+async function syncRoundsInTurn(run: Run, continueAsNewDueAfter: (rounds: number) => boolean): Promise<boolean> {
+  let done = false;
+  do done = await closeRound(run, await trainRound(run, run.state.round + 1, run.state.globalModelUri));
+  while (!done && !continueAsNewDueAfter(run.state.round));
+  return done;
 }
 
 /**
@@ -296,7 +349,7 @@ async function asyncRounds(run: Run, continueAsNewDue: () => boolean): Promise<b
     state.globalVersion++;
     inRound.push(update);
     if (inRound.length < count) return;
-    done = await closeRound(run, { trainLoss: weightedLoss(inRound), updates: inRound.length, skipped: [], droppedStale: droppedInRound, aggregationSeconds: mergeSeconds });
+    done = await closeRound(run, { globalModelUri: state.globalModelUri, trainLoss: weightedLoss(inRound), updates: inRound.length, skipped: [], droppedStale: droppedInRound, aggregationSeconds: mergeSeconds });
     [inRound, droppedInRound, mergeSeconds] = [[], 0, 0];
     if (done || continueAsNewDue()) stop();
   };
@@ -311,7 +364,7 @@ async function asyncRounds(run: Run, continueAsNewDue: () => boolean): Promise<b
     while (!stopping) {
       const baseVersion = state.globalVersion;
       progress.partitions[index]!.state = 'training';
-      const update = await trainFrom(run, index, state.globalModelUri);
+      const update = await trainFrom(run, index, state.round + 1, state.globalModelUri);
       reported(run, index, update);
       await serialized(() => merge(index, baseVersion, update));
     }
@@ -370,17 +423,14 @@ export async function distributedTrain(input: DistributedTrainInput, carried?: D
 
   const run: Run = { config, state, progress, records: [] };
   const firstRound = state.round;
-  const continueAsNewDue = () => {
+  const continueAsNewDueAfter = (rounds: number) => {
     const { continueAsNewSuggested, historyLength } = workflowInfo();
-    return continueAsNewSuggested || historyLength > EVENTS_PER_RUN || state.round - firstRound >= config.roundsPerRun;
+    return continueAsNewSuggested || historyLength > EVENTS_PER_RUN || rounds - firstRound >= config.roundsPerRun;
   };
-  let done = false;
-  if (config.mode === 'sync') {
-    do done = await syncRound(run);
-    while (!done && !continueAsNewDue());
-  } else {
-    done = await asyncRounds(run, continueAsNewDue);
-  }
+  let done: boolean;
+  if (config.mode === 'async') done = await asyncRounds(run, () => continueAsNewDueAfter(state.round));
+  else if (patched(SCORE_WHILE_NEXT_ROUND_TRAINS)) done = await syncRounds(run, continueAsNewDueAfter);
+  else done = await syncRoundsInTurn(run, continueAsNewDueAfter);
   if (!done) {
     const historyUri = await storeRoundHistoryPart({ previousUri: state.historyUri, rounds: run.records });
     return continueAsNew<typeof distributedTrain>(input, { ...state, historyUri });
