@@ -4,6 +4,7 @@
  * those named in BENCH_FIGURES, comma-separated):
  *   speedup   time to 88% validation accuracy (reference MLP): sync on 2 processes of 1 thread vs trainModel on 1 of 2
  *   accuracy  final test accuracy, sync and async IID, vs trainModel, the same epochs
+ *   cnn       the same with the reference CNN, CNN_ROUNDS (2) epochs / rounds
  *   workers   numWorkers 1, 2, 4, sync vs async: validation accuracy against wall time
  *   noniid    Dirichlet alpha 0.3 against IID, 4 partitions, sync
  *   scale     SCALE_PARTITIONS (64) partitions x SCALE_ROUNDS (200) rounds of a tiny model on SCALE_IMAGES (600) training
@@ -31,7 +32,7 @@ import { median } from '../lib/median';
 const TARGET = 0.88;
 const TRAINING = { batchSize: 128, learningRate: 0.001, earlyStopping: null, checkpointEverySeconds: 60 };
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const FIGURES = (process.env.BENCH_FIGURES ?? 'speedup,accuracy,workers,noniid,scale,breakdown').split(',');
+const FIGURES = (process.env.BENCH_FIGURES ?? 'speedup,accuracy,cnn,workers,noniid,scale,breakdown').split(',');
 
 /**
  * Production workers (`dist/workers/main.js`) for the duration of `work`: `count` on ml-train, each with `threads`
@@ -93,8 +94,8 @@ async function main(): Promise<void> {
   const startDistributed = (input: Omit<DistributedTrainInput, 'manifestUri'>) =>
     client.workflow.start(distributedTrain, { taskQueue: 'ml-pipeline', workflowId: `bench-distributed-${++runs}`, args: [{ manifestUri, model: REFERENCE_MODELS.mlp, training: TRAINING, ...input }] });
   const distributed = (input: Omit<DistributedTrainInput, 'manifestUri'>) => start(startDistributed(input));
-  const single = (epochs: number) =>
-    start(client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `bench-single-${++runs}`, args: [{ manifestUri, model: REFERENCE_MODELS.mlp, training: { ...TRAINING, epochs } }] }));
+  const single = (epochs: number, model = REFERENCE_MODELS.mlp) =>
+    start(client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `bench-single-${++runs}`, args: [{ manifestUri, model, training: { ...TRAINING, epochs } }] }));
 
   try {
     if (FIGURES.includes('speedup')) {
@@ -167,6 +168,23 @@ async function main(): Promise<void> {
       for (const mode of ['sync', 'async']) {
         const result = byWorkers.get(`${mode} 2`)!;
         console.log(`  ${mode.padEnd(5)} 2 partitions ${pct(result.evaluation.accuracy)} (${((result.evaluation.accuracy - baseline.evaluation.accuracy) * 100).toFixed(2)} pp)`);
+      }
+      console.log('');
+    }
+    if (FIGURES.includes('cnn')) {
+      const cnnRounds = Number(process.env.CNN_ROUNDS ?? 2);
+      const model = REFERENCE_MODELS.cnn;
+      const started = performance.now();
+      const baseline = await withTrainers(env.address, 1, 2, () => single(cnnRounds, model));
+      const baselineSeconds = (performance.now() - started) / 1000;
+      const [sync, async] = await withTrainers(env.address, 2, 1, async () => [
+        await distributed({ model, numWorkers: 2, rounds: cnnRounds }),
+        await distributed({ model, numWorkers: 2, mode: 'async', rounds: cnnRounds }),
+      ]);
+      console.log(`final test accuracy, reference CNN, IID, ${cnnRounds} epochs / rounds of 1 local epoch (target: within 1 pp of trainModel):`);
+      console.log(`  trainModel, 1 process x 2 threads ${pct(baseline.evaluation.accuracy)} in ${baselineSeconds.toFixed(0)} s`);
+      for (const [mode, result] of [['sync', sync!], ['async', async!]] as const) {
+        console.log(`  ${mode.padEnd(5)} 2 partitions on 2 processes x 1 thread ${pct(result.evaluation.accuracy)} (${((result.evaluation.accuracy - baseline.evaluation.accuracy) * 100).toFixed(2)} pp) in ${result.seconds.toFixed(0)} s`);
       }
       console.log('');
     }

@@ -1,5 +1,5 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -114,7 +114,7 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('scores each round while the next one trains; the round that reaches the target ends the run, cancelling the one in flight', { timeout: 300_000 }, async () => {
-    // 100 local epochs: the next round is still training when a round's scoring ends, even a cold first scoring.
+    // 100 local epochs: the round in flight is still training when a round's scoring ends, even a cold first scoring.
     const target = 2 * CHANCE;
     const handle = await start('overlap', digitsRun({ rounds: 4, localEpochs: 100, target: { validationAccuracy: target } }));
     const result = await handle.result();
@@ -124,19 +124,32 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     assert.equal(result.rounds, reached);
 
     const events = await eventsOf(handle);
-    const scheduled = (type: string) => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).map((e) => Number(e.eventId));
-    const completedAt = new Map(events.filter((e) => e.activityTaskCompletedEventAttributes).map((e) => [Number(e.activityTaskCompletedEventAttributes!.scheduledEventId), Number(e.eventId)]));
+    const scheduled = (type: string) =>
+      events
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+        .map((e) => ({ id: Number(e.eventId), input: defaultPayloadConverter.fromPayload<Record<string, unknown>>(e.activityTaskScheduledEventAttributes!.input!.payloads![0]!) }));
+    const endedAt = new Map(
+      events.flatMap((e) => {
+        const ended = e.activityTaskCompletedEventAttributes ?? e.activityTaskCanceledEventAttributes;
+        return ended ? [[Number(ended.scheduledEventId), Number(e.eventId)] as const] : [];
+      }),
+    );
     const training = scheduled('trainPartition');
     const scorings = scheduled('evaluateModel').slice(0, reached);
-    assert.equal(training.length, 2 * (reached + 1), 'the round after the last one was started');
+    assert.deepEqual(training.map((t) => t.input.round), Array.from({ length: reached + 1 }, (_, i) => [i + 1, i + 1]).flat(), 'the round after the last one was started');
     scorings.forEach((scoring, round) => {
       const nextRound = training.slice(2 * (round + 1), 2 * (round + 2));
-      assert.ok(nextRound.every((id) => id < completedAt.get(scoring)!), `round ${round + 2} started training before round ${round + 1}'s scoring ended`);
+      assert.ok(nextRound.every(({ id }) => id < endedAt.get(scoring.id)!), `round ${round + 2} started training before round ${round + 1}'s scoring ended`);
     });
+    assert.equal(scorings.at(-1)!.input.modelUri, result.modelUri, 'the model is the one that reached the target');
+
+    const inFlight = training.slice(-2).map(({ id }) => id);
     const cancelRequested = events.filter((e) => e.activityTaskCancelRequestedEventAttributes).map((e) => Number(e.activityTaskCancelRequestedEventAttributes!.scheduledEventId));
-    assert.deepEqual(cancelRequested.sort(), training.slice(-2), 'the round in flight was cancelled');
-    const aggregates = (await activityCosts(handle)).filter((c) => c.type === 'aggregateWeights').map((c) => (c.result as { modelUri: string }).modelUri);
-    assert.deepEqual([aggregates.length, result.modelUri], [reached, aggregates.at(-1)], 'the model is the one that reached the target');
+    assert.deepEqual(cancelRequested.sort((a, b) => a - b), inFlight, 'the round in flight was cancelled');
+    const completedAt = Number(events.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED)!.eventId);
+    assert.ok(inFlight.every((id) => endedAt.get(id)! < completedAt), 'the run ends after its cancelled partitions have stopped');
+    const progress = await handle.query(distributedProgressQuery);
+    assert.deepEqual(progress.partitions.map((p) => p.state), ['reported', 'reported'], 'progress shows the round that ended the run');
   });
 
   it('closes a round at its timeout once a quorum has reported, cancelling and recording the straggler', { timeout: 300_000 }, async () => {

@@ -126,6 +126,8 @@ interface Run {
   progress: DistributedProgress;
   /** Rounds completed in this run of the workflow. */
   records: RoundRecord[];
+  /** A round cancelled because the run had reached its end, until its partitions have stopped. */
+  draining?: Promise<void>;
 }
 
 /** Splits the training images among `numWorkers` partitions; a dataset with too few images is the input's fault. */
@@ -185,8 +187,6 @@ type TrainedRound = Omit<RoundRecord, 'round' | 'seconds' | 'validationAccuracy'
 async function closeRound(run: Run, { globalModelUri, ...round }: TrainedRound): Promise<boolean> {
   const { config, state, progress } = run;
   state.globalModelUri = globalModelUri;
-  progress.stragglers = round.skipped;
-  progress.skippedUpdates = state.skippedUpdates += round.skipped.length;
   const validation = await evaluateModel({
     modelName: config.modelName,
     modelUri: globalModelUri,
@@ -196,6 +196,8 @@ async function closeRound(run: Run, { globalModelUri, ...round }: TrainedRound):
   });
   state.round++;
   state.validation = { accuracy: validation.accuracy, loss: validation.loss };
+  progress.stragglers = round.skipped;
+  progress.skippedUpdates = state.skippedUpdates += round.skipped.length;
   run.records.push({
     round: state.round,
     seconds: (Date.now() - state.startedAt) / 1000,
@@ -263,10 +265,12 @@ async function trainRound(run: Run, round: number, globalModelUri: string | null
 
 /**
  * Synchronous rounds until the run is done or due to continue as new. The next round trains while the last one's
- * global model is scored (scoring does not change it); when that score ends the run, the next round is cancelled.
+ * global model is scored (scoring does not change it); when that score ends the run, the next round is cancelled and
+ * discarded, whatever it ends with, and `run.draining` settles once its partitions have stopped. An aggregation it had
+ * begun is not waited for (it does not heartbeat, and writes only an unused, content-addressed artifact).
  */
 async function syncRounds(run: Run, continueAsNewDueAfter: (rounds: number) => boolean): Promise<boolean> {
-  const { config, state } = run;
+  const { config, state, progress } = run;
   const inFlight = (round: number, globalModelUri: string | null) => {
     const scope = new CancellationScope();
     const trained = scope.run(() => trainRound(run, round, globalModelUri));
@@ -280,6 +284,7 @@ async function syncRounds(run: Run, continueAsNewDueAfter: (rounds: number) => b
     const round = state.round + 1;
     const closing = closeRound(run, trained);
     if (round >= config.rounds || continueAsNewDueAfter(round)) return closing;
+    const partitionsAfterRound = progress.partitions.map((partition) => ({ ...partition }));
     next = inFlight(round + 1, trained.globalModelUri);
     let done: boolean;
     try {
@@ -291,10 +296,8 @@ async function syncRounds(run: Run, continueAsNewDueAfter: (rounds: number) => b
     }
     if (done) {
       next.cancel();
-      // Cancelled partitions stop at their next heartbeat; the run waits for that rather than leave them training.
-      await next.trained.catch((err: unknown) => {
-        if (!isCancellation(err)) throw err;
-      });
+      const showRoundReported = () => void (progress.partitions = partitionsAfterRound);
+      run.draining = next.trained.then(showRoundReported, showRoundReported);
       return true;
     }
   }
@@ -438,9 +441,11 @@ export async function distributedTrain(input: DistributedTrainInput, carried?: D
 
   stage('evaluating');
   const modelUri = state.globalModelUri!;
+  // Cancelled partitions stop at their next heartbeat: the run waits for that, rather than leave them training.
   const [evaluation, historyUri] = await Promise.all([
     evaluateModel({ modelName: config.modelName, modelUri, manifestUri: config.manifestUri }),
     writeRoundHistory({ previousUri: state.historyUri, rounds: run.records }),
+    run.draining,
   ]);
   const report = await writeReport({ title: `distributedTrain ${workflowInfo().workflowId}: ${config.modelName}`, roundHistoryUri: historyUri, evaluationReportUri: evaluation.reportUri });
   stage('done');
