@@ -4,7 +4,7 @@
  * those named in BENCH_FIGURES, comma-separated):
  *   speedup   time to 88% validation accuracy (reference MLP): sync on 2 processes of 1 thread vs trainModel on 1 of 2
  *   accuracy  final test accuracy, sync and async IID, vs trainModel, the same epochs
- *   cnn       the same with the reference CNN, CNN_ROUNDS (2) epochs / rounds
+ *   cnn       the same with the reference CNN, CNN_ROUNDS (BENCH_ROUNDS) epochs / rounds
  *   workers   numWorkers 1, 2, 4, sync vs async: validation accuracy against wall time
  *   noniid    Dirichlet alpha 0.3 against IID, 4 partitions, sync
  *   scale     SCALE_PARTITIONS (64) partitions x SCALE_ROUNDS (200) rounds of a tiny model on SCALE_IMAGES (600) training
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
       console.log('');
     }
     if (FIGURES.includes('cnn')) {
-      const cnnRounds = Number(process.env.CNN_ROUNDS ?? 2);
+      const cnnRounds = Number(process.env.CNN_ROUNDS ?? ROUNDS);
       const model = REFERENCE_MODELS.cnn;
       const started = performance.now();
       const baseline = await withTrainers(env.address, 1, 2, () => single(cnnRounds, model));
