@@ -72,6 +72,8 @@ async function subsetManifest(manifestUri: string, images: number): Promise<stri
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+/** `accuracy` against `baseline`, in percentage points. */
+const ppAgainst = (accuracy: number, baseline: number) => `${((accuracy - baseline) * 100).toFixed(2)} pp`;
 const rounds = (result: DistributedTrainResult) => artifactStore().readJson<RoundRecord[]>(result.historyUri);
 /** When the run's first workflow task started (ms since the Unix epoch): the origin of its round records' `seconds`. */
 async function firstWorkflowTaskAt(client: Client, handle: WorkflowHandle & { firstExecutionRunId: string }): Promise<number> {
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
       console.log(`  trainModel ${pct(baseline.evaluation.accuracy)}`);
       for (const mode of ['sync', 'async']) {
         const result = byWorkers.get(`${mode} 2`)!;
-        console.log(`  ${mode.padEnd(5)} 2 partitions ${pct(result.evaluation.accuracy)} (${((result.evaluation.accuracy - baseline.evaluation.accuracy) * 100).toFixed(2)} pp)`);
+        console.log(`  ${mode.padEnd(5)} 2 partitions ${pct(result.evaluation.accuracy)} (${ppAgainst(result.evaluation.accuracy, baseline.evaluation.accuracy)})`);
       }
       console.log('');
     }
@@ -184,7 +186,7 @@ async function main(): Promise<void> {
       console.log(`final test accuracy, reference CNN, IID, ${cnnRounds} epochs / rounds of 1 local epoch (target: within 1 pp of trainModel):`);
       console.log(`  trainModel, 1 process x 2 threads ${pct(baseline.evaluation.accuracy)} in ${baselineSeconds.toFixed(0)} s`);
       for (const [mode, result] of [['sync', sync!], ['async', async!]] as const) {
-        console.log(`  ${mode.padEnd(5)} 2 partitions on 2 processes x 1 thread ${pct(result.evaluation.accuracy)} (${((result.evaluation.accuracy - baseline.evaluation.accuracy) * 100).toFixed(2)} pp) in ${result.seconds.toFixed(0)} s`);
+        console.log(`  ${mode.padEnd(5)} 2 partitions on 2 processes x 1 thread ${pct(result.evaluation.accuracy)} (${ppAgainst(result.evaluation.accuracy, baseline.evaluation.accuracy)}) in ${result.seconds.toFixed(0)} s`);
       }
       console.log('');
     }
@@ -201,7 +203,7 @@ async function main(): Promise<void> {
       const skewed = await withTrainers(env.address, 2, 1, () => distributed({ numWorkers: 4, rounds: ROUNDS, partition: { strategy: 'dirichlet', alpha: 0.3 } }));
       const iid = byWorkers.get('sync 4')!;
       console.log(`non-IID cost, sync, 4 partitions, ${ROUNDS} rounds: IID ${pct(iid.evaluation.accuracy)}, Dirichlet 0.3 ${pct(skewed.evaluation.accuracy)}: ` +
-        `${((iid.evaluation.accuracy - skewed.evaluation.accuracy) * 100).toFixed(2)} pp\n`);
+        `${ppAgainst(iid.evaluation.accuracy, skewed.evaluation.accuracy)}\n`);
     }
     if (FIGURES.includes('scale')) {
       const partitions = Number(process.env.SCALE_PARTITIONS ?? 64);
