@@ -37,18 +37,32 @@ function npyHeader(dtype: NpyArray['dtype'], shape: number[], length?: number): 
   return header;
 }
 
+/** Bytes of an `.npy` file of up to `maxRows` rows of `rowShape` as `npyFile` lays it out (a multiple of 64). */
+export function npyFileBytes(dtype: 'float32' | 'uint8', maxRows: number, rowShape: number[]): number {
+  const bytes = npyHeader(dtype, [maxRows, ...rowShape]).byteLength + maxRows * rowShape.reduce((a, b) => a * b, 1) * (dtype === 'float32' ? 4 : 1);
+  return Math.ceil(bytes / 64) * 64;
+}
+
 /**
  * An `.npy` file allocated whole before its rows are written: `data` holds up to `maxRows` rows of `rowShape`, in
- * place behind room for the header, and `file(rows)` is the file of the first `rows` of them, without a copy.
+ * place behind room for the header, and `file(rows)` is the file of the first `rows` of them, without a copy. In
+ * `memory` when given (at least `npyFileBytes`, starting at a multiple of 4), else in memory of its own.
  */
-export function npyFile<D extends 'float32' | 'uint8'>(dtype: D, maxRows: number, rowShape: number[]): { data: D extends 'float32' ? Float32Array : Uint8Array; file(rows: number): Buffer } {
+export function npyFile<D extends 'float32' | 'uint8'>(
+  dtype: D,
+  maxRows: number,
+  rowShape: number[],
+  memory?: Uint8Array,
+): { data: D extends 'float32' ? Float32Array : Uint8Array; file(rows: number): Buffer } {
   const headerBytes = npyHeader(dtype, [maxRows, ...rowShape]).byteLength;
   const rowValues = rowShape.reduce((a, b) => a * b, 1);
   const valueBytes = dtype === 'float32' ? 4 : 1;
-  // Not zero-filled: a file holds only rows written first. Not shared memory either, whose size V8 does not count
-  // towards collecting it: batch after batch of it would pile up until a collection for other reasons.
-  const bytes = Buffer.allocUnsafeSlow(headerBytes + maxRows * rowValues * valueBytes);
-  const data = dtype === 'float32' ? new Float32Array(bytes.buffer, headerBytes, maxRows * rowValues) : new Uint8Array(bytes.buffer, headerBytes, maxRows * rowValues);
+  const fileBytes = headerBytes + maxRows * rowValues * valueBytes;
+  if (memory && memory.byteLength < fileBytes) throw new Error(`an .npy file of ${fileBytes} bytes does not fit ${memory.byteLength}`);
+  // Not zero-filled: a file holds only rows written first.
+  const bytes = memory ? Buffer.from(memory.buffer, memory.byteOffset, fileBytes) : Buffer.allocUnsafeSlow(fileBytes);
+  const start = bytes.byteOffset + headerBytes;
+  const data = dtype === 'float32' ? new Float32Array(bytes.buffer, start, maxRows * rowValues) : new Uint8Array(bytes.buffer, start, maxRows * rowValues);
   return {
     data: data as D extends 'float32' ? Float32Array : Uint8Array,
     file(rows: number) {

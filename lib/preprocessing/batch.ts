@@ -3,13 +3,14 @@ import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
 import type { ShardRef } from '../datasets/manifest';
-import { encodeNpy, npyFile } from '../npy';
+import { encodeNpy, npyFile, npyFileBytes } from '../npy';
 import { SPLITS, splitOf, type Split } from '../split';
 import type { LimitedSpec } from './limits';
 import { QuarantineError, quarantineReasonOf, type LeftOutFile } from './quarantine';
 import type { ImageReader, ReadOutcome } from './readers';
 import { decode, decodersInUse, type Decoder } from './decoders';
 import { normalizeInto } from './normalize';
+import { acquireShardMemory, type ShardMemory } from './shard-memory';
 import { augment, augmentationSeed, type ImageInput } from './transform';
 
 /**
@@ -100,9 +101,15 @@ export async function preprocessImages(
   const leftOut: (LeftOutFile | undefined)[] = reads.map((read, i) => (read.ok ? undefined : { path: images[i]!.path, reason: read.reason, detail: read.detail }));
   const unique = dropDuplicates(images, reads, leftOut);
   const plans = planRows(unique, reads, spec);
-  await decodeAndNormalize(plans, images, reads, reader, spec, leftOut, options);
-  const kept = keptImages(plans, images, reads);
-  const shards = await writeShards(store, plans, kept);
+  let shards: BatchShard[];
+  let kept: ReturnType<typeof keptImages>;
+  try {
+    await decodeAndNormalize(plans, images, reads, reader, spec, leftOut, options);
+    kept = keptImages(plans, images, reads);
+    shards = await writeShards(store, plans, kept);
+  } finally {
+    plans.memory.release();
+  }
   const output: BatchOutput = { key, images: kept.images, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
   const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
   return { output, outputUri, cacheHit: false, bytesRead };
@@ -171,6 +178,8 @@ interface PlannedRows {
   tensors: Record<Split, ShardFile>;
   /** Values per row. */
   size: number;
+  /** Where the splits' shard files are. */
+  memory: ShardMemory;
 }
 
 /**
@@ -188,11 +197,24 @@ function planRows(unique: number[], reads: ReadOutcome[], spec: LimitedSpec): Pl
     return { index, split, slot, rows, decoded: undefined };
   });
   const rowShape = [spec.height, spec.width, spec.channels];
-  const tensors = Object.fromEntries(SPLITS.map((split) => [split, npyFile(spec.storage, rowCount[split], rowShape)])) as Record<Split, ShardFile>;
-  return { plans, tensors, size };
+  const fileBytes = SPLITS.map((split) => npyFileBytes(spec.storage, rowCount[split], rowShape));
+  const memory = acquireShardMemory(fileBytes.reduce((a, b) => a + b, 0));
+  let offset = 0;
+  const tensors = Object.fromEntries(
+    SPLITS.map((split, i) => {
+      const file = npyFile(spec.storage, rowCount[split], rowShape, memory.bytes.subarray(offset, offset + fileBytes[i]!));
+      offset += fileBytes[i]!;
+      return [split, file];
+    }),
+  ) as Record<Split, ShardFile>;
+  return { plans, tensors, size, memory };
 }
 
-/** Decodes each planned image (reading it again if its bytes were not kept) and writes its rows; a bad file is left out. */
+/**
+ * Decodes each planned image (reading it again if its bytes were not kept) and writes its rows; a bad file is left out.
+ * The decoder threads write uint8 rows in place. Whatever fails, it returns only once no image is being decoded any
+ * more: the shard memory goes to the next batch after it.
+ */
 async function decodeAndNormalize(
   { plans, tensors, size }: PlannedRows,
   images: ListedImage[],
@@ -203,14 +225,15 @@ async function decodeAndNormalize(
   options: BatchOptions,
 ): Promise<void> {
   const progress = progressCounter(options, 'decode');
-  await mapWithConcurrency(plans, options.concurrency ?? DECODE_CONCURRENCY, async (plan) => {
-    options.signal?.throwIfAborted();
+  const running = new Set<Promise<void>>();
+  let stopped = false;
+  const decodeOne = async (plan: RowPlan) => {
     const read = reads[plan.index] as Read;
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
       const rows = tensors[plan.split].data;
-      const { pixels, decoder } = await decode(input, spec);
+      const { pixels, decoder } = await decode(input, spec, undefined, rows instanceof Uint8Array ? rows.subarray(plan.slot * size, (plan.slot + 1) * size) : undefined);
       storeRow(pixels, spec, rows, plan.slot * size);
       for (let copy = 1; copy < plan.rows; copy++) {
         const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
@@ -224,13 +247,26 @@ async function decodeAndNormalize(
     }
     // Counted as each image ends: many images start at once, and slow ones must still heartbeat as they finish.
     progress();
-  });
+  };
+  try {
+    await mapWithConcurrency(plans, options.concurrency ?? DECODE_CONCURRENCY, (plan) => {
+      if (stopped) throw new Error('the batch stopped');
+      options.signal?.throwIfAborted();
+      const task = decodeOne(plan);
+      running.add(task);
+      return task.finally(() => running.delete(task));
+    });
+  } finally {
+    stopped = true;
+    while (running.size > 0) await Promise.allSettled([...running]);
+  }
 }
 
-/** Writes one image's pixels into its split's rows, as they are or normalized, as the spec stores them. */
+/** Writes one image's pixels into its split's rows (unless decoded there), as they are or normalized, as the spec stores them. */
 function storeRow(pixels: Uint8Array, spec: LimitedSpec, rows: ShardPixels, offset: number): void {
-  if (rows instanceof Uint8Array) rows.set(pixels, offset);
-  else normalizeInto(pixels, spec, rows, offset);
+  if (rows instanceof Uint8Array) {
+    if (pixels.buffer !== rows.buffer || pixels.byteOffset !== rows.byteOffset + offset) rows.set(pixels, offset);
+  } else normalizeInto(pixels, spec, rows, offset);
 }
 
 /** The decoded images in listing order, and each one's position in that list by its index in the batch. */

@@ -18,6 +18,8 @@ export interface DecodeRequest {
   images: { header: ImageHeader; offset: number; length: number }[];
   /** The images' encoded bytes, end to end. */
   data: Uint8Array;
+  /** Per image: shared memory to write its pixels into, or null to send them back in `pixels`. */
+  into: (Uint8Array | null)[];
 }
 
 /** The decoders of this thread: TensorFlow's, and PNG inflation for images already at the target size. */
@@ -31,7 +33,7 @@ export interface DecodeResponse {
   errors: (string | null)[];
   /** Per image decoded: which decoder it took. */
   decoders: ThreadDecoder[];
-  /** Image i's pixels at i * width * height * channels. */
+  /** Image i's pixels at i * width * height * channels, unless written into its shared memory. */
   pixels: Uint8Array;
 }
 
@@ -43,14 +45,14 @@ try {
   unavailable = (err as Error).message.split('\n')[0];
 }
 
-parentPort?.on('message', ({ id, target, only, images, data }: DecodeRequest) => {
+parentPort?.on('message', ({ id, target, only, images, data, into }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
-  const pixels = new Uint8Array(tf ? images.length * size : 0);
+  const pixels = new Uint8Array(tf && into.some((memory) => memory === null) ? images.length * size : 0);
   const decoders: ThreadDecoder[] = [];
   const errors = images.map(({ header, offset, length }, i) => {
     if (!tf) return unavailable!;
     try {
-      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, pixels.subarray(i * size, (i + 1) * size), only);
+      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, into[i] ?? pixels.subarray(i * size, (i + 1) * size), only);
       return null;
     } catch (err) {
       return (err as Error).message;

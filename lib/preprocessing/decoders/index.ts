@@ -31,19 +31,21 @@ class FastPathUnavailable extends Error {}
  * JPEG, PNG, GIF and BMP files whose header shows nothing TensorFlow would decode differently from sharp, and not too
  * large to decode whole, go to the decoder threads (simple PNGs already at the target size are inflated there, the
  * rest decoded by TensorFlow); everything else, and anything the threads fail on, to sharp, so quarantine reasons all
- * come from sharp. Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back.
+ * come from sharp. Raw pixels (IDX records) go to sharp. `only` forces one decoder, without falling back. `into`, shared
+ * memory of the pixels' size, is where the decoder threads write them (then `pixels` is `into`); it may be written to
+ * even where another decoder's pixels come back.
  */
-export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder): Promise<Decoded> {
+export async function decode(input: ImageInput, spec: LimitedSpec, only?: Decoder, into?: Uint8Array): Promise<Decoded> {
   if (!Buffer.isBuffer(input) || only === 'sharp') return { pixels: await toPixels(input, spec), decoder: 'sharp' };
   const verdict = fastPathVerdict(input, spec.maxInputPixels, (header) => decodedPixels(header, spec));
   if (only) {
-    if (verdict.header) return fastPath().decode(input, verdict.header, spec, only);
+    if (verdict.header) return fastPath().decode(input, verdict.header, spec, only, into);
     if (verdict.reason) throw new QuarantineError(verdict.reason, verdict.why);
     throw new DecoderThreadError(`not for the decoder threads: ${verdict.why}`);
   }
   if (verdict.header && fastPathAvailable()) {
     try {
-      return await fastPath().decode(input, verdict.header, spec);
+      return await fastPath().decode(input, verdict.header, spec, undefined, into);
     } catch (err) {
       if (!(err instanceof DecoderThreadError || err instanceof FastPathUnavailable)) throw err;
     }
@@ -57,6 +59,7 @@ const MAX_PER_MESSAGE = 16;
 interface Queued {
   bytes: Uint8Array;
   header: ImageHeader;
+  into: Uint8Array | undefined;
   resolve: (decoded: Decoded) => void;
   reject: (err: Error) => void;
 }
@@ -73,15 +76,16 @@ class FastPath {
     this.pool = new ThreadPool(join(__dirname, 'decoder-thread.js'), threads, 'decoder');
   }
 
-  /** `only`: that decoder of the threads, without falling back to the other. */
-  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget, only?: ThreadDecoder): Promise<Decoded> {
+  /** `only`: that decoder of the threads, without falling back to the other; `into`: see `decode`. */
+  decode(bytes: Uint8Array, header: ImageHeader, spec: DecodeTarget, only?: ThreadDecoder, into?: Uint8Array): Promise<Decoded> {
     if (this.unavailable) return Promise.reject(new FastPathUnavailable(this.unavailable));
     const target: DecodeTarget = { width: spec.width, height: spec.height, channels: spec.channels, fit: spec.fit, background: spec.background };
     const key = `${only} ${JSON.stringify(target)}`;
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = { target, only, images: [] }));
     return new Promise((resolve, reject) => {
-      queue.images.push({ bytes, header, resolve, reject });
+      const shared = into?.buffer instanceof SharedArrayBuffer && into.byteLength === target.width * target.height * target.channels;
+      queue.images.push({ bytes, header, into: shared ? into : undefined, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => this.flush());
@@ -92,7 +96,7 @@ class FastPath {
   /** Asks a decoder thread, once, whether native TensorFlow loads there (an empty request). */
   probe(): Promise<void> {
     const target: DecodeTarget = { width: 1, height: 1, channels: 1, fit: 'fill', background: 0 };
-    this.probed ??= this.pool.request({ target, images: [], data: new Uint8Array(0) }).then(
+    this.probed ??= this.pool.request({ target, images: [], data: new Uint8Array(0), into: [] }).then(
       ({ unavailable }) => {
         if (unavailable) this.markUnavailable(unavailable);
       },
@@ -119,7 +123,10 @@ class FastPath {
     this.queues.clear();
   }
 
-  /** Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels come back the same way. */
+  /**
+   * Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels are written into
+   * the images' shared memory where they have it, else come back the same way.
+   */
   private send(target: DecodeTarget, only: ThreadDecoder | undefined, images: Queued[]): void {
     const data = new Uint8Array(images.reduce((sum, image) => sum + image.bytes.length, 0));
     let offset = 0;
@@ -129,13 +136,14 @@ class FastPath {
       return { header, offset: offset - bytes.length, length: bytes.length };
     });
     const size = target.width * target.height * target.channels;
-    this.pool.request({ target, ...(only ? { only } : {}), images: entries, data }, [data.buffer]).then(
+    const into = images.map((image) => image.into ?? null);
+    this.pool.request({ target, ...(only ? { only } : {}), images: entries, data, into }, [data.buffer]).then(
       ({ unavailable, errors, decoders, pixels }) => {
         if (unavailable) this.markUnavailable(unavailable);
         images.forEach((image, i) => {
           if (unavailable) image.reject(new FastPathUnavailable(unavailable));
           else if (errors[i] !== null) image.reject(new DecoderThreadError(errors[i]!));
-          else image.resolve({ pixels: pixels.subarray(i * size, (i + 1) * size), decoder: decoders[i]! });
+          else image.resolve({ pixels: image.into ?? pixels.subarray(i * size, (i + 1) * size), decoder: decoders[i]! });
         });
       },
       (err: Error) => images.forEach((image) => image.reject(err)),
