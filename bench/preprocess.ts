@@ -16,10 +16,11 @@
  *     images in flight.
  * The workflow does more than either: it lists and hashes every file (sha256), quarantines unreadable or oversized
  * ones, splits train/validation/test by a hash of each image's content, and writes shards and a manifest to
- * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process.
+ * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process;
+ * tf.data and the bare loop each run in a process of their own.
  * Every file is read once before timing, so all sides read from the page cache. Beside images per second of wall
  * time, each side's images per CPU-second, which other jobs on the machine disturb less: CPU of every thread of the
- * Python process, or of this process (the workflow's figure leaves out the Temporal server's).
+ * Python process, of the bare loop's, or of this process (the workflow's figure leaves out the Temporal server's).
  *
  * Scaling: the workflow with `ml-cpu` served by worker processes (`dist/workers/main.js`), each pinned with
  * `taskset -c` to a core of its own, like machines of one core (decoder threads set to one: TEMPORAL_ML_DECODER_THREADS,
@@ -45,8 +46,6 @@ import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
 import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
-import { normalizeInto } from '../lib/preprocessing/normalize';
-import { toPixels } from '../lib/preprocessing/transform';
 import { S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
 import { startObjectStore } from '../scripts/object-store';
@@ -54,6 +53,8 @@ import { ensurePhotoTree } from '../scripts/photos-jpeg';
 import { startWorkerProcess, type WorkerProcess } from '../workers/worker-process';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
+import { bareLoopInChild } from './bare-loop';
+import { measured } from './measured';
 import { runPythonBench, tensorflowPython } from './tensorflow-python';
 import { median } from '../lib/median';
 
@@ -123,33 +124,6 @@ async function tfData(python: string, root: string, spec: LimitedSpec): Promise<
   const args = [root, String(spec.height), String(spec.width), String(spec.channels), String(TFDATA_BATCH)];
   const { images, seconds, cpuSeconds } = await runPythonBench<{ images: number; seconds: number; cpuSeconds: number }>(python, 'tfdata_bench.py', args);
   return { wall: images / seconds, cpu: images / cpuSeconds };
-}
-
-/** The same per-image operations the workflow's activities run (the same functions), with nothing around them. */
-async function bareLoop(files: string[], spec: LimitedSpec, concurrency: number): Promise<void> {
-  const size = spec.width * spec.height * spec.channels;
-  await mapWithConcurrency(files, concurrency, async (file) => {
-    const pixels = await toPixels(await readFile(file), spec);
-    if (spec.storage === 'float32') normalizeInto(pixels, spec, new Float32Array(size), 0);
-  });
-}
-
-/**
- * Runs `work` while sampling this process's resident memory; returns its result, the peak seen, and the wall and CPU
- * seconds it took (CPU of every thread of this process, libvips' included; not of other processes).
- */
-async function measured<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number; seconds: number; cpuSeconds: number }> {
-  let peakRss = process.memoryUsage.rss();
-  const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  try {
-    const value = await work();
-    const used = process.cpuUsage(cpu);
-    return { value, peakRss, seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 /** Images/s of the workflow on the local store, then on a fresh versitygw bucket, back to back. */
@@ -242,7 +216,7 @@ async function main(): Promise<void> {
       // the ratios reported are medians of the rounds' ratios.
       for (let round = 1; round <= ROUNDS; round++) {
         const tfdata = await tfData(python, tfRoot, spec);
-        const bare = await measured(() => bareLoop(files, spec, concurrency));
+        const bare = await bareLoopInChild(files, spec, concurrency, dataDir);
         const run = await measured(() => freshWorkflowRun(dataset, `${dataset.tree}-${round}`));
         const { result, seconds } = run.value;
         const images = result.images.listed;
