@@ -92,7 +92,10 @@ export interface S3StoreDescription {
  */
 export interface ArtifactStore {
   uriOf(key: string): string;
-  /** Stores bytes under their sha256; a stored copy that is intact is kept, a damaged one replaced. */
+  /**
+   * Stores bytes under their sha256; a stored copy that is intact is kept, a damaged one replaced. Nothing reads `data`
+   * once this has settled: the caller may reuse it.
+   */
   putBlob(data: Uint8Array, extension?: string): Promise<StoredArtifact>;
   /** As `putBlob`, streaming the file at `path` (large shards) instead of holding it in memory. */
   putBlobFile(path: string, extension?: string): Promise<StoredArtifact>;

@@ -46,7 +46,8 @@ export function npyFileBytes(dtype: 'float32' | 'uint8', maxRows: number, rowSha
 /**
  * An `.npy` file allocated whole before its rows are written: `data` holds up to `maxRows` rows of `rowShape`, in
  * place behind room for the header, and `file(rows)` is the file of the first `rows` of them, without a copy. In
- * `memory` when given (at least `npyFileBytes`, starting at a multiple of 4), else in memory of its own.
+ * `memory` when given (at least `npyFileBytes`, starting at a multiple of 4), else in memory of its own. The file is a
+ * Buffer even over shared memory, which the S3 client's hashing takes only as a Buffer.
  */
 export function npyFile<D extends 'float32' | 'uint8'>(
   dtype: D,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeNpy, encodeNpy, npyArrayOf, npyFile } from '../lib/npy';
+import { decodeNpy, encodeNpy, npyArrayOf, npyFile, npyFileBytes } from '../lib/npy';
 
 describe('npy', () => {
   it('round-trips float32, int32 and uint8 arrays with their shapes', () => {
@@ -36,6 +36,33 @@ describe('npy', () => {
       assert.deepEqual(file, encodeNpy(expected));
       assert.throws(() => shard.file(6), /6 rows do not fit/);
     }
+  });
+
+  it('lays files out one after another in memory it is given, each starting at a multiple of 64 bytes', () => {
+    const shapes = [
+      { dtype: 'uint8', maxRows: 3, rowShape: [5, 1] },
+      { dtype: 'float32', maxRows: 2, rowShape: [3, 3] },
+      { dtype: 'uint8', maxRows: 1, rowShape: [7] },
+    ] as const;
+    const sizes = shapes.map(({ dtype, maxRows, rowShape }) => npyFileBytes(dtype, maxRows, [...rowShape]));
+    assert.ok(sizes.every((bytes) => bytes % 64 === 0));
+    const memory = new Uint8Array(new SharedArrayBuffer(sizes.reduce((a, b) => a + b, 0)));
+    let offset = 0;
+    const files = shapes.map(({ dtype, maxRows, rowShape }, i) => {
+      const file = npyFile(dtype, maxRows, [...rowShape], memory.subarray(offset, offset + sizes[i]!));
+      assert.equal(file.data.byteOffset % 4, 0);
+      assert.ok(file.data.byteOffset >= offset && file.data.byteOffset + file.data.byteLength <= offset + sizes[i]!);
+      offset += sizes[i]!;
+      return file;
+    });
+    files.forEach((file, i) => file.data.fill(i + 0.5));
+    files.forEach((file, i) => {
+      const written = file.file(shapes[i]!.maxRows);
+      assert.equal(written.buffer, memory.buffer);
+      assert.ok(Buffer.isBuffer(written));
+      assert.deepEqual(decodeNpy(written), npyArrayOf(file.data.slice(), [shapes[i]!.maxRows, ...shapes[i]!.rowShape]));
+    });
+    assert.throws(() => npyFile('float32', 2, [3, 3], memory.subarray(0, 64)), /does not fit/);
   });
 
   it('keeps the header the room it was given when fewer rows need a shorter one, 64-byte aligned', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { loadSettings } from '../lib/config';
 import { listImageFolder } from '../lib/datasets/folder';
 import type { ListedImage } from '../lib/datasets/listing';
 import { preprocessImages } from '../lib/preprocessing/batch';
+import { decode } from '../lib/preprocessing/decoders';
 import { withinLimits } from '../lib/preprocessing/limits';
 import { TransientReadError } from '../lib/preprocessing/quarantine';
 import { folderReader, type ImageReader } from '../lib/preprocessing/readers';
@@ -49,6 +50,29 @@ describe('shard memory', () => {
     assert.notEqual(fresh.bytes.buffer, smallBuffer);
     assert.notEqual(fresh.bytes.buffer, largeBuffer);
     for (const memory of [reused, next, fresh]) memory.release();
+  });
+
+  it('is not shared memory beyond a quarter of what the pool keeps idle', () => {
+    const large = acquireShardMemory(200 * MiB);
+    assert.ok(!(large.bytes.buffer instanceof SharedArrayBuffer));
+    assert.equal(large.bytes.byteLength, 200 * MiB);
+    large.release();
+    assert.ok(acquireShardMemory(128 * MiB).bytes.buffer instanceof SharedArrayBuffer);
+  });
+
+  it('the decoder threads write pixels into the shared memory they are given, the same pixels they send back otherwise', async () => {
+    const spec = withinLimits(preprocessSpecSchema.parse({ width: 48, height: 40, channels: 3 }), 1, loadSettings().limits);
+    const { root, images } = await jpegFolder(3, 2);
+    const memory = acquireShardMemory(2 * 48 * 40 * 3);
+    for (const [i, image] of images.entries()) {
+      const bytes = readFileSync(join(root, image.path));
+      const into = memory.bytes.subarray(i * 48 * 40 * 3, (i + 1) * 48 * 40 * 3);
+      const inPlace = await decode(bytes, spec, undefined, into);
+      assert.equal(inPlace.decoder, 'tensorflow');
+      assert.equal(inPlace.pixels, into);
+      assert.deepEqual(Buffer.from(into), Buffer.from((await decode(bytes, spec)).pixels));
+    }
+    memory.release();
   });
 
   it('a batch that fails gives its memory back only once none of its images is decoded any more: the next batch stores its own pixels', async () => {

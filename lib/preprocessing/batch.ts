@@ -108,6 +108,7 @@ export async function preprocessImages(
     kept = keptImages(plans, images, reads);
     shards = await writeShards(store, plans, kept);
   } finally {
+    // Only now does nothing read or write it: every decoding has ended, every shard write has settled.
     plans.memory.release();
   }
   const output: BatchOutput = { key, images: kept.images, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
@@ -200,6 +201,7 @@ function planRows(unique: number[], reads: ReadOutcome[], spec: LimitedSpec): Pl
   const fileBytes = SPLITS.map((split) => npyFileBytes(spec.storage, rowCount[split], rowShape));
   const memory = acquireShardMemory(fileBytes.reduce((a, b) => a + b, 0));
   let offset = 0;
+  // Each file starts at a multiple of 64 bytes (npyFileBytes), so float32 rows stay aligned.
   const tensors = Object.fromEntries(
     SPLITS.map((split, i) => {
       const file = npyFile(spec.storage, rowCount[split], rowShape, memory.bytes.subarray(offset, offset + fileBytes[i]!));
@@ -232,6 +234,7 @@ async function decodeAndNormalize(
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
+      if (stopped) throw new Error('the batch stopped');
       const rows = tensors[plan.split].data;
       const { pixels, decoder } = await decode(input, spec, undefined, rows instanceof Uint8Array ? rows.subarray(plan.slot * size, (plan.slot + 1) * size) : undefined);
       storeRow(pixels, spec, rows, plan.slot * size);
@@ -324,10 +327,13 @@ async function readAgain(reader: ImageReader, image: ListedImage, sha256: string
   return read.input;
 }
 
+/** Returns, or throws, once both writes have settled: `imagesFile` is the batch's shard memory, reused after. */
 async function writeShard(store: ArtifactStore, split: Split, imagesFile: Buffer, labels: number[], rows: number[]): Promise<BatchShard> {
-  const [imagesArtifact, labelsArtifact] = await Promise.all([
+  const [imagesArtifact, labelsArtifact] = await Promise.allSettled([
     store.putBlob(imagesFile, '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [rows.length], data: Int32Array.from(labels) }), '.npy'),
   ]);
-  return { split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: rows.length, rows };
+  if (imagesArtifact.status === 'rejected') throw imagesArtifact.reason;
+  if (labelsArtifact.status === 'rejected') throw labelsArtifact.reason;
+  return { split, imagesUri: imagesArtifact.value.uri, labelsUri: labelsArtifact.value.uri, count: rows.length, rows };
 }

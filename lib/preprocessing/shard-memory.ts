@@ -19,8 +19,15 @@ export interface ShardMemory {
 
 const idle: SharedArrayBuffer[] = [];
 
-/** Memory of at least `bytes`: the smallest idle buffer that holds them, or a new one. */
+/** Larger blocks are not shared memory: four batches at once (an ml-cpu worker's default) always fit the pool. */
+const LARGEST_SHARED = IDLE_BYTES / 4;
+
+/**
+ * Memory of at least `bytes`: the smallest idle buffer that holds them, or a new one. Beyond LARGEST_SHARED it is not
+ * shared memory (the decoder threads' pixels are then copied into it), lest dropped blocks pile up.
+ */
 export function acquireShardMemory(bytes: number): ShardMemory {
+  if (bytes > LARGEST_SHARED) return { bytes: Buffer.allocUnsafeSlow(bytes), release: () => undefined };
   const fits = idle.filter((buffer) => buffer.byteLength >= bytes).sort((a, b) => a.byteLength - b.byteLength)[0];
   if (fits) idle.splice(idle.indexOf(fits), 1);
   const buffer = fits ?? new SharedArrayBuffer(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE));
