@@ -229,15 +229,19 @@ async function decodeAndNormalize(
   const progress = progressCounter(options, 'decode');
   const running = new Set<Promise<void>>();
   let stopped = false;
+  const throwIfStopped = () => {
+    if (stopped) throw new Error('the batch stopped');
+  };
   const decodeOne = async (plan: RowPlan) => {
     const read = reads[plan.index] as Read;
     try {
       const input = read.input ?? (await readAgain(reader, images[plan.index]!, read.sha256));
       read.input = null;
-      if (stopped) throw new Error('the batch stopped');
+      throwIfStopped();
       const rows = tensors[plan.split].data;
-      const { pixels, decoder } = await decode(input, spec, undefined, rows instanceof Uint8Array ? rows.subarray(plan.slot * size, (plan.slot + 1) * size) : undefined);
-      storeRow(pixels, spec, rows, plan.slot * size);
+      const into = rows instanceof Uint8Array ? rows.subarray(plan.slot * size, (plan.slot + 1) * size) : undefined;
+      const { pixels, decoder } = await decode(input, spec, undefined, into);
+      if (pixels !== into) storeRow(pixels, spec, rows, plan.slot * size);
       for (let copy = 1; copy < plan.rows; copy++) {
         const augmented = await augment(pixels, spec, spec.augmentation!, augmentationSeed(spec.augmentation!, read.sha256, copy));
         storeRow(augmented, spec, rows, (plan.slot + copy) * size);
@@ -253,7 +257,7 @@ async function decodeAndNormalize(
   };
   try {
     await mapWithConcurrency(plans, options.concurrency ?? DECODE_CONCURRENCY, (plan) => {
-      if (stopped) throw new Error('the batch stopped');
+      throwIfStopped();
       options.signal?.throwIfAborted();
       const task = decodeOne(plan);
       running.add(task);
@@ -265,11 +269,10 @@ async function decodeAndNormalize(
   }
 }
 
-/** Writes one image's pixels into its split's rows (unless decoded there), as they are or normalized, as the spec stores them. */
+/** Writes one image's pixels into its split's rows, as they are or normalized, as the spec stores them. */
 function storeRow(pixels: Uint8Array, spec: LimitedSpec, rows: ShardPixels, offset: number): void {
-  if (rows instanceof Uint8Array) {
-    if (pixels.buffer !== rows.buffer || pixels.byteOffset !== rows.byteOffset + offset) rows.set(pixels, offset);
-  } else normalizeInto(pixels, spec, rows, offset);
+  if (rows instanceof Uint8Array) rows.set(pixels, offset);
+  else normalizeInto(pixels, spec, rows, offset);
 }
 
 /** The decoded images in listing order, and each one's position in that list by its index in the batch. */

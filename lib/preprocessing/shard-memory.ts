@@ -17,6 +17,7 @@ export interface ShardMemory {
   release(): void;
 }
 
+/** Smallest first. */
 const idle: SharedArrayBuffer[] = [];
 
 /** Larger blocks are not shared memory: four batches at once (an ml-cpu worker's default) always fit the pool. */
@@ -28,9 +29,8 @@ const LARGEST_SHARED = IDLE_BYTES / 4;
  */
 export function acquireShardMemory(bytes: number): ShardMemory {
   if (bytes > LARGEST_SHARED) return { bytes: Buffer.allocUnsafeSlow(bytes), release: () => undefined };
-  const fits = idle.filter((buffer) => buffer.byteLength >= bytes).sort((a, b) => a.byteLength - b.byteLength)[0];
-  if (fits) idle.splice(idle.indexOf(fits), 1);
-  const buffer = fits ?? new SharedArrayBuffer(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE));
+  const fits = idle.findIndex((buffer) => buffer.byteLength >= bytes);
+  const buffer = fits === -1 ? new SharedArrayBuffer(Math.max(GRANULE, Math.ceil(bytes / GRANULE) * GRANULE)) : idle.splice(fits, 1)[0]!;
   let released = false;
   return {
     bytes: new Uint8Array(buffer, 0, bytes),
