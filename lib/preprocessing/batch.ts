@@ -227,10 +227,9 @@ async function decodeAndNormalize(
   options: BatchOptions,
 ): Promise<void> {
   const progress = progressCounter(options, 'decode');
-  const running = new Set<Promise<void>>();
-  let stopped = false;
+  let failure: { error: unknown } | undefined;
   const throwIfStopped = () => {
-    if (stopped) throw new Error('the batch stopped');
+    if (failure) throw new Error('the batch stopped');
   };
   const decodeOne = async (plan: RowPlan) => {
     const read = reads[plan.index] as Read;
@@ -255,18 +254,22 @@ async function decodeAndNormalize(
     // Counted as each image ends: many images start at once, and slow ones must still heartbeat as they finish.
     progress();
   };
-  try {
-    await mapWithConcurrency(plans, options.concurrency ?? DECODE_CONCURRENCY, (plan) => {
-      throwIfStopped();
-      options.signal?.throwIfAborted();
-      const task = decodeOne(plan);
-      running.add(task);
-      return task.finally(() => running.delete(task));
-    });
-  } finally {
-    stopped = true;
-    while (running.size > 0) await Promise.allSettled([...running]);
-  }
+  // Each lane decodes one image at a time and stops starting images at the first failure, so once every lane has
+  // returned, no image is being decoded.
+  let next = 0;
+  const lane = async () => {
+    while (!failure && next < plans.length) {
+      const plan = plans[next++]!;
+      try {
+        options.signal?.throwIfAborted();
+        await decodeOne(plan);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? DECODE_CONCURRENCY, plans.length) }, lane));
+  if (failure) throw failure.error;
 }
 
 /** Writes one image's pixels into its split's rows, as they are or normalized, as the spec stores them. */
