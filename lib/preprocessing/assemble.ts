@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts';
+import { sortByLeadingDigest } from '../digest-sort';
 import type { ListingIndex } from '../datasets/listing';
 import type { DatasetManifest, ShardRef } from '../datasets/manifest';
 import { decodeNpy, encodeNpy, pickRows } from '../npy';
@@ -79,7 +80,7 @@ export async function assembleManifest(
     imagesIndexUri: (await store.putBlob(Buffer.from(JSON.stringify(index)), '.json')).uri,
     leftOut,
     leftOutByReason,
-    fingerprint: createHash('sha256').update(kept.sort().join('\n')).digest('hex'),
+    fingerprint: createHash('sha256').update(sortByLeadingDigest(kept).join('\n')).digest('hex'),
   };
 }
 
