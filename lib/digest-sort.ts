@@ -6,9 +6,9 @@ const LEADING_DIGEST = /^[0-9a-f]{8}/;
 /**
  * `lines` in the order `[...lines].sort()` gives, for lines that each begin with a lowercase hex digest (content
  * hashes, whose first digits almost never repeat): one native sort of numbers, each its line's first 8 digits and its
- * line number packed into a double, then lines sharing those digits compared whole. For 70,000 lines that takes about
- * a fifth of comparing the strings. 2^21 lines or more, or lines that do not all begin with 8 hex digits, are sorted
- * as strings.
+ * line number packed into a double, then lines sharing those digits compared whole. For 70,000 lines that takes a
+ * quarter to a half of the time comparing the strings does. 2^21 lines or more, or lines that do not all begin with 8
+ * hex digits, are sorted as strings.
  */
 export function sortByLeadingDigest(lines: string[]): string[] {
   const count = lines.length;

@@ -12,14 +12,14 @@ describe('sortByLeadingDigest', () => {
     const shared = digest(-1).slice(0, 13);
     lines.push(`${shared}f${digest(-2).slice(14)} b`, `${shared}0${digest(-3).slice(14)} a`, `${shared}0${digest(-3).slice(14)} A`);
     lines.push(lines[10]!);
-    assert.deepEqual(sortByLeadingDigest(lines), [...lines].sort());
-  });
-
-  it('leaves its input as it was, and sorts lines that do not begin with a digest as strings', () => {
-    const lines = [`${digest(2)} x`, 'not a digest', `${digest(1)} y`, `${digest(0).toUpperCase()} z`];
     const before = [...lines];
     assert.deepEqual(sortByLeadingDigest(lines), [...lines].sort());
-    assert.deepEqual(lines, before);
+    assert.deepEqual(lines, before, 'the input is left as it was');
+  });
+
+  it('sorts lines that do not all begin with a lowercase digest as strings', () => {
+    const lines = [`${digest(2)} x`, 'not a digest', `${digest(1)} y`, `${digest(0).toUpperCase()} z`];
+    assert.deepEqual(sortByLeadingDigest(lines), [...lines].sort());
     assert.deepEqual(sortByLeadingDigest([]), []);
   });
 });

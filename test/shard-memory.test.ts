@@ -107,7 +107,8 @@ describe('shard memory', () => {
     // The next batch takes the failed one's memory at once; nothing of the failed batch may land in it any more.
     const next = await preprocessImages(second.images, folderReader(second.root, spec.maxFileBytes), spec, store);
     assert.equal(readsAgain, decodesBefore, 'the failed batch started no decoding after it failed');
-    assert.ok(decodesBefore < first.images.length, `the failed batch stopped decoding (${decodesBefore} of ${first.images.length} images read again)`);
+    // At the failure, each of the 32 decoding lanes is reading at most one image; no lane starts another after it.
+    assert.ok(decodesBefore <= 40 + 32, `the failed batch stopped decoding (${decodesBefore} of ${first.images.length} images read again)`);
     assert.deepEqual(
       next.output.shards.map((s) => [s.split, s.imagesUri.split('/').at(-1)]),
       reference.output.shards.map((s) => [s.split, s.imagesUri.split('/').at(-1)]),

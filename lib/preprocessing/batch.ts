@@ -229,6 +229,7 @@ async function decodeAndNormalize(
   const progress = progressCounter(options, 'decode');
   let failure: { error: unknown } | undefined;
   const throwIfStopped = () => {
+    if (!failure && options.signal?.aborted) failure = { error: options.signal.reason };
     if (failure) throw new Error('the batch stopped');
   };
   const decodeOne = async (plan: RowPlan) => {
