@@ -262,7 +262,7 @@ async function decodeAndNormalize(
     while (!failure && next < plans.length) {
       const plan = plans[next++]!;
       try {
-        options.signal?.throwIfAborted();
+        throwIfStopped();
         await decodeOne(plan);
       } catch (error) {
         failure ??= { error };
