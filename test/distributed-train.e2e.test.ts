@@ -114,9 +114,9 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('scores each round while the next one trains; the round that reaches the target ends the run, cancelling the one in flight', { timeout: 300_000 }, async () => {
-    // 100 local epochs: the round in flight is still training when a round's scoring ends, even a cold first scoring.
+    // 40 local epochs: the round in flight is still training when a round's scoring ends, even a cold first scoring.
     const target = 2 * CHANCE;
-    const handle = await start('overlap', digitsRun({ rounds: 4, localEpochs: 100, target: { validationAccuracy: target } }));
+    const handle = await start('overlap', digitsRun({ rounds: 4, localEpochs: 40, target: { validationAccuracy: target } }));
     const result = await handle.result();
     const rounds = await roundsOf(result);
     const reached = rounds.length;
@@ -251,8 +251,9 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('SIGKILL of the training processes, then of a training worker process, mid-round: partitions resume from checkpoints, accuracy within 1 pp', { timeout: 600_000 }, async () => {
-    // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint.
-    const input = digitsRun({ localEpochs: 20, training: { ...TRAINING, batchSize: 8 } });
+    // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint:
+    // a checkpoint each second, heartbeated within two.
+    const input = digitsRun({ localEpochs: 10, training: { ...TRAINING, batchSize: 8 } });
     const undisturbedHandle = await start('undisturbed', input);
     const undisturbed = await undisturbedHandle.result();
     console.log(`undisturbed rounds ended at ${(await roundsOf(undisturbed)).map((r) => r.seconds.toFixed(1)).join(', ')} s`);

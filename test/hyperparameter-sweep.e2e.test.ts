@@ -109,25 +109,25 @@ describe('hyperparameterSweep through Temporal', () => {
 
   it('continues as new every trialsPerRun trials, carrying the next trial, counts and the best so far', async () => {
     const space = { 'training.learningRate': [0.03, 0.01, 0.003, 0.001], 'model.dropout': [0, 0.1, 0.2] };
-    const handle = await start('sweep-chain', { base: tinyTrials, space, search: 'random', trials: 12, seed: 5, trialsPerRun: 5, parallelism: 2 });
+    const handle = await start('sweep-chain', { base: tinyTrials, space, search: 'random', trials: 7, seed: 5, trialsPerRun: 3, parallelism: 2 });
     const result = await handle.result();
 
-    // The chain of runs: 5 trials, 5 trials, then the last 2.
+    // The chain of runs: 3 trials, 3 trials, then the last one.
     const trialsPerRun: number[] = [];
     for (let runId: string | undefined = handle.firstExecutionRunId; runId; ) {
       const run: WorkflowHandle = env.client.workflow.getHandle(handle.workflowId, runId);
       trialsPerRun.push((await childWorkflowIds(run)).length);
       runId = (await eventsOf(run)).find((e) => e.workflowExecutionContinuedAsNewEventAttributes)?.workflowExecutionContinuedAsNewEventAttributes!.newExecutionRunId ?? undefined;
     }
-    assert.deepEqual(trialsPerRun, [5, 5, 2]);
+    assert.deepEqual(trialsPerRun, [3, 3, 1]);
     assert.equal(result.runs, 3);
-    assert.equal(result.total, 12);
+    assert.equal(result.total, 7);
 
     // Every trial once, with the assignment its index and the seed give, whichever run started it.
     const table = await artifactStore().readJson<TrialOutcome[]>(result.trialTableUri);
     assert.deepEqual(
       table.map((t) => t.trial),
-      Array.from({ length: 12 }, (_, i) => i + 1),
+      Array.from({ length: 7 }, (_, i) => i + 1),
     );
     table.forEach((t, i) => assert.deepEqual(t.assignment, randomAssignment(space, 5, i)));
     assert.equal(result.failed, table.filter((t) => t.status === 'failed').length);

@@ -139,9 +139,9 @@ describe('preprocessDataset history at a million images', () => {
   });
 
   it('continues as new, keeping its progress, when the batches are many: 512x512 RGB float32 images at the auto size', async () => {
-    // Every run of the chain is alike (the one-batch-per-image case below runs a chain to its end), so three full
+    // Every run of the chain is alike (the one-batch-per-image case below runs a chain to its end), so the first two
     // runs of the 48 are measured, then the chain is stopped: running all 47,620 batches would take many minutes.
-    const measuredRuns = 3;
+    const measuredRuns = 2;
     const handle = await start({ dataset: { source: 'photos' }, preprocess: { width: 512, height: 512, channels: 3, storage: 'float32' } });
     for (;;) {
       const progress = await handle.query(preprocessProgressQuery).catch(() => undefined);
@@ -159,7 +159,7 @@ describe('preprocessDataset history at a million images', () => {
   });
 
   it('continues as new with one image per batch', async () => {
-    const runs = await measure({ dataset: { source: 'photos', maxImages: 2_500 }, batching: { size: 1 } });
+    const runs = await measure({ dataset: { source: 'photos', maxImages: 2_100 }, batching: { size: 1 } });
     assert.equal(runs.length, 3);
   });
 });
