@@ -10,11 +10,6 @@ export interface EvaluateModelInput {
   modelUri: string;
   manifestUri: string;
   split?: Split;
-  /**
-   * Evaluate in this worker's warm evaluation process, which keeps TensorFlow loaded and the split cached: for a
-   * model scored again and again on the same split, as distributedTrain's global model is every round.
-   */
-  warmProcess?: boolean;
 }
 
 /**
@@ -23,7 +18,7 @@ export interface EvaluateModelInput {
  */
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluationSummary> {
   const split = input.split ?? 'test';
-  const summary = await evaluateInChild({ modelUri: input.modelUri, manifestUri: input.manifestUri, split }, input.warmProcess);
+  const summary = await evaluateInChild({ modelUri: input.modelUri, manifestUri: input.manifestUri, split });
   if (split === 'test') modelTestAccuracy.set({ model: input.modelName }, summary.accuracy);
   return summary;
 }

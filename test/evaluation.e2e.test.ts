@@ -84,6 +84,9 @@ describe('evaluateModel runs off the worker event loop (real Temporal server, re
     training: { epochs: 1, batchSize: 16, earlyStopping: null },
   });
 
+  /** The worker's evaluation process left idle by the first test, for the next evaluation. */
+  let warmChild: number | undefined;
+
   it('keeps the worker event loop ticking and heartbeats the child progress while it evaluates', async () => {
     await maxEventLoopLagSeconds(cpuWorker); // measure stalls from here on
     const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `evaluation-loop-${Date.now()}`, args: [input()] });
@@ -105,14 +108,16 @@ describe('evaluateModel runs off the worker event loop (real Temporal server, re
     assert.ok(stages.size > 0, 'the evaluation heartbeats the progress its child reports');
     // On the event loop the whole split's prediction would be one stall, most of the evaluation's duration.
     assert.ok(lag < evaluationSeconds / 10, `the worker's event loop stalled ${lag} s during a ${evaluationSeconds} s evaluation`);
+    const idle = await evaluationChildren(cpuWorker);
+    assert.equal(idle.length, 1, 'the evaluation process stays, warm, for the next evaluation');
+    warmChild = idle[0];
   });
 
   it('cancellation kills the evaluation child and the activity ends cancelled', async () => {
     const handle = await env.client.workflow.start(trainModel, { taskQueue: 'ml-pipeline', workflowId: `evaluation-cancel-${Date.now()}`, args: [input()] });
-    const [child] = await waitFor('the evaluation child process', 300_000, async () => {
-      const children = await evaluationChildren(cpuWorker);
-      return children.length ? children : undefined;
-    });
+    await waitFor('the evaluation under way', 300_000, () => evaluationHeartbeat(handle));
+    const [child, ...others] = await evaluationChildren(cpuWorker);
+    assert.deepEqual([child, others], [warmChild, []], 'the warm evaluation process of the first run evaluates this one');
     // Held before it has done its work, the child cannot finish before the cancellation reaches the activity.
     process.kill(child!, 'SIGSTOP');
     await handle.cancel();

@@ -192,7 +192,6 @@ async function closeRound(run: Run, { globalModelUri, ...round }: TrainedRound):
     modelUri: globalModelUri,
     manifestUri: config.manifestUri,
     split: 'validation',
-    warmProcess: true,
   });
   state.round++;
   state.validation = { accuracy: validation.accuracy, loss: validation.loss };
