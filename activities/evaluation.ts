@@ -13,8 +13,8 @@ export interface EvaluateModelInput {
 }
 
 /**
- * Scores a stored TensorFlow.js model on one split of a dataset in a child process, heartbeating the child's progress;
- * cancellation kills the child. Returns a small summary; the full report is an artifact.
+ * Scores a stored TensorFlow.js model on one split of a dataset in the worker's warm evaluation process, heartbeating
+ * its progress; cancellation kills it. Returns a small summary; the full report is an artifact.
  */
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluationSummary> {
   const split = input.split ?? 'test';

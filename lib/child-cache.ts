@@ -2,8 +2,8 @@ import { settings } from './config';
 
 /**
  * What a warm child process (see WarmChildPool in lib/child-task.ts) keeps between tasks: loaded data by key, up to
- * `TEMPORAL_ML_WARM_CHILD_CACHE_MB`, least recently used first out. What the current task has used is never evicted,
- * so a task may hold more than the budget while it runs; the excess goes when a later task loads something else.
+ * `TEMPORAL_ML_WARM_CHILD_CACHE_MB`, least recently used first out. What the running task has used is never evicted,
+ * so a task may hold more than the budget while it runs; the excess goes when it ends.
  */
 interface Entry {
   value: unknown;
@@ -14,10 +14,18 @@ interface Entry {
 
 const entries = new Map<string, Entry>();
 let currentTask = 0;
+let taskRunning = false;
 
 /** Called by the child harness before each task. */
 export function beginCachedTask(): void {
   currentTask++;
+  taskRunning = true;
+}
+
+/** Called by the child harness after each task: the cache shrinks to its budget, what that task used included. */
+export function endCachedTask(): void {
+  taskRunning = false;
+  evictBeyond(settings().warmChildren.cacheBytes);
 }
 
 /** The value cached under `key`, else `load()`'s, cached (when it fits the budget) for later tasks. */
@@ -38,7 +46,7 @@ function evictBeyond(budget: number): void {
   let total = [...entries.values()].reduce((sum, entry) => sum + entry.bytes, 0);
   for (const [key, entry] of entries) {
     if (total <= budget) return;
-    if (entry.task === currentTask) continue;
+    if (taskRunning && entry.task === currentTask) continue;
     entries.delete(key);
     entry.dispose();
     total -= entry.bytes;

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { beginCachedTask } from './child-cache';
+import { beginCachedTask, endCachedTask } from './child-cache';
 import { childUsageRecorder, usageSince } from './resource-usage';
 import { withoutSecrets } from './secrets';
 import { withoutOneThreadPerOp } from './tf';
@@ -261,6 +261,7 @@ export function serveChildTask<I, P, R>(task: (input: I, reportProgress: (progre
       .finally(() => {
         busy = false;
         if (!warm || stopping) process.exit(0);
+        endCachedTask();
       });
   });
 }

@@ -1,9 +1,9 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { preprocessDataset } from '../workflows';
@@ -57,9 +57,12 @@ function copy(args: string, into: StageFolder, stages: Map<string, StageFolder>)
   for (const path of paths) {
     const src = source ? join(source.dir, relative(source.workdir, path)) : join(repoRoot, path);
     const target = join(into.dir, dest);
-    const intoFolder = statSync(src).isFile() && (dest.endsWith('/') || paths.length > 1);
-    if (intoFolder) mkdirSync(target, { recursive: true });
-    cpSync(src, intoFolder ? join(target, basename(path)) : target, { recursive: true, verbatimSymlinks: true });
+    const isFile = statSync(src).isFile();
+    const intoFolder = isFile && (dest.endsWith('/') || paths.length > 1);
+    mkdirSync(isFile && !intoFolder ? dirname(target) : target, { recursive: true });
+    // cp -a keeps links as they are, like COPY, and copies node_modules several times faster than fs.cpSync.
+    const copied = spawnSync('cp', ['-a', isFile ? src : `${src}/.`, intoFolder ? join(target, basename(path)) : target], { encoding: 'utf8' });
+    assert.equal(copied.status, 0, `COPY ${args}: ${copied.stderr}`);
   }
 }
 

@@ -118,7 +118,7 @@ describe('evaluateModel runs off the worker event loop (real Temporal server, re
     await waitFor('the evaluation under way', 300_000, () => evaluationHeartbeat(handle));
     const [child, ...others] = await evaluationChildren(cpuWorker);
     assert.deepEqual([child, others], [warmChild, []], 'the warm evaluation process of the first run evaluates this one');
-    // Held before it has done its work, the child cannot finish before the cancellation reaches the activity.
+    // Held mid-evaluation, the child cannot finish before the cancellation reaches the activity.
     process.kill(child!, 'SIGSTOP');
     await handle.cancel();
     await assert.rejects(handle.result(), (err) => err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure);

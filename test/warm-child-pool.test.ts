@@ -37,6 +37,19 @@ describe('warm child processes (real child processes)', () => {
     pool.idleProcesses.forEach((child) => child.kill('SIGKILL'));
   });
 
+  it('keep no more than the cache budget once a task ends, though a task may use more while it runs', async () => {
+    const pool = new WarmChildPool(probe, { env: { TEMPORAL_ML_WARM_CHILD_CACHE_MB: '1' }, maxIdle: 1, idleSeconds: 60 });
+    const run = (key: string, bytes: number) => pool.run<WarmProbeInput, number, Answer>({ key, bytes, waitMs: 0 });
+    const answers = [await run('large', 2 * 1024 * 1024), await run('large', 2 * 1024 * 1024), await run('small', 1000), await run('small', 1000)];
+    assert.ok(answers.every((a) => a.pid === answers[0]!.pid), 'one process served every task');
+    assert.deepEqual(
+      answers.map((a) => a.loads),
+      [1, 2, 3, 3],
+      'the value over the budget went when its task ended and was loaded again; the small one stayed',
+    );
+    pool.idleProcesses.forEach((child) => child.kill('SIGKILL'));
+  });
+
   it('count each task the CPU time it used, not the process\'s since it started', async () => {
     const pool = new WarmChildPool(probe, { maxIdle: 1, idleSeconds: 60 });
     const tallied = async () => {

@@ -131,8 +131,12 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
     const { uri } = await store.putBlob(Buffer.from(JSON.stringify(report, null, 2)), '.json');
     return { ...summary, reportUri: uri };
   } finally {
-    await data?.close();
-    await model.dispose();
+    // A warm process serves the next evaluation: the model goes even when closing the split fails.
+    try {
+      await data?.close();
+    } finally {
+      await model.dispose();
+    }
   }
 }
 
