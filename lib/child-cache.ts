@@ -28,6 +28,11 @@ export function endCachedTask(): void {
   evictBeyond(settings().warmChildren.cacheBytes);
 }
 
+/** Whether a value is cached under `key`. */
+export function isCached(key: string): boolean {
+  return entries.has(key);
+}
+
 /** The value cached under `key`, else `load()`'s, cached (when it fits the budget) for later tasks. */
 export async function cached<T>(key: string, load: () => Promise<{ value: T; bytes: number; dispose: () => void }>): Promise<T> {
   const hit = entries.get(key);

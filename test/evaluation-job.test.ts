@@ -8,10 +8,12 @@ import { LocalArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
 import { loadSplit } from '../lib/datasets/shards';
 import { accuracyOf } from '../lib/evaluation/classification';
-import { EmptySplitError, evaluateJob, type EvaluateJobInput, type EvaluationProgress, type EvaluationReport } from '../lib/evaluation/evaluate-job';
+import { WarmChildPool } from '../lib/child-task';
+import { EmptySplitError, evaluateJob, type EvaluateJobInput, type EvaluationProgress, type EvaluationReport, type EvaluationSummary } from '../lib/evaluation/evaluate-job';
 import { modelFromFiles } from '../lib/model-io';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import { tensorflow } from '../lib/tf';
+import type { DataLoading } from '../lib/training/split-feed';
 import { trainJob } from '../lib/training/train-job';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 
@@ -110,6 +112,18 @@ describe('evaluation job (in-process, real TensorFlow.js)', () => {
       ...timing,
       'latency-measured 700/700',
     ]);
+  });
+
+  it('in a warm process, scores a split it already holds from memory, whatever the memory budget', async () => {
+    // A budget of one byte: a split not yet loaded is always streamed.
+    const pool = new WarmChildPool(require.resolve('../lib/evaluation/evaluate-job'), { env: { TEMPORAL_ML_TRAIN_MEMORY_BYTES: '1' }, maxIdle: 1, idleSeconds: 60 });
+    const run = (dataLoading?: DataLoading) => pool.run<EvaluateJobInput, EvaluationProgress, EvaluationSummary>({ ...tiny, dataLoading });
+    try {
+      const loadings = [(await run()).dataLoading, (await run('memory')).dataLoading, (await run()).dataLoading];
+      assert.deepEqual(loadings, ['stream', 'memory', 'memory']);
+    } finally {
+      pool.idleProcesses.forEach((child) => child.kill('SIGKILL'));
+    }
   });
 
   it('refuses a split without images, naming it', async () => {

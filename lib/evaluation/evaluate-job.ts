@@ -1,7 +1,7 @@
 import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import type { ModelFormat } from '../compression/compressed-model';
-import { cached } from '../child-cache';
+import { cached, isCached } from '../child-cache';
 import { settings } from '../config';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
 import { ShardRowReader } from '../datasets/shard-rows';
@@ -96,7 +96,13 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
   try {
     progress('model-loaded');
     const rowValues = manifest.shape.reduce((a, b) => a * b, 1);
-    const loading = chooseLoading(input.dataLoading ?? 'auto', settings().memoryBudgetBytes, process.memoryUsage().rss, inMemoryBytes(images, rowValues, PREDICT_BATCH));
+    const requested = input.dataLoading ?? 'auto';
+    const arraysKey = splitArraysKey(manifest, input.split);
+    // A split this warm process already holds is used from memory: the process's size already counts it.
+    const loading =
+      requested === 'auto' && isCached(arraysKey)
+        ? 'memory'
+        : chooseLoading(requested, settings().memoryBudgetBytes, process.memoryUsage().rss, inMemoryBytes(images, rowValues, PREDICT_BATCH));
     data = loading === 'memory' ? await cachedSplitArrays(store, manifest, input.split) : await streamedSplit(store, manifest, input.split);
     progress('split-loaded');
     const { confusion, loss } = await scoreSplit(model, data.batches(), manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
@@ -154,9 +160,11 @@ interface EvaluationData {
   close(): Promise<void>;
 }
 
+const splitArraysKey = (manifest: DatasetManifest, split: Split) => `arrays ${splitContentKey(manifest, split)}`;
+
 /** A split's arrays, kept by a warm process for its next evaluations. */
 async function cachedSplitArrays(store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<EvaluationData> {
-  const data = await cached<SplitArrays>(`arrays ${splitContentKey(manifest, split)}`, async () => {
+  const data = await cached<SplitArrays>(splitArraysKey(manifest, split), async () => {
     const arrays = await loadSplitArrays(store, manifest, split);
     return { value: arrays, bytes: arrays.images.byteLength + arrays.labels.byteLength, dispose: () => undefined };
   });
