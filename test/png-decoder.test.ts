@@ -6,13 +6,15 @@ import { createDeflate } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeSimplePng } from '../lib/preprocessing/decoders/png';
 import { luminance } from '../lib/preprocessing/decoders/target';
-import type { TensorFlowNode } from '../lib/preprocessing/decoders/tensorflow';
 import { seededRandom } from '../lib/random';
-import { loadNative } from '../lib/tf';
+import { loadNative, type TensorFlow } from '../lib/tf';
 import { formatMatrix } from './helpers/image-formats';
 import { encodePng, pngChunk, withDamagedImageData, type PngParts } from './helpers/png';
 
 const [WIDTH, HEIGHT] = [37, 23];
+
+/** tfjs-node's own PNG decoder, the reference here. */
+type TensorFlowNode = TensorFlow & { node: { decodePng(contents: Uint8Array, channels: number): ReturnType<TensorFlow['tensor3d']> } };
 
 /** Noise over a gradient, so every row filter predicts badly somewhere and wraps around 255. */
 function samples(count: number, seed: number): Uint8Array {

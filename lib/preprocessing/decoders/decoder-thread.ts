@@ -4,11 +4,11 @@
  * end in one buffer and gets their pixels back the same way.
  */
 import { parentPort } from 'node:worker_threads';
-import { loadNative } from '../../tf';
+import { loadNative, type TensorFlow } from '../../tf';
 import type { ImageHeader } from './header';
 import { decodeSimplePng } from './png';
 import { placement, writeTarget, type DecodeTarget } from './target';
-import { decodeWithTensorflow, type TensorFlowNode } from './tensorflow';
+import { decodeWithTensorflow } from './tensorflow';
 
 export interface DecodeRequest {
   id: number;
@@ -37,10 +37,10 @@ export interface DecodeResponse {
   pixels: Uint8Array;
 }
 
-let tf: TensorFlowNode | undefined;
+let tf: TensorFlow | undefined;
 let unavailable: string | undefined;
 try {
-  tf = loadNative() as TensorFlowNode;
+  tf = loadNative();
 } catch (err) {
   unavailable = (err as Error).message.split('\n')[0];
 }
@@ -62,7 +62,7 @@ parentPort?.on('message', ({ id, target, only, images, data, into }: DecodeReque
 });
 
 /** A PNG the target's size inflates here, losslessly, as TensorFlow would decode it; everything else goes to TensorFlow. */
-function decodeOne(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array, only?: ThreadDecoder): ThreadDecoder {
+function decodeOne(tf: TensorFlow, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array, only?: ThreadDecoder): ThreadDecoder {
   const place = placement(header.width, header.height, target);
   if (only !== 'tensorflow' && header.format === 'png' && place.resizeWidth === header.width && place.resizeHeight === header.height) {
     const png = decodeSimplePng(bytes);

@@ -1,17 +1,8 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import type { TensorFlow } from '../../tf';
 import type { ImageHeader } from './header';
+import { NativeImageOps } from './native-image-ops';
 import { placement, writeTarget, type DecodeTarget, type Placement } from './target';
-
-/** TensorFlow.js with tfjs-node's image decoders (typed here: tfjs-node is an optional dependency). */
-export type TensorFlowNode = TensorFlow & {
-  node: {
-    decodeJpeg(contents: Uint8Array, channels: number, ratio: number, fancyUpscaling: boolean, tryRecoverTruncated: boolean, acceptableFraction: number, dctMethod: string): tfjs.Tensor3D;
-    decodePng(contents: Uint8Array, channels: number): tfjs.Tensor3D;
-    decodeBmp(contents: Uint8Array, channels: number): tfjs.Tensor3D;
-    decodeGif(contents: Uint8Array): tfjs.Tensor4D;
-  };
-};
 
 /**
  * The largest JPEG DCT scaling (1/2, 1/4, 1/8) that still decodes at least the resized size: libjpeg then skips most
@@ -33,41 +24,41 @@ export function decodedPixels(header: ImageHeader, target: DecodeTarget): number
 /**
  * Decodes an image with TensorFlow's own decoders and writes it, `target`-shaped, into `out` (height x width x channels
  * bytes): alpha flattened onto the background, resized as libvips resizes, cropped or letterboxed, grayscale as sharp
- * computes it. Throws on a file TensorFlow cannot decode.
+ * computes it. Throws on a file TensorFlow cannot decode. The common case (no alpha; no resize, or a bilinear one)
+ * stays in uint8 native tensors throughout; flattening and larger shrinks go through tfjs.
  */
-export function decodeWithTensorflow(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
+export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
+  const ops = NativeImageOps.open(tf);
+  if (!ops) throw new Error('native TensorFlow is not the active TensorFlow.js backend');
   const place = placement(header.width, header.height, target);
-  const pixels = tf.tidy(() => {
-    let image = decoded(tf, bytes, header, place);
-    if (image.shape[2] === 2 || image.shape[2] === 4) image = flattened(tf, image, target.background);
-    const [decodedHeight, decodedWidth] = image.shape;
-    if (decodedWidth !== place.resizeWidth || decodedHeight !== place.resizeHeight) image = resized(tf, image, place);
-    // Resized and flattened values already lie within 0-255.
-    return image.dtype === 'int32' ? image : tf.cast(tf.round(image), 'int32');
-  });
   try {
-    const [height, width, channels] = pixels.shape as [number, number, number];
-    writeTarget(pixels.dataSync() as Int32Array, width, height, channels, place, target, out);
+    const image = ops.decode(header.format, bytes, header.format === 'jpeg' ? jpegRatio(header, place) : 1);
+    const [height, width, channels] = image.shape as [number, number, number];
+    const sized = width === place.resizeWidth && height === place.resizeHeight;
+    if ((channels === 1 || channels === 3) && (sized || bilinear(height, width, place))) {
+      const pixels = sized ? image : ops.resizeBilinear(image, place.resizeHeight, place.resizeWidth);
+      writeTarget(ops.read(pixels), place.resizeWidth, place.resizeHeight, channels, place, target, out);
+      return;
+    }
+    const pixels = tf.tidy(() => {
+      let decoded = ops.toTensor(image) as tfjs.Tensor3D;
+      if (channels === 2 || channels === 4) decoded = flattened(tf, decoded, target.background);
+      if (!sized) decoded = resized(tf, decoded, place);
+      // Resized and flattened values already lie within 0-255.
+      return decoded.dtype === 'int32' ? decoded : tf.cast(tf.round(decoded), 'int32');
+    });
+    try {
+      writeTarget(pixels.dataSync() as Int32Array, place.resizeWidth, place.resizeHeight, pixels.shape[2]!, place, target, out);
+    } finally {
+      pixels.dispose();
+    }
   } finally {
-    pixels.dispose();
-  }
-}
-
-function decoded(tf: TensorFlowNode, bytes: Uint8Array, header: ImageHeader, place: Placement): tfjs.Tensor3D {
-  switch (header.format) {
-    case 'jpeg':
-      return tf.node.decodeJpeg(bytes, 0, jpegRatio(header, place), true, false, 1, 'INTEGER_ACCURATE');
-    case 'png':
-      return tf.node.decodePng(bytes, 0);
-    case 'gif':
-      return tf.squeeze(tf.slice(tf.node.decodeGif(bytes), 0, 1), [0]) as tfjs.Tensor3D;
-    case 'bmp':
-      return tf.node.decodeBmp(bytes, 0);
+    ops.dispose();
   }
 }
 
 /** `colour * alpha + background * (1 - alpha)`, as sharp's flatten. */
-function flattened(tf: TensorFlowNode, image: tfjs.Tensor3D, background: number): tfjs.Tensor3D {
+function flattened(tf: TensorFlow, image: tfjs.Tensor3D, background: number): tfjs.Tensor3D {
   const colours = image.shape[2]! - 1;
   const [colour, alpha] = tf.split(tf.cast(image, 'float32'), [colours, 1], 2) as [tfjs.Tensor3D, tfjs.Tensor3D];
   const a = tf.div(alpha, 255);
@@ -75,8 +66,8 @@ function flattened(tf: TensorFlowNode, image: tfjs.Tensor3D, background: number)
 }
 
 /** sharp's resize: bilinear for small shrinks (cheap, and close to lanczos3 there), else libvips' own reduction. */
-function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, place: Placement): tfjs.Tensor3D {
-  if (image.shape[0]! <= place.resizeHeight * BILINEAR_UP_TO && image.shape[1]! <= place.resizeWidth * BILINEAR_UP_TO) {
+function resized(tf: TensorFlow, image: tfjs.Tensor3D, place: Placement): tfjs.Tensor3D {
+  if (bilinear(image.shape[0], image.shape[1], place)) {
     return tf.image.resizeBilinear(image, [place.resizeHeight, place.resizeWidth], false, true);
   }
   // lanczos3's negative lobes overshoot.
@@ -88,7 +79,7 @@ function resized(tf: TensorFlowNode, image: tfjs.Tensor3D, place: Placement): tf
  * with a lanczos3 kernel widened by the remaining factor. Each axis is one matrix product with that axis' weights:
  * denser than the kernel needs, but one native op, faster here than gathering the taps.
  */
-function reducedAsLibvips(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidth, resizeHeight }: Placement): tfjs.Tensor3D {
+function reducedAsLibvips(tf: TensorFlow, image: tfjs.Tensor3D, { resizeWidth, resizeHeight }: Placement): tfjs.Tensor3D {
   let out = tf.cast(image, 'float32');
   const shrink = (from: number, to: number) => Math.max(1, Math.floor(from / to / SHRINK_GAP));
   const [blockY, blockX] = [shrink(out.shape[0]!, resizeHeight), shrink(out.shape[1]!, resizeWidth)];
@@ -108,13 +99,15 @@ function reducedAsLibvips(tf: TensorFlowNode, image: tfjs.Tensor3D, { resizeWidt
 /** Downscales by at most this factor (what a JPEG's DCT scaling leaves) are bilinear. */
 const BILINEAR_UP_TO = 2;
 
+const bilinear = (height: number, width: number, place: Placement) => height <= place.resizeHeight * BILINEAR_UP_TO && width <= place.resizeWidth * BILINEAR_UP_TO;
+
 /** libvips' default gap: the box shrink leaves at least this factor to the kernel. */
 const SHRINK_GAP = 2;
 
 const lanczos3 = (x: number) => (x === 0 ? 1 : Math.abs(x) >= 3 ? 0 : (3 * Math.sin(Math.PI * x) * Math.sin((Math.PI * x) / 3)) / (Math.PI * Math.PI * x * x));
 
 /** [to, from] weights resampling one axis of `from` pixels to `to`, edge pixels extended; downscaling widens the kernel. */
-function lanczosWeights(tf: TensorFlowNode, from: number, to: number): tfjs.Tensor2D {
+function lanczosWeights(tf: TensorFlow, from: number, to: number): tfjs.Tensor2D {
   const weights = new Float32Array(to * from);
   const scale = from / to;
   const stretch = Math.max(1, scale);
