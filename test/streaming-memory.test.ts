@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import { runTraining } from '../activities/training';
 import { artifactStore } from '../lib/artifacts';
 import { settings } from '../lib/config';
-import { runChildTask } from '../lib/child-task';
+import { runChildTask, WarmChildPool } from '../lib/child-task';
 import { modelSpecSchema, trainingSpecSchema } from '../lib/schemas/model';
 import type { TrainJobInput, TrainJobResult } from '../lib/training/train-job';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
@@ -52,6 +52,26 @@ describe('streamed training in a memory budget (real training processes)', () =>
     assert.ok(memory.peakRssBytes > budget);
     assert.equal(streamed.history.length, 1);
     assert.ok(Math.abs(streamed.history[0]!.validationAccuracy! - memory.history[0]!.validationAccuracy!) <= 0.005, 'the same training either way');
+  });
+
+  it('in a warm process, trains from memory on splits it already holds, whatever the memory budget', async () => {
+    const small = await writeSyntheticDataset(artifactStore(), 64, { testCount: 0 });
+    // A budget of one byte: splits not yet loaded are always streamed.
+    const pool = new WarmChildPool(trainJobModule, { env: { TEMPORAL_ML_TRAIN_MEMORY_BYTES: '1' }, maxIdle: 1, idleSeconds: 60 });
+    const run = async (dataLoading: 'auto' | 'memory') => {
+      const result = await pool.run<TrainJobInput, unknown, TrainJobResult>({
+        artifacts: { kind: 'local', root: settings().artifactRoot },
+        manifestUri: small,
+        model: modelSpecSchema.parse({ architecture: 'mlp', hiddenUnits: [8], dropout: 0 }),
+        training: trainingSpecSchema.parse({ epochs: 1, batchSize: 16, earlyStopping: null, dataLoading }),
+      });
+      return result.dataLoading;
+    };
+    try {
+      assert.deepEqual([await run('auto'), await run('memory'), await run('auto')], ['stream', 'memory', 'memory']);
+    } finally {
+      pool.idleProcesses.forEach((child) => child.kill('SIGKILL'));
+    }
   });
 
   it('refuses a training.memoryBudgetBytes over the worker ceiling, naming the field, without retries', async () => {

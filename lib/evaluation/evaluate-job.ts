@@ -97,12 +97,8 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
     progress('model-loaded');
     const rowValues = manifest.shape.reduce((a, b) => a * b, 1);
     const requested = input.dataLoading ?? 'auto';
-    const arraysKey = splitArraysKey(manifest, input.split);
-    // A split this warm process already holds is used from memory: the process's size already counts it.
-    const loading =
-      requested === 'auto' && isCached(arraysKey)
-        ? 'memory'
-        : chooseLoading(requested, settings().memoryBudgetBytes, process.memoryUsage().rss, inMemoryBytes(images, rowValues, PREDICT_BATCH));
+    const toLoad = isCached(splitArraysKey(manifest, input.split)) ? 0 : inMemoryBytes(images, rowValues, PREDICT_BATCH);
+    const loading = chooseLoading(requested, settings().memoryBudgetBytes, process.memoryUsage().rss, toLoad);
     data = loading === 'memory' ? await cachedSplitArrays(store, manifest, input.split) : await streamedSplit(store, manifest, input.split);
     progress('split-loaded');
     const { confusion, loss } = await scoreSplit(model, data.batches(), manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));

@@ -27,9 +27,12 @@ export function openSplitFeed(tf: TensorFlow, store: ArtifactStore, manifest: Da
   return loading === 'memory' ? memoryFeed(tf, store, manifest, split) : streamedFeed(tf, store, manifest, split);
 }
 
+/** Names a split's tensors in a warm process's cache. */
+export const splitTensorsKey = (manifest: DatasetManifest, split: Split) => `tensors ${manifest.classes.length} classes ${splitContentKey(manifest, split)}`;
+
 /** The whole split as tensors, kept by a warm process for its next jobs. */
 async function memoryFeed(tf: TensorFlow, store: ArtifactStore, manifest: DatasetManifest, split: Split): Promise<SplitFeed> {
-  const tensors = await cached<SplitTensors>(`tensors ${manifest.classes.length} classes ${splitContentKey(manifest, split)}`, async () => {
+  const tensors = await cached<SplitTensors>(splitTensorsKey(manifest, split), async () => {
     const loaded = await loadSplit(tf, store, manifest, split);
     return { value: loaded, bytes: (loaded.images.size + loaded.labels.size) * 4, dispose: () => tf.dispose([loaded.images, loaded.labels]) };
   });
@@ -123,10 +126,13 @@ export function inMemoryBytes(images: number, rowValues: number, batchSize: numb
 }
 
 /**
- * How a job feeds its data: as asked, or under `auto` from memory unless a memory budget is set and cannot hold the
- * in-memory splits on top of what the process already uses (TensorFlow and the model loaded).
+ * How a job feeds its data: as asked, or under `auto` from memory unless a memory budget is set and cannot hold what
+ * loading adds (`bytesToLoad`) on top of what the process already uses (TensorFlow and the model loaded). Data a warm
+ * process already holds adds nothing (its resident size already counts it): with nothing left to load, `auto` feeds
+ * from memory whatever the budget.
  */
-export function chooseLoading(requested: 'auto' | DataLoading, budgetBytes: number | null, baselineBytes: number, inMemoryPeakBytes: number): DataLoading {
+export function chooseLoading(requested: 'auto' | DataLoading, budgetBytes: number | null, baselineBytes: number, bytesToLoad: number): DataLoading {
   if (requested !== 'auto') return requested;
-  return budgetBytes !== null && baselineBytes + inMemoryPeakBytes > budgetBytes ? 'stream' : 'memory';
+  if (bytesToLoad === 0) return 'memory';
+  return budgetBytes !== null && baselineBytes + bytesToLoad > budgetBytes ? 'stream' : 'memory';
 }

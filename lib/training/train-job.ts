@@ -1,5 +1,6 @@
 import type { LayersModel, Optimizer } from '@tensorflow/tfjs';
 import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
+import { isCached } from '../child-cache';
 import { serveChildTask } from '../child-task';
 import { settings } from '../config';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
@@ -7,9 +8,10 @@ import { splitShards } from '../datasets/shards';
 import { modelFromFiles, saveModel } from '../model-io';
 import { buildModel } from '../models';
 import type { ModelSpec, TrainingSpec } from '../schemas/model';
+import type { Split } from '../split';
 import { tensorflow, type BackendName, type TensorFlow } from '../tf';
 import { batchesOf, epochOrder } from './batch-order';
-import { checkStreamedEpochFits, chooseLoading, inMemoryBytes, openSplitFeed, scoreFeed, type DataLoading, type SplitFeed } from './split-feed';
+import { checkStreamedEpochFits, chooseLoading, inMemoryBytes, openSplitFeed, scoreFeed, splitTensorsKey, type DataLoading, type SplitFeed } from './split-feed';
 import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
 import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from './extension';
 import { learningRateAt } from './schedule';
@@ -219,12 +221,10 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   });
   const validate = (input.validate ?? true) && manifest.counts.validation > 0;
   const baselineRssBytes = process.memoryUsage().rss;
-  const loading = chooseLoading(
-    input.training.dataLoading,
-    memoryBudget(input.training.memoryBudgetBytes),
-    baselineRssBytes,
-    inMemoryBytes(trainCount + (validate ? manifest.counts.validation : 0), manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize),
-  );
+  const splits: Split[] = validate ? ['train', 'validation'] : ['train'];
+  const imagesToLoad = splits.filter((split) => !isCached(splitTensorsKey(manifest, split))).reduce((n, split) => n + (split === 'train' ? trainCount : manifest.counts.validation), 0);
+  const bytesToLoad = imagesToLoad === 0 ? 0 : inMemoryBytes(imagesToLoad, manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize);
+  const loading = chooseLoading(input.training.dataLoading, memoryBudget(input.training.memoryBudgetBytes), baselineRssBytes, bytesToLoad);
   const { train, validation } = await timed(timings, 'load', async () => {
     if (loading === 'stream') checkStreamedEpochFits(store, manifest, input.training.shuffleWindow);
     return openFeeds(tf, store, manifest, loading, validate);
