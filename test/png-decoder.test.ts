@@ -7,14 +7,13 @@ import sharp from 'sharp';
 import { decodeSimplePng } from '../lib/preprocessing/decoders/png';
 import { luminance } from '../lib/preprocessing/decoders/target';
 import { seededRandom } from '../lib/random';
-import { loadNative, type TensorFlow } from '../lib/tf';
+import { loadNative } from '../lib/tf';
 import { formatMatrix } from './helpers/image-formats';
+import type { TensorFlowNode } from './helpers/tfjs-node';
 import { encodePng, pngChunk, withDamagedImageData, type PngParts } from './helpers/png';
 
 const [WIDTH, HEIGHT] = [37, 23];
 
-/** tfjs-node's own PNG decoder, the reference here. */
-type TensorFlowNode = TensorFlow & { node: { decodePng(contents: Uint8Array, channels: number): ReturnType<TensorFlow['tensor3d']> } };
 
 /** Noise over a gradient, so every row filter predicts badly somewhere and wraps around 255. */
 function samples(count: number, seed: number): Uint8Array {

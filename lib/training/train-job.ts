@@ -221,9 +221,10 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   });
   const validate = (input.validate ?? true) && manifest.counts.validation > 0;
   const baselineRssBytes = process.memoryUsage().rss;
+  // Both splits load the same way: only when the process holds every split it needs is nothing left to load.
   const splits: Split[] = validate ? ['train', 'validation'] : ['train'];
-  const imagesToLoad = splits.filter((split) => !isCached(splitTensorsKey(manifest, split))).reduce((n, split) => n + (split === 'train' ? trainCount : manifest.counts.validation), 0);
-  const bytesToLoad = imagesToLoad === 0 ? 0 : inMemoryBytes(imagesToLoad, manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize);
+  const images = trainCount + (validate ? manifest.counts.validation : 0);
+  const bytesToLoad = splits.every((split) => isCached(splitTensorsKey(manifest, split))) ? 0 : inMemoryBytes(images, manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize);
   const loading = chooseLoading(input.training.dataLoading, memoryBudget(input.training.memoryBudgetBytes), baselineRssBytes, bytesToLoad);
   const { train, validation } = await timed(timings, 'load', async () => {
     if (loading === 'stream') checkStreamedEpochFits(store, manifest, input.training.shuffleWindow);

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { loadNative, type TensorFlow } from '../../tf';
 import type { ImageHeader } from './header';
+import { NativeImageOps } from './native-image-ops';
 import { decodeSimplePng } from './png';
 import { placement, writeTarget, type DecodeTarget } from './target';
 import { decodeWithTensorflow } from './tensorflow';
@@ -40,7 +41,9 @@ export interface DecodeResponse {
 let tf: TensorFlow | undefined;
 let unavailable: string | undefined;
 try {
-  tf = loadNative();
+  const native = loadNative();
+  NativeImageOps.open(native);
+  tf = native;
 } catch (err) {
   unavailable = (err as Error).message.split('\n')[0];
 }

@@ -8,6 +8,7 @@ interface Binding {
   createTensor(shape: number[], dtype: number, values: Int32Array | Uint8Array[]): number;
   deleteTensor(id: number): void;
   tensorDataSync(id: number): Int32Array;
+  getNumOfTensors(): number;
   TF_UINT8: number;
   TF_INT32: number;
   TF_FLOAT: number;
@@ -58,12 +59,19 @@ export class NativeImageOps {
     private readonly backend: NodeBackend,
   ) {}
 
-  /** The ops, or undefined when TensorFlow.js does not run on tfjs-node's native backend here. */
-  static open(tf: TensorFlow): NativeImageOps | undefined {
+  /** Throws when TensorFlow.js does not run on tfjs-node's native backend here. */
+  static open(tf: TensorFlow): NativeImageOps {
     const backend = tf.backend() as unknown as NodeBackend;
     const binding = backend.binding;
-    if (!binding || typeof binding.executeOp !== 'function' || typeof backend.createOutputTensor !== 'function') return undefined;
+    if (!binding || typeof binding.executeOp !== 'function' || typeof backend.createOutputTensor !== 'function') {
+      throw new Error(`TensorFlow.js runs on its ${tf.getBackend()} backend, not on native TensorFlow through tfjs-node`);
+    }
     return new NativeImageOps(binding, backend);
+  }
+
+  /** Native tensor handles alive in this process (tfjs' and these ops'). */
+  static liveHandles(tf: TensorFlow): number {
+    return NativeImageOps.open(tf).binding.getNumOfTensors();
   }
 
   /** The image as uint8 [height, width, channels] (channels as stored); `ratio` scales a JPEG down in its DCT. */
@@ -99,7 +107,7 @@ export class NativeImageOps {
     return this.reshape(bytes, [height, width, c], b.TF_UINT8);
   }
 
-  /** A uint8 image's bytes, in row-major order. */
+  /** A uint8 image's values in row-major order: its bytes, or (a count of values not divisible by 4) int32s. */
   read(image: NativeTensor): Uint8Array | Int32Array {
     const b = this.binding;
     const count = image.shape.reduce((n, d) => n * d, 1);
@@ -114,7 +122,7 @@ export class NativeImageOps {
   /** The image as a tfjs int32 tensor, for the ops done through tfjs; tfjs owns it from then on (dispose it, or tidy). */
   toTensor(image: NativeTensor): tfjs.Tensor {
     const b = this.binding;
-    const [metadata] = b.executeOp('Cast', [this.type('SrcT', b.TF_UINT8), this.type('DstT', b.TF_INT32), this.bool('Truncate', false)], [image.id], 1);
+    const [metadata] = b.executeOp('Cast', this.castAttrs(b.TF_UINT8, b.TF_INT32), [image.id], 1);
     return this.backend.createOutputTensor!(metadata!);
   }
 
@@ -135,7 +143,11 @@ export class NativeImageOps {
   }
 
   private cast(tensor: NativeTensor, from: number, to: number): NativeTensor {
-    return this.run('Cast', [this.type('SrcT', from), this.type('DstT', to), this.bool('Truncate', false)], [tensor.id]);
+    return this.run('Cast', this.castAttrs(from, to), [tensor.id]);
+  }
+
+  private castAttrs(from: number, to: number): OpAttr[] {
+    return [this.type('SrcT', from), this.type('DstT', to), this.bool('Truncate', false)];
   }
 
   private keep(id: number): number {
@@ -143,7 +155,15 @@ export class NativeImageOps {
     return id;
   }
 
-  private int = (name: string, value: number): OpAttr => ({ name, type: this.binding.TF_ATTR_INT, value });
-  private bool = (name: string, value: boolean): OpAttr => ({ name, type: this.binding.TF_ATTR_BOOL, value });
-  private type = (name: string, value: number): OpAttr => ({ name, type: this.binding.TF_ATTR_TYPE, value });
+  private int(name: string, value: number): OpAttr {
+    return { name, type: this.binding.TF_ATTR_INT, value };
+  }
+
+  private bool(name: string, value: boolean): OpAttr {
+    return { name, type: this.binding.TF_ATTR_BOOL, value };
+  }
+
+  private type(name: string, value: number): OpAttr {
+    return { name, type: this.binding.TF_ATTR_TYPE, value };
+  }
 }

@@ -29,7 +29,6 @@ export function decodedPixels(header: ImageHeader, target: DecodeTarget): number
  */
 export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
   const ops = NativeImageOps.open(tf);
-  if (!ops) throw new Error('native TensorFlow is not the active TensorFlow.js backend');
   const place = placement(header.width, header.height, target);
   try {
     const image = ops.decode(header.format, bytes, header.format === 'jpeg' ? jpegRatio(header, place) : 1);
