@@ -2,10 +2,10 @@ import { Context } from '@temporalio/activity';
 import { ArtifactPathError, artifactStore } from '../lib/artifacts';
 import { ChildTaskError, WarmChildPool, silenceTimeoutFor } from '../lib/child-task';
 import { settings } from '../lib/config';
-import { InvalidDatasetError, readManifest } from '../lib/datasets/manifest';
+import { InvalidDatasetError } from '../lib/datasets/manifest';
 import type { AverageJobInput, AverageProgress, WeightedModel } from '../lib/distributed/average-job';
 import { PartitionError, type PartitionSpec } from '../lib/distributed/partition';
-import { writePartitions, type PartitionedDataset } from '../lib/distributed/partition-dataset';
+import { partitionOnce, type PartitionedDataset } from '../lib/distributed/partition-dataset';
 import type { StoredArtifact } from '../lib/artifacts';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import type { TrainJobTimings } from '../lib/training/train-job';
@@ -22,14 +22,14 @@ export interface PartitionDatasetInput {
 
 /**
  * Splits a dataset's training images among `numPartitions` partitions, one dataset manifest each, heartbeating after
- * every source shard. The same input gives the same partitions (and, content-addressed, the same URIs).
+ * every source shard. The same input gives the same partitions (and, content-addressed, the same URIs); once they
+ * are stored, the same input returns them without partitioning again (`cacheHit`).
  */
-export async function partitionDataset(input: PartitionDatasetInput): Promise<PartitionedDataset> {
+export async function partitionDataset(input: PartitionDatasetInput): Promise<PartitionedDataset & { cacheHit: boolean }> {
   const context = Context.current();
   const store = artifactStore();
   try {
-    const manifest = await readManifest(store, input.manifestUri);
-    return await writePartitions(store, manifest, input.numPartitions, input.partition, (done, total) => {
+    return await partitionOnce(store, input.manifestUri, input.numPartitions, input.partition, (done, total) => {
       context.cancellationSignal.throwIfAborted();
       context.heartbeat({ shards: done, of: total });
     });

@@ -3,6 +3,7 @@
  * runs every update through these, so the rules are tested without a server. Nothing here imports Node.
  */
 import type { ModelSpec, TrainingSpec } from './schemas/model';
+import { canonicalJson } from './canonical-json';
 
 export interface ModelLineage {
   /** The dataset manifest's `fingerprint`: the same images give the same value. */
@@ -76,18 +77,6 @@ export const emptyRegistry = (modelName: string): RegistryState => ({ modelName,
 /** A rejected update: the validator throws it, so the update leaves no event in history and the caller gets the message. */
 export class RegistryRejection extends Error {
   override name = 'RegistryRejection';
-}
-
-/** JSON with object keys sorted at every level, so equal values give equal text whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, item]) => item !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
 }
 
 const FNV_OFFSET = 0xcbf29ce484222325n;

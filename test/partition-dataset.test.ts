@@ -1,8 +1,9 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { partitionDataset, type PartitionDatasetInput, type PartitionedDataset } from '../activities/distributed';
+import { partitionDataset, type PartitionDatasetInput } from '../activities/distributed';
 import { artifactStore } from '../lib/artifacts';
 import { readManifest } from '../lib/datasets/manifest';
 import { readShard, readShardPixels } from '../lib/datasets/shards';
@@ -12,7 +13,7 @@ import { temporaryDataDir } from './helpers/temporal';
 describe('partitionDataset (real preprocessed digits, real artifact store)', () => {
   let manifestUri: string;
   const run = (input: Omit<PartitionDatasetInput, 'manifestUri'>) =>
-    new MockActivityEnvironment().run(partitionDataset, { manifestUri, ...input }) as Promise<PartitionedDataset>;
+    new MockActivityEnvironment().run(partitionDataset, { manifestUri, ...input }) as ReturnType<typeof partitionDataset>;
 
   before(async () => {
     process.env.TEMPORAL_ML_DATA_DIR = temporaryDataDir();
@@ -57,12 +58,35 @@ describe('partitionDataset (real preprocessed digits, real artifact store)', () 
 
   it('is stable for a seed: the same input gives the same manifests, another seed others', async () => {
     const input = { numPartitions: 2, partition: { strategy: 'iid' as const, alpha: 0.5, seed: 5 } };
-    const first = await run(input);
-    assert.deepEqual(await run(input), first);
+    const { cacheHit, ...first } = await run(input);
+    const { cacheHit: again, ...second } = await run(input);
+    assert.deepEqual(second, first);
+    assert.deepEqual([cacheHit, again], [false, true]);
     const other = await run({ ...input, partition: { ...input.partition, seed: 6 } });
     assert.notDeepEqual(other.partitions.map((p) => p.manifestUri), first.partitions.map((p) => p.manifestUri));
     const sizes = first.partitions.map((p) => p.count);
     assert.ok(Math.abs(sizes[0]! - sizes[1]!) <= 1);
+  });
+
+  it('partitions once per input: a repeat returns the recorded partitions, and a damaged shard is written again', async () => {
+    const store = artifactStore();
+    const input = { numPartitions: 3, partition: { strategy: 'by-class' as const, alpha: 0.5, seed: 11 } };
+    const first = await run(input);
+    const repeat = await run(input);
+    assert.deepEqual([first.cacheHit, repeat.cacheHit], [false, true]);
+    assert.deepEqual({ ...repeat, cacheHit: false }, first);
+
+    const { manifest } = await trainRows(first.partitions[1]!.manifestUri);
+    const shard = manifest.shards.find((s) => s.split === 'train')!;
+    const path = await store.localPath(shard.imagesUri);
+    chmodSync(path, 0o644);
+    writeFileSync(path, 'damaged');
+    assert.equal(await store.isIntactBlob(shard.imagesUri), false);
+    const repaired = await run(input);
+    assert.equal(repaired.cacheHit, false);
+    assert.deepEqual({ ...repaired, cacheHit: false }, first);
+    assert.equal(await store.isIntactBlob(shard.imagesUri), true);
+    assert.equal((await run(input)).cacheHit, true);
   });
 
   it('refuses more partitions than training images, naming numPartitions, without retries', async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ArtifactStore } from '../artifacts';
-import type { DatasetManifest, ShardRef } from '../datasets/manifest';
+import { readJsonIfStored, type ArtifactStore } from '../artifacts';
+import { canonicalJson } from '../canonical-json';
+import { readManifest, type DatasetManifest, type ShardRef } from '../datasets/manifest';
 import { readShard, readShardPixels } from '../datasets/shards';
 import { encodeNpy, pickRows } from '../npy';
 import { countsPerClass, partitionIndices, type PartitionSpec } from './partition';
@@ -18,6 +19,47 @@ export interface PartitionedDataset {
   classes: string[];
   /** JSON: the spec, and images per class per partition. */
   reportUri: string;
+}
+
+/** Bumped whenever the same input would give other partitions, so that older cache entries stop matching. */
+const PARTITION_FORMAT = 1;
+
+/** Where the partitions of a manifest (its URI is a content address) under one spec are recorded. */
+export function partitionCacheEntry(manifestUri: string, numPartitions: number, spec: PartitionSpec): string {
+  const key = createHash('sha256').update(`partition format ${PARTITION_FORMAT}\n${manifestUri}\n${canonicalJson({ numPartitions, spec })}`).digest('hex');
+  return `cache/partitions/${key.slice(0, 2)}/${key}.json`;
+}
+
+/**
+ * `writePartitions` once per input: its result is recorded under the manifest's URI and the spec, and a later call
+ * with the same input returns it without reading the dataset, as long as every manifest and shard it wrote is intact
+ * (else it partitions again, rewriting what is missing).
+ */
+export async function partitionOnce(
+  store: ArtifactStore,
+  manifestUri: string,
+  numPartitions: number,
+  spec: PartitionSpec,
+  onShard: (done: number, total: number) => void,
+): Promise<PartitionedDataset & { cacheHit: boolean }> {
+  const entryUri = store.uriOf(partitionCacheEntry(manifestUri, numPartitions, spec));
+  const recorded = await readJsonIfStored<PartitionedDataset>(store, entryUri);
+  if (recorded && (await isIntact(store, recorded))) return { ...recorded, cacheHit: true };
+  const written = await writePartitions(store, await readManifest(store, manifestUri), numPartitions, spec, onShard);
+  await store.putNamed(partitionCacheEntry(manifestUri, numPartitions, spec), JSON.stringify(written));
+  return { ...written, cacheHit: false };
+}
+
+/** Whether the report, every partition manifest and every shard partitioning wrote for them are stored intact. */
+async function isIntact(store: ArtifactStore, partitioned: PartitionedDataset): Promise<boolean> {
+  const blobs = [partitioned.reportUri, ...partitioned.partitions.map((p) => p.manifestUri)];
+  if (!(await Promise.all(blobs.map((uri) => store.isIntactBlob(uri)))).every(Boolean)) return false;
+  for (const partition of partitioned.partitions) {
+    const manifest = await store.readJson<DatasetManifest>(partition.manifestUri);
+    const written = manifest.shards.filter((shard) => shard.split === 'train').flatMap((shard) => [shard.imagesUri, shard.labelsUri]);
+    if (!(await Promise.all(written.map((uri) => store.isIntactBlob(uri)))).every(Boolean)) return false;
+  }
+  return true;
 }
 
 /**

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { prefetched } from '../prefetch';
 import type { PreprocessSpec } from '../schemas/preprocess';
-import { canonicalJson, type BatchOutput } from './batch';
+import { canonicalJson } from '../canonical-json';
+import type { BatchOutput } from './batch';
 
 /**
  * Where a batch of a listing, preprocessed under a spec, records the URI of its output: the manifest is assembled

@@ -12,6 +12,7 @@ import { decode, decodersInUse, type Decoder } from './decoders';
 import { normalizeInto } from './normalize';
 import { acquireShardMemory, type ShardMemory } from './shard-memory';
 import { augment, augmentationSeed, type ImageInput } from './transform';
+import { canonicalJson } from '../canonical-json';
 
 /**
  * Bumped whenever the same spec would produce different shards or left-out reasons, so older cache entries stop
@@ -65,16 +66,6 @@ const DECODE_CONCURRENCY = 32;
 /** Images per request to the reader. */
 const READ_CHUNK = 64;
 type Read = Extract<ReadOutcome, { ok: true }>;
-
-/** Key order-independent JSON, so the cache key does not depend on how an object was built. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export const cacheEntryKey = (key: string) => `cache/preprocess/${key.slice(0, 2)}/${key}.json`;
 
