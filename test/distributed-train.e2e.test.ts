@@ -251,9 +251,10 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('SIGKILL of the training processes, then of a training worker process, mid-round: partitions resume from checkpoints, accuracy within 1 pp', { timeout: 600_000 }, async () => {
-    // Rounds long enough (several seconds in a warm process) to be caught training past a heartbeated checkpoint:
-    // a checkpoint each second, heartbeated within two.
-    const input = digitsRun({ localEpochs: 10, training: { ...TRAINING, batchSize: 8 } });
+    // Rounds long enough to be caught training past a heartbeated checkpoint (a checkpoint each second, heartbeated
+    // within two), with room to spare: at least 5 s in a warm process on a fast machine (at 10 epochs rounds took 2 s
+    // there, and a round could end before both partitions had heartbeated a checkpoint).
+    const input = digitsRun({ localEpochs: 25, training: { ...TRAINING, batchSize: 8 } });
     const undisturbedHandle = await start('undisturbed', input);
     const undisturbed = await undisturbedHandle.result();
     console.log(`undisturbed rounds ended at ${(await roundsOf(undisturbed)).map((r) => r.seconds.toFixed(1)).join(', ')} s`);
