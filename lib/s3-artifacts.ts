@@ -1,12 +1,4 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-  type PutObjectCommandInput,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { cp, mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -36,6 +28,10 @@ import {
   type S3StoreDescription,
   type StoredArtifact,
 } from './artifacts';
+
+/** The AWS SDK, loaded on first use: a process on a local store (every training and evaluation child) never loads it. */
+const clientS3 = () => require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
+const libStorage = () => require('@aws-sdk/lib-storage') as typeof import('@aws-sdk/lib-storage');
 
 /** A content-addressed object whose bytes do not hash to the sha256 its key carries (a damaged or tampered copy). */
 export class ArtifactCorruptError extends Error {
@@ -67,7 +63,7 @@ export function s3ClientConfig(): { region?: string; endpoint?: string; forcePat
 export function newS3Client(config: { region?: string; endpoint?: string; forcePathStyle: boolean; credentials?: S3StoreDescription['credentials'] }): S3Client {
   // The project supports Node 20 (package.json engines); the SDK's notice about its future releases is noise in every worker log.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  return new S3Client({
+  return new (clientS3().S3Client)({
     ...config,
     region: config.region ?? (config.endpoint ? 'us-east-1' : undefined),
     // Checksums only when an operation requires them: S3-compatible servers differ in which they accept.
@@ -87,8 +83,8 @@ export function s3StoreFromUrl(url: string, cacheDir: string, cacheBytes: number
   return new S3ArtifactStore({ kind: 's3', ...parseS3Url(url), ...s3ClientConfig(), cacheDir, cacheBytes });
 }
 
-const statusOf = (err: unknown) => (err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined);
-const isNotFound = (err: unknown) => statusOf(err) === 404 || (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.name === 'NotFound'));
+const statusOf = (err: unknown) => (err instanceof clientS3().S3ServiceException ? err.$metadata.httpStatusCode : undefined);
+const isNotFound = (err: unknown) => statusOf(err) === 404 || (err instanceof clientS3().S3ServiceException && (err.name === 'NoSuchKey' || err.name === 'NotFound'));
 
 interface DirectoryListing {
   files: Record<string, FileDigest>;
@@ -164,17 +160,17 @@ export class S3ArtifactStore implements ArtifactStore {
    */
   private async putContent(key: string, body: Pick<PutObjectCommandInput, 'Body' | 'ContentLength'>, verify = () => this.isIntact(key)): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), IfNoneMatch: '*', ...body }));
+      await this.client.send(new (clientS3().PutObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key), IfNoneMatch: '*', ...body }));
     } catch (err) {
       if (statusOf(err) !== 412) throw err;
-      if (!(await verify())) await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ...body }));
+      if (!(await verify())) await this.client.send(new (clientS3().PutObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key), ...body }));
     }
   }
 
   /** As `putContent`, streaming a file in bounded parts (multipart beyond one part). Returns its size. */
   private async putContentFile(key: string, path: string, verify = () => this.isIntact(key)): Promise<number> {
     const upload = (conditional: boolean) =>
-      new Upload({
+      new (libStorage().Upload)({
         client: this.client,
         partSize: PART_BYTES,
         queueSize: PARTS_IN_FLIGHT,
@@ -226,7 +222,7 @@ export class S3ArtifactStore implements ArtifactStore {
   async putNamed(key: string, data: Uint8Array | string): Promise<string> {
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     const uri = this.uriOf(key);
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: body, ContentLength: body.byteLength }));
+    await this.client.send(new (clientS3().PutObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key), Body: body, ContentLength: body.byteLength }));
     return uri;
   }
 
@@ -330,7 +326,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   private async bodyOf(key: string): Promise<Readable> {
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const response = await this.client.send(new (clientS3().GetObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }));
       return response.Body as Readable;
     } catch (err) {
       if (isNotFound(err)) throw new ArtifactNotFoundError(`No artifact at ${this.locationOf(this.uriOf(key))}.`);
@@ -346,7 +342,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   private async etagOf(key: string): Promise<string> {
     try {
-      return (await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }))).ETag ?? '';
+      return (await this.client.send(new (clientS3().HeadObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }))).ETag ?? '';
     } catch (err) {
       if (isNotFound(err)) throw new ArtifactNotFoundError(`No artifact at ${this.locationOf(this.uriOf(key))}.`);
       throw err;

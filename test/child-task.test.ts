@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runChildTask } from '../lib/child-task';
@@ -33,6 +34,14 @@ describe('child tasks', () => {
     } finally {
       process.env = saved;
     }
+  });
+
+  it('load no AWS SDK on a local artifact store: training, evaluation and averaging jobs start without it', () => {
+    const jobs = ['../lib/training/train-job', '../lib/evaluation/evaluate-job', '../lib/distributed/average-job'].map((job) => require.resolve(job));
+    const script = `${jobs.map((job) => `require(${JSON.stringify(job)});`).join('')} console.log(Object.keys(require.cache).filter((m) => m.includes('@aws-sdk')).length)`;
+    const { stdout, status } = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+    assert.equal(status, 0);
+    assert.equal(stdout.trim(), '0');
   });
 
   it('do not inherit the one op thread a preprocessing worker runs TensorFlow with, but do inherit a thread count the user set', async () => {
