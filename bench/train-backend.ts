@@ -38,11 +38,11 @@ async function main(): Promise<void> {
 
   const latency = (batch: number, repeats: number, warmups: number) => {
     const input = xs.slice(0, batch);
-    for (let i = 0; i < warmups; i++) (model.predictOnBatch(input) as Tensor).dataSync();
+    for (let i = 0; i < warmups; i++) (model.predict(input, { batchSize: batch }) as Tensor).dataSync();
     const times: number[] = [];
     for (let i = 0; i < repeats; i++) {
       const t = performance.now();
-      const out = model.predictOnBatch(input) as Tensor;
+      const out = model.predict(input, { batchSize: batch }) as Tensor;
       out.dataSync();
       out.dispose();
       times.push(performance.now() - t);

@@ -7,6 +7,7 @@ import { partitionDataset, type PartitionDatasetInput } from '../activities/dist
 import { artifactStore } from '../lib/artifacts';
 import { readManifest } from '../lib/datasets/manifest';
 import { readShard, readShardPixels } from '../lib/datasets/shards';
+import { partitionCacheEntry } from '../lib/distributed/partition-dataset';
 import { preprocessDigits } from './helpers/digits';
 import { temporaryDataDir } from './helpers/temporal';
 
@@ -86,6 +87,11 @@ describe('partitionDataset (real preprocessed digits, real artifact store)', () 
     assert.equal(repaired.cacheHit, false);
     assert.deepEqual({ ...repaired, cacheHit: false }, first);
     assert.equal(await store.isIntactBlob(shard.imagesUri), true);
+    assert.equal((await run(input)).cacheHit, true);
+
+    // A record that is not one is a miss, and is written again.
+    await store.putNamed(partitionCacheEntry(await readManifest(store, manifestUri), input.numPartitions, input.partition), '{}');
+    assert.equal((await run(input)).cacheHit, false);
     assert.equal((await run(input)).cacheHit, true);
   });
 

@@ -117,8 +117,11 @@ describe('trainPartition (real Temporal server, a real training worker process w
   });
 
   it('resumes from its last checkpoint after its training process is killed, ending where an undisturbed run ends', { timeout: 300_000 }, async () => {
-    // Batches of 4 for 800 steps: long enough to be interrupted in the middle whatever the machine's speed.
-    const long = partitionInput(0, { training: trainingSpecSchema.parse({ epochs: 1, batchSize: 4, earlyStopping: null, checkpointEverySeconds: 1 }), localSteps: 800 });
+    // Batches of 4 for 2,400 steps: long enough to be interrupted in the middle on a fast machine too (800 took 3 s
+    // there in a warm process, and a checkpoint is heartbeated up to 3 s into a run: one each second, heartbeats
+    // throttled to 2 s).
+    const steps = 2400;
+    const long = partitionInput(0, { training: trainingSpecSchema.parse({ epochs: 1, batchSize: 4, earlyStopping: null, checkpointEverySeconds: 1 }), localSteps: steps });
     const undisturbed = (await (await start('undisturbed', [long])).result())[0]!;
     const handle = await start('killed', [long]);
     await waitFor('a heartbeated checkpoint', 120_000, async () => ((await heartbeatOf(handle))?.checkpoint ? true : undefined));
@@ -126,7 +129,7 @@ describe('trainPartition (real Temporal server, a real training worker process w
     for (const child of trainingChildren()) process.kill(child, 'SIGKILL');
     const [resumed] = await handle.result();
     assert.equal(resumed!.resumes.length, 1, JSON.stringify(resumed!.resumes));
-    assert.equal(await optimizerSteps(resumed!.optimizerStateUri!), 800);
+    assert.equal(await optimizerSteps(resumed!.optimizerStateUri!), steps);
     const [a, b] = [await weightsOf(resumed!.modelUri), await weightsOf(undisturbed.modelUri)];
     a.forEach((values, i) => values.forEach((v, j) => assert.ok(Math.abs(v - b[i]![j]!) < 1e-4, `weight ${i}[${j}]: ${v} vs ${b[i]![j]}`)));
   });

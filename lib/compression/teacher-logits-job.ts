@@ -51,7 +51,7 @@ export async function teacherLogitsJob(input: TeacherLogitsJobInput, reportProgr
     let lastReportAt = performance.now();
     for (let start = 0; start < train.count; start += BATCH_SIZE) {
       const size = Math.min(BATCH_SIZE, train.count - start);
-      const batch = tf.tidy(() => logitsOf(tf, model.predictOnBatch(train.images.slice(start, size)) as ReturnType<typeof tf.tensor2d>));
+      const batch = tf.tidy(() => logitsOf(tf, model.predict(train.images.slice(start, size), { batchSize: size }) as ReturnType<typeof tf.tensor2d>));
       logits.set(batch.dataSync(), start * classes);
       batch.dispose();
       if (performance.now() - lastReportAt >= (input.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { canonicalJson } from '../canonical-json';
+import { mapWithConcurrency } from '../concurrency';
 import { readManifest, type DatasetManifest, type ShardRef } from '../datasets/manifest';
 import { readShard, readShardPixels } from '../datasets/shards';
 import { encodeNpy, pickRows } from '../npy';
@@ -24,16 +25,20 @@ export interface PartitionedDataset {
 /** Bumped whenever the same input would give other partitions, so that older cache entries stop matching. */
 const PARTITION_FORMAT = 1;
 
-/** Where the partitions of a manifest (its URI is a content address) under one spec are recorded. */
-export function partitionCacheEntry(manifestUri: string, numPartitions: number, spec: PartitionSpec): string {
-  const key = createHash('sha256').update(`partition format ${PARTITION_FORMAT}\n${manifestUri}\n${canonicalJson({ numPartitions, spec })}`).digest('hex');
+/** Where the partitions of a manifest (by its content) under one spec are recorded. */
+export function partitionCacheEntry(manifest: DatasetManifest, numPartitions: number, spec: PartitionSpec): string {
+  const key = createHash('sha256')
+    .update(`partition format ${PARTITION_FORMAT}\n${canonicalJson({ numPartitions, spec })}\n`)
+    .update(JSON.stringify(manifest))
+    .digest('hex');
   return `cache/partitions/${key.slice(0, 2)}/${key}.json`;
 }
 
 /**
- * `writePartitions` once per input: its result is recorded under the manifest's URI and the spec, and a later call
- * with the same input returns it without reading the dataset, as long as every manifest and shard it wrote is intact
- * (else it partitions again, rewriting what is missing).
+ * `writePartitions` once per input: its result is recorded under the manifest's content and the spec, and a later
+ * call with the same input returns it without reading the source shards, as long as the report and every manifest and
+ * shard it wrote are intact (else it partitions again, rewriting what is missing). A hit rewrites the record, so that
+ * `gc` counts it, and what it references, as recently used.
  */
 export async function partitionOnce(
   store: ArtifactStore,
@@ -42,24 +47,28 @@ export async function partitionOnce(
   spec: PartitionSpec,
   onShard: (done: number, total: number) => void,
 ): Promise<PartitionedDataset & { cacheHit: boolean }> {
-  const entryUri = store.uriOf(partitionCacheEntry(manifestUri, numPartitions, spec));
-  const recorded = await readJsonIfStored<PartitionedDataset>(store, entryUri);
-  if (recorded && (await isIntact(store, recorded))) return { ...recorded, cacheHit: true };
-  const written = await writePartitions(store, await readManifest(store, manifestUri), numPartitions, spec, onShard);
-  await store.putNamed(partitionCacheEntry(manifestUri, numPartitions, spec), JSON.stringify(written));
-  return { ...written, cacheHit: false };
+  const manifest = await readManifest(store, manifestUri);
+  const entry = partitionCacheEntry(manifest, numPartitions, spec);
+  const recorded = await readJsonIfStored<PartitionedDataset>(store, store.uriOf(entry)).catch(() => undefined);
+  const hit = recorded !== undefined && (await isIntact(store, recorded).catch(() => false));
+  const partitioned = hit ? recorded : await writePartitions(store, manifest, numPartitions, spec, onShard);
+  await store.putNamed(entry, JSON.stringify(partitioned));
+  return { ...partitioned, cacheHit: hit };
 }
+
+/** Checks of stored blobs at once: bounded, since on an object store each may download the blob. */
+const INTACT_CHECKS = 8;
 
 /** Whether the report, every partition manifest and every shard partitioning wrote for them are stored intact. */
 async function isIntact(store: ArtifactStore, partitioned: PartitionedDataset): Promise<boolean> {
-  const blobs = [partitioned.reportUri, ...partitioned.partitions.map((p) => p.manifestUri)];
-  if (!(await Promise.all(blobs.map((uri) => store.isIntactBlob(uri)))).every(Boolean)) return false;
-  for (const partition of partitioned.partitions) {
-    const manifest = await store.readJson<DatasetManifest>(partition.manifestUri);
-    const written = manifest.shards.filter((shard) => shard.split === 'train').flatMap((shard) => [shard.imagesUri, shard.labelsUri]);
-    if (!(await Promise.all(written.map((uri) => store.isIntactBlob(uri)))).every(Boolean)) return false;
-  }
-  return true;
+  const manifests = partitioned.partitions.map((p) => p.manifestUri);
+  if (!(await allIntact(store, [partitioned.reportUri, ...manifests]))) return false;
+  const written = await mapWithConcurrency(manifests, INTACT_CHECKS, async (uri) => (await store.readJson<DatasetManifest>(uri)).shards.filter((shard) => shard.split === 'train'));
+  return allIntact(store, written.flat().flatMap((shard) => [shard.imagesUri, shard.labelsUri]));
+}
+
+async function allIntact(store: ArtifactStore, uris: string[]): Promise<boolean> {
+  return (await mapWithConcurrency(uris, INTACT_CHECKS, (uri) => store.isIntactBlob(uri))).every(Boolean);
 }
 
 /**

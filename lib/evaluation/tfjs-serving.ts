@@ -21,8 +21,8 @@ export async function tfjsServingModel(
     parameterCount: model.countParams(),
     nonZeroParameters: nonZeroWeights(tf, model),
     async predict(images, count) {
-      // One batch: `predict` would split the images into batches of 32, each paying every op's overhead again.
-      const probabilities = tf.tidy(() => model.predictOnBatch(tf.tensor(images, [count, ...imageShape])) as Tensor);
+      // One batch: by default `predict` splits the images into batches of 32, each paying every op's overhead again.
+      const probabilities = tf.tidy(() => model.predict(tf.tensor(images, [count, ...imageShape]), { batchSize: count }) as Tensor);
       try {
         return (await probabilities.data()) as Float32Array;
       } finally {
