@@ -5,7 +5,7 @@ import { settings } from '../lib/config';
 import { InvalidDatasetError } from '../lib/datasets/manifest';
 import type { AverageJobInput, AverageProgress, WeightedModel } from '../lib/distributed/average-job';
 import { PartitionError, type PartitionSpec } from '../lib/distributed/partition';
-import { partitionOnce, type PartitionedDataset } from '../lib/distributed/partition-dataset';
+import { partitionOnce, type PartitionResult } from '../lib/distributed/partition-dataset';
 import type { StoredArtifact } from '../lib/artifacts';
 import type { ModelSpec, TrainingSpec } from '../lib/schemas/model';
 import type { TrainJobTimings } from '../lib/training/train-job';
@@ -25,7 +25,7 @@ export interface PartitionDatasetInput {
  * every source shard. The same input gives the same partitions (and, content-addressed, the same URIs); once they
  * are stored, the same input returns them without partitioning again (`cacheHit`).
  */
-export async function partitionDataset(input: PartitionDatasetInput): Promise<PartitionedDataset & { cacheHit: boolean }> {
+export async function partitionDataset(input: PartitionDatasetInput): Promise<PartitionResult> {
   const context = Context.current();
   const store = artifactStore();
   try {

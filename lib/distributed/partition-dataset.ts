@@ -22,6 +22,9 @@ export interface PartitionedDataset {
   reportUri: string;
 }
 
+/** What `partitionDataset` returns: the partitions, and whether they were recorded from an earlier call. */
+export type PartitionResult = PartitionedDataset & { cacheHit: boolean };
+
 /** Bumped whenever the same input would give other partitions, so that older cache entries stop matching. */
 const PARTITION_FORMAT = 1;
 
@@ -46,7 +49,7 @@ export async function partitionOnce(
   numPartitions: number,
   spec: PartitionSpec,
   onShard: (done: number, total: number) => void,
-): Promise<PartitionedDataset & { cacheHit: boolean }> {
+): Promise<PartitionResult> {
   const manifest = await readManifest(store, manifestUri);
   const entry = partitionCacheEntry(manifest, numPartitions, spec);
   const recorded = await readJsonIfStored<PartitionedDataset>(store, store.uriOf(entry)).catch(() => undefined);

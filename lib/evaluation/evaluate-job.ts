@@ -1,13 +1,13 @@
 import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
 import { serveChildTask } from '../child-task';
 import type { ModelFormat } from '../compression/compressed-model';
-import { cached, isCached } from '../child-cache';
+import { cached } from '../child-cache';
 import { settings } from '../config';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
 import { ShardRowReader } from '../datasets/shard-rows';
 import { loadSplitArrays, loadSplitLabels, splitContentKey, type SplitArrays } from '../datasets/shards';
 import type { Split } from '../split';
-import { chooseLoading, inMemoryBytes, sequentialBatches, type DataLoading } from '../training/split-feed';
+import { bytesToLoad, chooseLoading, sequentialBatches, type DataLoading } from '../training/split-feed';
 import { accuracyOf, perClassScores, type ClassScores, type ConfusionMatrix } from './classification';
 import { measureLatency, type InferenceLatency } from './latency';
 import { scoreSplit, type ImageBatch } from './score';
@@ -96,9 +96,8 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
   try {
     progress('model-loaded');
     const rowValues = manifest.shape.reduce((a, b) => a * b, 1);
-    const requested = input.dataLoading ?? 'auto';
-    const toLoad = isCached(splitArraysKey(manifest, input.split)) ? 0 : inMemoryBytes(images, rowValues, PREDICT_BATCH);
-    const loading = chooseLoading(requested, settings().memoryBudgetBytes, process.memoryUsage().rss, toLoad);
+    const toLoad = bytesToLoad([splitArraysKey(manifest, input.split)], images, rowValues, PREDICT_BATCH);
+    const loading = chooseLoading(input.dataLoading ?? 'auto', settings().memoryBudgetBytes, process.memoryUsage().rss, toLoad);
     data = loading === 'memory' ? await cachedSplitArrays(store, manifest, input.split) : await streamedSplit(store, manifest, input.split);
     progress('split-loaded');
     const { confusion, loss } = await scoreSplit(model, data.batches(), manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));

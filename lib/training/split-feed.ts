@@ -1,6 +1,6 @@
 import type { LayersModel, Scalar, Tensor } from '@tensorflow/tfjs';
 import type { ArtifactStore } from '../artifacts';
-import { cached } from '../child-cache';
+import { cached, isCached } from '../child-cache';
 import type { DatasetManifest } from '../datasets/manifest';
 import { ShardRowReader } from '../datasets/shard-rows';
 import { loadSplit, loadSplitLabels, shardRowBytes, splitContentKey, splitShards, type SplitTensors } from '../datasets/shards';
@@ -123,6 +123,14 @@ export async function scoreFeed(tf: TensorFlow, model: LayersModel, feed: SplitF
  */
 export function inMemoryBytes(images: number, rowValues: number, batchSize: number): number {
   return 4 * rowValues * (4 * images + 4 * batchSize);
+}
+
+/**
+ * What loading a job's splits into memory adds (`inMemoryBytes`), or nothing when this warm process already holds
+ * every one of them (under `cacheKeys`): the splits of a job load the same way, all or none.
+ */
+export function bytesToLoad(cacheKeys: string[], images: number, rowValues: number, batchSize: number): number {
+  return cacheKeys.every(isCached) ? 0 : inMemoryBytes(images, rowValues, batchSize);
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { LayersModel, Optimizer } from '@tensorflow/tfjs';
 import { openArtifactStore, type ArtifactStore, type ArtifactStoreDescription } from '../artifacts';
-import { isCached } from '../child-cache';
 import { serveChildTask } from '../child-task';
 import { settings } from '../config';
 import { readManifest, type DatasetManifest } from '../datasets/manifest';
@@ -11,7 +10,7 @@ import type { ModelSpec, TrainingSpec } from '../schemas/model';
 import type { Split } from '../split';
 import { tensorflow, type BackendName, type TensorFlow } from '../tf';
 import { batchesOf, epochOrder } from './batch-order';
-import { checkStreamedEpochFits, chooseLoading, inMemoryBytes, openSplitFeed, scoreFeed, splitTensorsKey, type DataLoading, type SplitFeed } from './split-feed';
+import { bytesToLoad, checkStreamedEpochFits, chooseLoading, openSplitFeed, scoreFeed, splitTensorsKey, type DataLoading, type SplitFeed } from './split-feed';
 import { initialTrainingState, loadCheckpoint, saveCheckpoint, type EpochRecord, type TrainingState } from './checkpoint';
 import { extensionFor, type TrainingExtension, type TrainingExtensionSpec } from './extension';
 import { learningRateAt } from './schedule';
@@ -221,11 +220,14 @@ async function startRun(input: TrainJobInput, report: TrainingRun['report']): Pr
   });
   const validate = (input.validate ?? true) && manifest.counts.validation > 0;
   const baselineRssBytes = process.memoryUsage().rss;
-  // Both splits load the same way: only when the process holds every split it needs is nothing left to load.
   const splits: Split[] = validate ? ['train', 'validation'] : ['train'];
-  const images = trainCount + (validate ? manifest.counts.validation : 0);
-  const bytesToLoad = splits.every((split) => isCached(splitTensorsKey(manifest, split))) ? 0 : inMemoryBytes(images, manifest.shape.reduce((a, b) => a * b, 1), input.training.batchSize);
-  const loading = chooseLoading(input.training.dataLoading, memoryBudget(input.training.memoryBudgetBytes), baselineRssBytes, bytesToLoad);
+  const toLoad = bytesToLoad(
+    splits.map((split) => splitTensorsKey(manifest, split)),
+    trainCount + (validate ? manifest.counts.validation : 0),
+    manifest.shape.reduce((a, b) => a * b, 1),
+    input.training.batchSize,
+  );
+  const loading = chooseLoading(input.training.dataLoading, memoryBudget(input.training.memoryBudgetBytes), baselineRssBytes, toLoad);
   const { train, validation } = await timed(timings, 'load', async () => {
     if (loading === 'stream') checkStreamedEpochFits(store, manifest, input.training.shuffleWindow);
     return openFeeds(tf, store, manifest, loading, validate);
