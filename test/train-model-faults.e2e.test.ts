@@ -23,6 +23,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   let workflowWorkers: InProcessWorkers;
   let trainWorker: WorkerProcess;
   let tinyManifest: string;
+  let historyManifest: string;
   let smallManifest: string;
 
   before(async () => {
@@ -34,6 +35,8 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     trainWorker = await startWorkerProcess(env.address, dataDir, { TASK_QUEUES: 'ml-train' });
     // One batch per epoch: epochs take milliseconds.
     tinyManifest = await writeSyntheticDataset(artifactStore(), 32);
+    // 256 images, several batches per epoch: 300 epochs outlast several heartbeat intervals (2 s) on a fast machine too.
+    historyManifest = await writeSyntheticDataset(artifactStore(), 256);
     // 2,048 images: in batches of 8 (LONG_RUN), 12 epochs of 256 batches, long enough to interrupt in their middle.
     smallManifest = await writeSyntheticDataset(artifactStore(), 2048);
   });
@@ -67,9 +70,10 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   }
 
   it('keeps history bounded: 300 epochs take as many events as 3, however many heartbeats they send', { timeout: 600_000 }, async () => {
-    const short = await start('history-short', input(tinyManifest, { epochs: 3 }));
+    const short = await start('history-short', input(historyManifest, { epochs: 3 }));
     await short.result();
-    const long = await start('history-long', input(tinyManifest, { epochs: 300 }));
+    const long = await start('history-long', input(historyManifest, { epochs: 300 }));
+    const startedAt = Date.now();
     const epochsSeen = new Set<number>();
     let finished = false;
     const result = long.result().finally(() => (finished = true));
@@ -81,7 +85,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     const trained = await result;
     assert.equal(trained.history.length, 300);
     const [shortEvents, longEvents] = [(await eventsOf(short)).length, (await eventsOf(long)).length];
-    console.log(`3 epochs: ${shortEvents} events; 300 epochs: ${longEvents} events; ${epochsSeen.size} distinct heartbeated positions read`);
+    console.log(`3 epochs: ${shortEvents} events; 300 epochs: ${longEvents} events in ${Date.now() - startedAt} ms; ${epochsSeen.size} distinct heartbeated positions read`);
     assert.ok(epochsSeen.size >= 3, `progress read from heartbeats while it ran (${[...epochsSeen]})`);
     assert.equal(longEvents, shortEvents);
     assert.ok(longEvents < 5000);
