@@ -3,13 +3,20 @@
  * that need no resizing are inflated here without TensorFlow (see png.ts). Each request carries several images end to
  * end in one buffer and gets their pixels back the same way.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { loadNative, type TensorFlow } from '../../tf';
 import type { ImageHeader } from './header';
+import { guardAttributeNames } from './attribute-names';
 import { NativeImageOps } from './native-image-ops';
 import { decodeSimplePng } from './png';
 import { placement, writeTarget, type DecodeTarget } from './target';
 import { decodeWithTensorflow } from './tensorflow';
+
+/** What every decoder thread of a process starts with. */
+export interface DecoderThreadData {
+  /** The lock of `guardAttributeNames`, one for the process. */
+  attributeNames: SharedArrayBuffer;
+}
 
 export interface DecodeRequest {
   id: number;
@@ -43,6 +50,7 @@ let unavailable: string | undefined;
 try {
   const native = loadNative();
   NativeImageOps.open(native);
+  guardAttributeNames(native, (workerData as DecoderThreadData).attributeNames);
   tf = native;
 } catch (err) {
   unavailable = (err as Error).message.split('\n')[0];

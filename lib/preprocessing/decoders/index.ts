@@ -4,7 +4,8 @@ import { ThreadPool } from '../../thread-pool';
 import type { LimitedSpec } from '../limits';
 import { QuarantineError } from '../quarantine';
 import { toPixels, type ImageInput } from '../transform';
-import type { DecodeRequest, DecodeResponse, ThreadDecoder } from './decoder-thread';
+import { SharedReadWriteLock } from './attribute-names';
+import type { DecodeRequest, DecodeResponse, DecoderThreadData, ThreadDecoder } from './decoder-thread';
 import { fastPathVerdict, type ImageHeader } from './header';
 import type { DecodeTarget } from './target';
 import { decodedPixels } from './tensorflow';
@@ -73,7 +74,7 @@ class FastPath {
   unavailable: string | undefined;
 
   constructor(private readonly threads: number) {
-    this.pool = new ThreadPool(join(__dirname, 'decoder-thread.js'), threads, 'decoder');
+    this.pool = new ThreadPool(join(__dirname, 'decoder-thread.js'), threads, 'decoder', { attributeNames: SharedReadWriteLock.memory() } satisfies DecoderThreadData);
   }
 
   /** `only`: that decoder of the threads, without falling back to the other; `into`: see `decode`. */
