@@ -24,10 +24,12 @@ function inThread(body: string, workerData: unknown): Promise<void> {
 describe('the attribute-name lock of decoder threads', () => {
   it('lets readers in together and a writer in alone, across threads', async () => {
     const lock = SharedReadWriteLock.memory();
-    // writers in, readers in, violations seen, most readers in at once
-    const probe = new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT);
+    // writers in, readers in, violations seen, most readers in at once, threads started
+    const probe = new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT);
     const body = `(lock, { probe, seed }) => {
       const p = new Int32Array(probe);
+      Atomics.add(p, 4, 1);
+      while (Atomics.load(p, 4) < 3);
       const spin = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };
       for (let i = 0; i < 400; i++) {
         if ((i * 7 + seed) % 5 === 0) {
@@ -53,41 +55,53 @@ describe('the attribute-name lock of decoder threads', () => {
     assert.ok(mostReaders! >= 2, `readers ran together (at most ${mostReaders} at once)`);
   });
 
-  it("runs this thread's TensorFlow ops, its own and tfjs', through the lock", async () => {
+  it("runs this thread's TensorFlow ops, its own and tfjs', through the lock, once however often it is guarded", async () => {
     const tf = loadNative();
     const lock = SharedReadWriteLock.memory();
     guardAttributeNames(tf, lock);
+    const guarded = (tf.backend() as unknown as { binding: object }).binding;
+    // A second guard would take the lock inside the first's, and wait for itself.
+    guardAttributeNames(tf, lock);
+    assert.equal((tf.backend() as unknown as { binding: object }).binding, guarded, 'guarded once');
     let sum = 0;
-    const tfjsWaited = await timedBehindWriter(lock, () => (sum = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]!)));
+    await assertRunsAfterWriter(lock, () => (sum = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]!)), 'a tfjs op');
     assert.equal(sum, 3);
-    assert.ok(tfjsWaited >= 500, `a tfjs op waited for the writer (${tfjsWaited.toFixed(0)} ms)`);
     const ops = NativeImageOps.open(tf);
     try {
-      const opWaited = await timedBehindWriter(lock, () => ops.decode('bmp', bmp(Uint8Array.of(10, 20, 30), 1, 1), 1));
-      assert.ok(opWaited >= 500, `a native image op waited for the writer (${opWaited.toFixed(0)} ms)`);
+      await assertRunsAfterWriter(lock, () => ops.decode('bmp', bmp(Uint8Array.of(10, 20, 30), 1, 1), 1), 'a native image op');
     } finally {
       ops.dispose();
     }
   });
+
+  it('refuses memory that is not shared, rather than failing every op', () => {
+    assert.throws(() => new SharedReadWriteLock(undefined as unknown as SharedArrayBuffer), /SharedArrayBuffer/);
+    assert.throws(() => new SharedReadWriteLock(new ArrayBuffer(8) as unknown as SharedArrayBuffer), /SharedArrayBuffer/);
+  });
 });
 
-/** Milliseconds `body` takes here while another thread holds `lock` for writing (for a second from just before). */
-async function timedBehindWriter(lock: SharedArrayBuffer, body: () => unknown): Promise<number> {
-  const held = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+/** Asserts that `body`, started here while another thread holds `lock` for writing, ends after that thread lets go. */
+async function assertRunsAfterWriter(lock: SharedArrayBuffer, body: () => unknown, what: string): Promise<void> {
+  // [0]: the writer is in; [1]: when it let go (Date.now()).
+  const shared = new SharedArrayBuffer(2 * Float64Array.BYTES_PER_ELEMENT);
   const holding = inThread(
-    `(lock, { held }) => lock.write(() => {
-      const flag = new Int32Array(held);
-      Atomics.store(flag, 0, 1);
-      Atomics.notify(flag, 0);
-      const end = performance.now() + 1000;
-      while (performance.now() < end);
-    })`,
-    { lock, held },
+    `(lock, { shared }) => {
+      const state = new Float64Array(shared);
+      const flag = new Int32Array(shared, 0, 1);
+      lock.write(() => {
+        Atomics.store(flag, 0, 1);
+        Atomics.notify(flag, 0);
+        const end = performance.now() + 300;
+        while (performance.now() < end);
+        state[1] = Date.now();
+      });
+    }`,
+    { lock, shared },
   );
-  Atomics.wait(new Int32Array(held), 0, 0, 10_000);
-  const started = performance.now();
+  assert.notEqual(Atomics.wait(new Int32Array(shared, 0, 1), 0, 0, 30_000), 'timed-out', 'the writer thread took the lock');
   body();
-  const waited = performance.now() - started;
+  const ended = Date.now();
   await holding;
-  return waited;
+  const released = new Float64Array(shared)[1]!;
+  assert.ok(released > 0 && ended >= released, `${what} ended after the writer let go (${ended} against ${released})`);
 }

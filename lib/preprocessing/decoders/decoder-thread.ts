@@ -50,11 +50,13 @@ let unavailable: string | undefined;
 try {
   const native = loadNative();
   NativeImageOps.open(native);
-  guardAttributeNames(native, (workerData as DecoderThreadData).attributeNames);
   tf = native;
 } catch (err) {
   unavailable = (err as Error).message.split('\n')[0];
 }
+
+// Outside the try: a wiring fault here must fail loudly, not pass for TensorFlow missing.
+if (tf) guardAttributeNames(tf, (workerData as DecoderThreadData).attributeNames);
 
 parentPort?.on('message', ({ id, target, only, images, data, into }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
