@@ -37,7 +37,7 @@ describe('trainModel under faults, and its history (real Temporal server, real w
     tinyManifest = await writeSyntheticDataset(artifactStore(), 32);
     // 128 images, several batches per epoch: 300 epochs outlast several heartbeat intervals (2 s) on a fast machine too.
     historyManifest = await writeSyntheticDataset(artifactStore(), 128);
-    // 2,048 images: in batches of 8 (LONG_RUN), 12 epochs of 256 batches, long enough to interrupt in their middle.
+    // 2,048 images: in batches of 8 (LONG_RUN), epochs of 256 batches.
     smallManifest = await writeSyntheticDataset(artifactStore(), 2048);
   });
 
@@ -58,6 +58,21 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   const eventsOf = async (handle: WorkflowHandle) => (await handle.fetchHistory()).events ?? [];
   const trainingStarts = async (handle: WorkflowHandle) =>
     (await eventsOf(handle)).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED).slice(0, 1).map((e) => e.activityTaskStartedEventAttributes!);
+
+  /**
+   * LONG_RUN with as many epochs (3 to 12) as about 8 s of training take on the machine at hand, timed over a 2-epoch
+   * run: long enough to interrupt in its middle, since a checkpoint is heartbeated up to 3 s into a run (one each
+   * second, heartbeats throttled to 2 s). An epoch took 2.9 s on a slow 2-core machine running nothing else.
+   */
+  let longRun: Promise<typeof LONG_RUN> | undefined;
+  const longRunForThisMachine = () =>
+    (longRun ??= (async () => {
+      const { history } = await (await start('pace', input(smallManifest, { ...LONG_RUN, epochs: 2 }))).result();
+      const perEpoch = history.reduce((sum, epoch) => sum + epoch.seconds, 0) / history.length;
+      const epochs = Math.min(LONG_RUN.epochs, Math.max(3, Math.ceil(8 / perEpoch)));
+      console.log(`${perEpoch.toFixed(2)} s an epoch: runs of ${epochs} epochs`);
+      return { ...LONG_RUN, epochs };
+    })());
 
   /** Kills the next training process the worker starts (one not in `killed`) with `signal`; returns its PID. */
   async function signalNextChild(signal: NodeJS.Signals, killed: number[] = []): Promise<number> {
@@ -93,12 +108,13 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   });
 
   it('times out a hung training process by heartbeat, kills it, and the retry resumes and finishes', { timeout: 300_000 }, async () => {
-    const handle = await start('hang', input(smallManifest, LONG_RUN));
+    const longRun = await longRunForThisMachine();
+    const handle = await start('hang', input(smallManifest, longRun));
     await waitFor('a heartbeated checkpoint', 60_000, async () => ((await trainingProgress(env.client, handle.workflowId))?.current?.checkpoint ? true : undefined));
     // A stopped process is a hung one: it reports nothing, ignores SIGTERM and holds its resources.
     const hung = await signalNextChild('SIGSTOP');
     const result = await handle.result();
-    assert.equal(result.history.length, LONG_RUN.epochs);
+    assert.equal(result.history.length, longRun.epochs);
     assert.equal(result.resumedFrom.length, 1, `resumed once: ${JSON.stringify(result.resumedFrom)}`);
     assert.throws(() => process.kill(hung, 0), { code: 'ESRCH' }, 'the hung process was killed');
     const [started] = await trainingStarts(handle);
@@ -107,11 +123,12 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   });
 
   it('restarts a crashed training process from its last checkpoint within the attempt', { timeout: 300_000 }, async () => {
-    const handle = await start('crash-once', input(smallManifest, LONG_RUN));
+    const longRun = await longRunForThisMachine();
+    const handle = await start('crash-once', input(smallManifest, longRun));
     await waitFor('a heartbeated checkpoint', 60_000, async () => ((await trainingProgress(env.client, handle.workflowId))?.current?.checkpoint ? true : undefined));
     await signalNextChild('SIGKILL');
     const result = await handle.result();
-    assert.equal(result.history.length, LONG_RUN.epochs);
+    assert.equal(result.history.length, longRun.epochs);
     assert.equal(result.resumedFrom.length, 1);
     const [started] = await trainingStarts(handle);
     assert.equal(started!.attempt, 1);

@@ -117,11 +117,14 @@ describe('trainPartition (real Temporal server, a real training worker process w
   });
 
   it('resumes from its last checkpoint after its training process is killed, ending where an undisturbed run ends', { timeout: 300_000 }, async () => {
-    // Batches of 4 for 2,400 steps: long enough to be interrupted in the middle on a fast machine too (800 took 3 s
-    // there in a warm process, and a checkpoint is heartbeated up to 3 s into a run: one each second, heartbeats
-    // throttled to 2 s).
-    const steps = 2400;
-    const long = partitionInput(0, { training: trainingSpecSchema.parse({ epochs: 1, batchSize: 4, earlyStopping: null, checkpointEverySeconds: 1 }), localSteps: steps });
+    // Batches of 4 for about 8 s of steps on the machine at hand, timed over a short run: long enough to be interrupted
+    // in the middle, since a checkpoint is heartbeated up to 3 s into a run (one each second, heartbeats throttled to
+    // 2 s). 800 steps took 3 s on a fast machine in a warm process, 8 on a slow one running nothing else.
+    const training = trainingSpecSchema.parse({ epochs: 1, batchSize: 4, earlyStopping: null, checkpointEverySeconds: 1 });
+    const [pace] = await (await start('pace', [partitionInput(0, { training, localSteps: 200 })])).result();
+    const steps = Math.min(2400, Math.max(400, Math.ceil((8 * 200) / pace!.timings.train)));
+    console.log(`200 steps in ${pace!.timings.train.toFixed(2)} s: ${steps} steps`);
+    const long = partitionInput(0, { training, localSteps: steps });
     const undisturbed = (await (await start('undisturbed', [long])).result())[0]!;
     const handle = await start('killed', [long]);
     await waitFor('a heartbeated checkpoint', 120_000, async () => ((await heartbeatOf(handle))?.checkpoint ? true : undefined));
