@@ -23,6 +23,7 @@ export interface VariantEvaluation extends VariantMeasurement {
  */
 export async function evaluateVariant(input: EvaluateVariantInput): Promise<VariantEvaluation> {
   const summary = await evaluateInChild({ modelUri: input.model.uri, format: input.model.format, manifestUri: input.manifestUri, split: 'test' });
+  if (!summary.latencyMs) throw new Error(`the evaluation of variant ${input.variant} did not time predictions`);
   return {
     variant: input.variant,
     format: input.model.format,

@@ -10,6 +10,8 @@ export interface EvaluateModelInput {
   modelUri: string;
   manifestUri: string;
   split?: Split;
+  /** Time predictions (default true); see EvaluateJobInput. */
+  measureLatency?: boolean;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface EvaluateModelInput {
  */
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluationSummary> {
   const split = input.split ?? 'test';
-  const summary = await evaluateInChild({ modelUri: input.modelUri, manifestUri: input.manifestUri, split });
+  const summary = await evaluateInChild({ modelUri: input.modelUri, manifestUri: input.manifestUri, split, ...(input.measureLatency === false ? { measureLatency: false } : {}) });
   if (split === 'test') modelTestAccuracy.set({ model: input.modelName }, summary.accuracy);
   return summary;
 }

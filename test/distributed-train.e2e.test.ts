@@ -6,6 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TrainPartitionResult } from '../activities/distributed';
+import type { EvaluationSummary } from '../activities/evaluation';
 import { activityCosts } from '../bench/round-breakdown';
 import { followRun } from '../cli/follow';
 import { artifactStore } from '../lib/artifacts';
@@ -103,6 +104,10 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     assert.ok(rounds.every((r) => r.updates === 2 && r.skipped.length === 0 && r.validationAccuracy > 0 && r.aggregationSeconds >= 0));
     assert.ok(rounds[2]!.seconds > rounds[0]!.seconds);
     assert.equal(rounds[2]!.validationAccuracy, result.validationAccuracy);
+    // Rounds are scored without timing predictions; the final evaluation, on the test split, times them.
+    const evaluations = (await activityCosts(handle)).filter((c) => c.type === 'evaluateModel').map((c) => c.result as EvaluationSummary);
+    assert.equal(evaluations.filter((e) => e.latencyMs === null).length, 3);
+    assert.ok(result.evaluation.latencyMs && result.evaluation.latencyMs.single > 0, JSON.stringify(result.evaluation.latencyMs));
     const progress = await handle.query(distributedProgressQuery);
     assert.equal(progress.stage, 'done');
     assert.deepEqual(progress.partitions.map((p) => p.state), ['reported', 'reported']);

@@ -91,8 +91,8 @@ describe('evaluation job (in-process, real TensorFlow.js)', () => {
     assert.deepEqual([report.modelUri, report.manifestUri, report.split, report.classes], [multiBatch.modelUri, multiBatch.manifestUri, 'test', ['0', '1', '2', '3']]);
     assert.equal(report.perClass.length, 4);
     assert.ok(summary.parameterCount > 0 && summary.modelBytes > 0);
-    assert.equal(summary.latencyMs.batchSize, 256);
-    assert.ok(summary.latencyMs.single > 0 && summary.latencyMs.batch > 0);
+    assert.equal(summary.latencyMs?.batchSize, 256);
+    assert.ok(summary.latencyMs!.single > 0 && summary.latencyMs!.batch > 0);
   });
 
   it('reports each stage, every prediction batch and every timed prediction, in order', async () => {
@@ -112,6 +112,16 @@ describe('evaluation job (in-process, real TensorFlow.js)', () => {
       ...timing,
       'latency-measured 700/700',
     ]);
+  });
+
+  it('leaves prediction timing out when asked, scoring the same: no latency in the summary or the report, no timing stage', async () => {
+    const progress: EvaluationProgress[] = [];
+    const timed = await evaluateJob(multiBatch, () => undefined);
+    const untimed = await evaluateJob({ ...multiBatch, measureLatency: false, progressIntervalMs: 0 }, (p) => progress.push(p));
+    assert.equal(untimed.latencyMs, null);
+    assert.equal((await store.readJson<EvaluationReport>(untimed.reportUri)).latencyMs, null);
+    assert.deepEqual([untimed.accuracy, untimed.loss], [timed.accuracy, timed.loss]);
+    assert.deepEqual(progress.map((p) => p.stage), ['model-loaded', 'split-loaded', 'predicting', 'predicting', 'predicting', 'predicted']);
   });
 
   it('in a warm process, scores a split it already holds from memory, whatever the memory budget', async () => {

@@ -76,7 +76,7 @@ describe('mlPipeline end to end (real Temporal server, real worker process)', ()
     assert.equal(report.accuracy, result.testAccuracy);
     assert.equal(report.parameterCount, result.parameterCount);
     assert.ok(report.modelBytes > result.parameterCount * 4);
-    assert.ok(report.latencyMs.single > 0 && report.latencyMs.batch > 0 && report.latencyMs.batchSize === 256);
+    assert.ok(report.latencyMs && report.latencyMs.single > 0 && report.latencyMs.batch > 0 && report.latencyMs.batchSize === 256);
     assert.equal(report.perClass.length, 10);
     assert.ok(report.perClass.every((c) => c.f1 > 0.5), JSON.stringify(report.perClass));
     assert.equal(report.confusion.flat().reduce((a, b) => a + b, 0), result.counts.test);

@@ -192,6 +192,8 @@ async function closeRound(run: Run, { globalModelUri, ...round }: TrainedRound):
     modelUri: globalModelUri,
     manifestUri: config.manifestUri,
     split: 'validation',
+    // A round's score decides the run; timing predictions would only take CPU from the next round's training.
+    measureLatency: false,
   });
   state.round++;
   state.validation = { accuracy: validation.accuracy, loss: validation.loss };

@@ -21,6 +21,8 @@ export interface EvaluateJobInput {
   format?: ModelFormat;
   manifestUri: string;
   split: Split;
+  /** Time predictions (default true): scoring that only tracks accuracy, such as a training round's, leaves it out. */
+  measureLatency?: boolean;
   /** Least time between progress reports while predicting or timing predictions (default 500 ms). */
   progressIntervalMs?: number;
   /**
@@ -41,7 +43,8 @@ export interface EvaluationSummary {
   gzipBytes: number;
   /** The runtime that served the predictions and was timed: `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
   runtime: string;
-  latencyMs: InferenceLatency;
+  /** null when the evaluation was asked not to time predictions (`measureLatency: false`). */
+  latencyMs: InferenceLatency | null;
   /** Whether the split was loaded whole or streamed from its shards. */
   dataLoading: DataLoading;
   reportUri: string;
@@ -102,9 +105,12 @@ export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: E
     progress('split-loaded');
     const { confusion, loss } = await scoreSplit(model, data.batches(), manifest.classes.length, (imagesDone) => progress('predicting', imagesDone, true));
     progress('predicted', images);
-    const first = await data.first(Math.min(LATENCY_BATCH, images));
-    const latencyMs = await measureLatency(model, first, Math.min(LATENCY_BATCH, images), () => progress('measuring-latency', images, true));
-    progress('latency-measured', images);
+    let latencyMs: InferenceLatency | null = null;
+    if (input.measureLatency ?? true) {
+      const first = await data.first(Math.min(LATENCY_BATCH, images));
+      latencyMs = await measureLatency(model, first, Math.min(LATENCY_BATCH, images), () => progress('measuring-latency', images, true));
+      progress('latency-measured', images);
+    }
 
     const size = storedSize(modelFiles);
     const summary: Omit<EvaluationSummary, 'reportUri'> = {

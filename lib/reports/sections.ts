@@ -91,7 +91,7 @@ export function evaluationSection(report: EvaluationReport): ReportSection {
       ['loss', report.loss.toFixed(4)],
       ['parameters', `${report.parameterCount} (${report.nonZeroParameters} non-zero)`],
       ['model size', `${kib(report.modelBytes)} (${kib(report.gzipBytes)} gzipped)`],
-      ['latency', `${report.latencyMs.single.toFixed(3)} ms for one image, ${report.latencyMs.batch.toFixed(2)} ms for ${report.latencyMs.batchSize} in ${report.runtime}`],
+      ['latency', report.latencyMs ? `${report.latencyMs.single.toFixed(3)} ms for one image, ${report.latencyMs.batch.toFixed(2)} ms for ${report.latencyMs.batchSize} in ${report.runtime}` : 'not timed'],
     ],
     figures: [
       { file: 'confusion-matrix.png', title: 'Confusion matrix', chart: confusion },
