@@ -20,7 +20,7 @@ export interface EvaluateModelInput {
  */
 export async function evaluateModel(input: EvaluateModelInput): Promise<EvaluationSummary> {
   const split = input.split ?? 'test';
-  const summary = await evaluateInChild({ modelUri: input.modelUri, manifestUri: input.manifestUri, split, ...(input.measureLatency === false ? { measureLatency: false } : {}) });
+  const summary = await evaluateInChild({ modelUri: input.modelUri, manifestUri: input.manifestUri, split, measureLatency: input.measureLatency });
   if (split === 'test') modelTestAccuracy.set({ model: input.modelName }, summary.accuracy);
   return summary;
 }

@@ -81,11 +81,14 @@ describe('distributedTrain (real Temporal server, two real training worker proce
       const heartbeats = await trainingHeartbeats(handle);
       return heartbeats.length === 2 && heartbeats.every((h) => h.checkpoint) ? true : undefined;
     });
-  /** Local epochs for warm rounds of about `seconds` here (4 to 25), timed over the second round of a 4-epoch run (checkpoints included). */
+  /**
+   * Local epochs for about `seconds` of warm training a round here (4 to 25), from the slower partition's optimizer
+   * steps in the second round of a 4-epoch run.
+   */
   const localEpochsForRoundsOf = async (seconds: number, training: DistributedTrainInput['training']) => {
-    const pace = await (await start('pace', digitsRun({ rounds: 2, localEpochs: 4, training }))).result();
-    const [first, second] = (await roundsOf(pace)) as [RoundRecord, RoundRecord];
-    const perEpoch = (second.seconds - first.seconds) / 4;
+    const pace = await start('pace', digitsRun({ rounds: 2, localEpochs: 4, training }));
+    await pace.result();
+    const perEpoch = Math.max(...(await partitionResults(pace)).slice(2).map((r) => r.timings.train)) / 4;
     const epochs = Math.min(25, Math.max(4, Math.ceil(seconds / perEpoch)));
     console.log(`${perEpoch.toFixed(2)} s an epoch: ${epochs} local epochs a round`);
     return epochs;
@@ -267,7 +270,8 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   it('SIGKILL of the training processes, then of a training worker process, mid-round: partitions resume from checkpoints, accuracy within 1 pp', { timeout: 600_000 }, async () => {
     // Rounds long enough to be caught training past a heartbeated checkpoint (a checkpoint each second, heartbeated
     // within two), with room to spare: at 2 s a round could end before both partitions had heartbeated a checkpoint.
-    // Epochs take 0.2 s on a fast machine and eight times that on a slow one; a short run sizes the rounds to about 8 s.
+    // Epochs take 0.2 s on a fast machine and eight times that on a slow one; a short run sizes the rounds' training to
+    // about 8 s.
     const training = { ...TRAINING, batchSize: 8 };
     const input = digitsRun({ localEpochs: await localEpochsForRoundsOf(8, training), training });
     const undisturbedHandle = await start('undisturbed', input);

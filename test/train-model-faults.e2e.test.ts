@@ -108,13 +108,13 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   });
 
   it('times out a hung training process by heartbeat, kills it, and the retry resumes and finishes', { timeout: 300_000 }, async () => {
-    const longRun = await longRunForThisMachine();
-    const handle = await start('hang', input(smallManifest, longRun));
+    const paced = await longRunForThisMachine();
+    const handle = await start('hang', input(smallManifest, paced));
     await waitFor('a heartbeated checkpoint', 60_000, async () => ((await trainingProgress(env.client, handle.workflowId))?.current?.checkpoint ? true : undefined));
     // A stopped process is a hung one: it reports nothing, ignores SIGTERM and holds its resources.
     const hung = await signalNextChild('SIGSTOP');
     const result = await handle.result();
-    assert.equal(result.history.length, longRun.epochs);
+    assert.equal(result.history.length, paced.epochs);
     assert.equal(result.resumedFrom.length, 1, `resumed once: ${JSON.stringify(result.resumedFrom)}`);
     assert.throws(() => process.kill(hung, 0), { code: 'ESRCH' }, 'the hung process was killed');
     const [started] = await trainingStarts(handle);
@@ -123,12 +123,12 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   });
 
   it('restarts a crashed training process from its last checkpoint within the attempt', { timeout: 300_000 }, async () => {
-    const longRun = await longRunForThisMachine();
-    const handle = await start('crash-once', input(smallManifest, longRun));
+    const paced = await longRunForThisMachine();
+    const handle = await start('crash-once', input(smallManifest, paced));
     await waitFor('a heartbeated checkpoint', 60_000, async () => ((await trainingProgress(env.client, handle.workflowId))?.current?.checkpoint ? true : undefined));
     await signalNextChild('SIGKILL');
     const result = await handle.result();
-    assert.equal(result.history.length, longRun.epochs);
+    assert.equal(result.history.length, paced.epochs);
     assert.equal(result.resumedFrom.length, 1);
     const [started] = await trainingStarts(handle);
     assert.equal(started!.attempt, 1);

@@ -128,7 +128,7 @@ describe('trainPartition (real Temporal server, a real training worker process w
     const undisturbed = (await (await start('undisturbed', [long])).result())[0]!;
     const handle = await start('killed', [long]);
     await waitFor('a heartbeated checkpoint', 120_000, async () => ((await heartbeatOf(handle))?.checkpoint ? true : undefined));
-    // The worker's warm training processes: the one training now, and one left idle by an earlier test.
+    // The worker's warm training processes: the one training now, and any left idle by the runs before.
     for (const child of trainingChildren()) process.kill(child, 'SIGKILL');
     const [resumed] = await handle.result();
     assert.equal(resumed!.resumes.length, 1, JSON.stringify(resumed!.resumes));

@@ -41,7 +41,7 @@ export interface EvaluationSummary {
   /** Bytes of the stored model files, as they are and gzipped together. */
   modelBytes: number;
   gzipBytes: number;
-  /** The runtime that served the predictions and was timed: `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
+  /** The runtime that served the predictions (and was timed): `tfjs-node` (`tfjs-cpu` without native TensorFlow) or `onnxruntime-node`. */
   runtime: string;
   /** null when the evaluation was asked not to time predictions (`measureLatency: false`). */
   latencyMs: InferenceLatency | null;
@@ -74,8 +74,8 @@ export class EmptySplitError extends Error {
 const PROGRESS_INTERVAL_MS = 500;
 
 /**
- * Scores and times a stored model, in the runtime its format is served by, on one split of a dataset; stores the full
- * report and returns a small summary.
+ * Scores a stored model, in the runtime its format is served by, on one split of a dataset, and times its predictions
+ * unless asked not to; stores the full report and returns a small summary.
  */
 export async function evaluateJob(input: EvaluateJobInput, reportProgress: (p: EvaluationProgress) => void): Promise<EvaluationSummary> {
   const store = openArtifactStore(input.artifacts);
