@@ -16,6 +16,7 @@ import type { TrainProgress } from '../lib/training/train-job';
 import { registryWorkflowId } from '../lib/registry';
 import { distributedProgressQuery, distributedTrain, mlPipeline, versionsQuery, type DistributedTrainResult } from '../workflows';
 import { preprocessDigits } from './helpers/digits';
+import { faultRunUnits } from './helpers/fault-run-size';
 import { invalidInputOf } from './helpers/failures';
 import { reportDocumentOf } from './helpers/report';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
@@ -82,14 +83,14 @@ describe('distributedTrain (real Temporal server, two real training worker proce
       return heartbeats.length === 2 && heartbeats.every((h) => h.checkpoint) ? true : undefined;
     });
   /**
-   * Local epochs for about `seconds` of warm training a round here (4 to 25), from the slower partition's optimizer
-   * steps in the second round of a 4-epoch run.
+   * Local epochs (4 to 25) for rounds that can be interrupted mid-training (see FAULT_RUN_SECONDS), from the slower
+   * partition's optimizer steps in the second round of a 4-epoch run.
    */
-  const localEpochsForRoundsOf = async (seconds: number, training: DistributedTrainInput['training']) => {
+  const localEpochsForFaults = async (training: DistributedTrainInput['training']) => {
     const pace = await start('pace', digitsRun({ rounds: 2, localEpochs: 4, training }));
     await pace.result();
     const perEpoch = Math.max(...(await partitionResults(pace)).slice(2).map((r) => r.timings.train)) / 4;
-    const epochs = Math.min(25, Math.max(4, Math.ceil(seconds / perEpoch)));
+    const epochs = faultRunUnits(perEpoch, 4, 25);
     console.log(`${perEpoch.toFixed(2)} s an epoch: ${epochs} local epochs a round`);
     return epochs;
   };
@@ -268,12 +269,10 @@ describe('distributedTrain (real Temporal server, two real training worker proce
   });
 
   it('SIGKILL of the training processes, then of a training worker process, mid-round: partitions resume from checkpoints, accuracy within 1 pp', { timeout: 600_000 }, async () => {
-    // Rounds long enough to be caught training past a heartbeated checkpoint (a checkpoint each second, heartbeated
-    // within two), with room to spare: at 2 s a round could end before both partitions had heartbeated a checkpoint.
-    // Epochs take 0.2 s on a fast machine and eight times that on a slow one; a short run sizes the rounds' training to
-    // about 8 s.
+    // Rounds long enough to be caught training past a heartbeated checkpoint: at 2 s a round could end before both
+    // partitions had heartbeated one.
     const training = { ...TRAINING, batchSize: 8 };
-    const input = digitsRun({ localEpochs: await localEpochsForRoundsOf(8, training), training });
+    const input = digitsRun({ localEpochs: await localEpochsForFaults(training), training });
     const undisturbedHandle = await start('undisturbed', input);
     const undisturbed = await undisturbedHandle.result();
     console.log(`undisturbed rounds ended at ${(await roundsOf(undisturbed)).map((r) => r.seconds.toFixed(1)).join(', ')} s`);

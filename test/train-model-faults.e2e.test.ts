@@ -12,6 +12,7 @@ import { trainModel } from '../workflows';
 import { writeSyntheticDataset } from './helpers/synthetic-dataset';
 import { runWorkersInProcess, startTemporal, startWorkerProcess, temporaryDataDir, type InProcessWorkers, type WorkerProcess } from './helpers/temporal';
 import { applicationFailureOf } from './helpers/failures';
+import { faultRunUnits } from './helpers/fault-run-size';
 import { trainingChildOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
 
@@ -59,17 +60,13 @@ describe('trainModel under faults, and its history (real Temporal server, real w
   const trainingStarts = async (handle: WorkflowHandle) =>
     (await eventsOf(handle)).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED).slice(0, 1).map((e) => e.activityTaskStartedEventAttributes!);
 
-  /**
-   * LONG_RUN with as many epochs (3 to 12) as about 8 s of training take on the machine at hand, timed over a 2-epoch
-   * run: long enough to interrupt in its middle, since a checkpoint is heartbeated up to 3 s into a run (one each
-   * second, heartbeats throttled to 2 s). An epoch took 2.9 s on a slow 2-core machine running nothing else.
-   */
+  /** LONG_RUN with epochs (3 to 12) for a run to interrupt in its middle (see FAULT_RUN_SECONDS), timed over 2 epochs. */
   let longRun: Promise<typeof LONG_RUN> | undefined;
   const longRunForThisMachine = () =>
     (longRun ??= (async () => {
       const { history } = await (await start('pace', input(smallManifest, { ...LONG_RUN, epochs: 2 }))).result();
       const perEpoch = history.reduce((sum, epoch) => sum + epoch.seconds, 0) / history.length;
-      const epochs = Math.min(LONG_RUN.epochs, Math.max(3, Math.ceil(8 / perEpoch)));
+      const epochs = faultRunUnits(perEpoch, 3, LONG_RUN.epochs);
       console.log(`${perEpoch.toFixed(2)} s an epoch: runs of ${epochs} epochs`);
       return { ...LONG_RUN, epochs };
     })());

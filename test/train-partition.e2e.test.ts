@@ -14,6 +14,7 @@ import { optimizerWeightsFromFiles } from '../lib/training/checkpoint';
 import type { TrainProgress } from '../lib/training/train-job';
 import { trainPartitionsProbe } from './fixtures/train-partitions-probe';
 import { preprocessDigits } from './helpers/digits';
+import { faultRunUnits } from './helpers/fault-run-size';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
 import { trainingChildrenOf } from './helpers/training';
 import { waitFor } from './helpers/wait';
@@ -117,12 +118,10 @@ describe('trainPartition (real Temporal server, a real training worker process w
   });
 
   it('resumes from its last checkpoint after its training process is killed, ending where an undisturbed run ends', { timeout: 300_000 }, async () => {
-    // Batches of 4 for about 8 s of steps on the machine at hand, timed over a short run: long enough to be interrupted
-    // in the middle, since a checkpoint is heartbeated up to 3 s into a run (one each second, heartbeats throttled to
-    // 2 s). 800 steps took 3 s on a fast machine in a warm process, 8 on a slow one running nothing else.
+    // Batches of 4, as many steps (400 to 2,400) as make a run to interrupt in its middle (see FAULT_RUN_SECONDS).
     const training = trainingSpecSchema.parse({ epochs: 1, batchSize: 4, earlyStopping: null, checkpointEverySeconds: 1 });
     const [pace] = await (await start('pace', [partitionInput(0, { training, localSteps: 200 })])).result();
-    const steps = Math.min(2400, Math.max(400, Math.ceil((8 * 200) / pace!.timings.train)));
+    const steps = faultRunUnits(pace!.timings.train / 200, 400, 2400);
     console.log(`200 steps in ${pace!.timings.train.toFixed(2)} s: ${steps} steps`);
     const long = partitionInput(0, { training, localSteps: steps });
     const undisturbed = (await (await start('undisturbed', [long])).result())[0]!;
