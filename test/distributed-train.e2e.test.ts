@@ -82,6 +82,8 @@ describe('distributedTrain (real Temporal server, two real training worker proce
       const heartbeats = await trainingHeartbeats(handle);
       return heartbeats.length === 2 && heartbeats.every((h) => h.checkpoint) ? true : undefined;
     });
+  const partitionResults = async (handle: WorkflowHandle) =>
+    (await activityCosts(handle)).filter((c) => c.type === 'trainPartition').map((c) => c.result as TrainPartitionResult);
   /**
    * Local epochs (4 to 25) for rounds that can be interrupted mid-training (see FAULT_RUN_SECONDS), from the slower
    * partition's optimizer steps in the second round of a 4-epoch run.
@@ -94,8 +96,6 @@ describe('distributedTrain (real Temporal server, two real training worker proce
     console.log(`${perEpoch.toFixed(2)} s an epoch: ${epochs} local epochs a round`);
     return epochs;
   };
-  const partitionResults = async (handle: WorkflowHandle) =>
-    (await activityCosts(handle)).filter((c) => c.type === 'trainPartition').map((c) => c.result as TrainPartitionResult);
 
   it('sync: FedAvg rounds on the digits reach well above chance, with a per-round history, followed by the CLI', { timeout: 300_000 }, async () => {
     const handle = await start('sync', digitsRun({}));
