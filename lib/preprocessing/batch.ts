@@ -16,9 +16,9 @@ import { canonicalJson } from '../canonical-json';
 
 /**
  * Bumped whenever the same spec would produce different shards or left-out reasons, so older cache entries stop
- * matching (7: PNGs at the target size are inflated on the decoder threads and recorded as decoded by `png`).
+ * matching (8: TensorFlow-decoded images are resized by `BilinearResizer`, in fixed point).
  */
-export const PREPROCESS_FORMAT = 7;
+export const PREPROCESS_FORMAT = 8;
 
 /** An image kept in a batch, in listing order. */
 export interface BatchImage {

@@ -94,27 +94,15 @@ export class NativeImageOps {
     }
   }
 
-  /** sharp-like bilinear resize (half-pixel centres) of a uint8 image, rounded back to uint8. */
-  resizeBilinear(image: NativeTensor, height: number, width: number): NativeTensor {
-    const b = this.binding;
-    const [h, w, c] = image.shape as [number, number, number];
-    const batch = this.reshape(image, [1, h, w, c], b.TF_UINT8);
-    const size = this.keep(b.createTensor([2], b.TF_INT32, Int32Array.of(height, width)));
-    const resized = this.run('ResizeBilinear', [this.type('T', b.TF_UINT8), this.bool('align_corners', false), this.bool('half_pixel_centers', true)], [batch.id, size]);
-    // Bilinear weights never leave 0-255: rounding is all the cast needs.
-    const rounded = this.run('Round', [this.type('T', b.TF_FLOAT)], [resized.id]);
-    const bytes = this.cast(rounded, b.TF_FLOAT, b.TF_UINT8);
-    return this.reshape(bytes, [height, width, c], b.TF_UINT8);
-  }
-
-  /** A uint8 image's values in row-major order: its bytes, or (a count of values not divisible by 4) int32s. */
-  read(image: NativeTensor): Uint8Array | Int32Array {
+  /** A uint8 image's bytes in row-major order. */
+  read(image: NativeTensor): Uint8Array {
     const b = this.binding;
     const count = image.shape.reduce((n, d) => n * d, 1);
-    // tensorDataSync reads int32, never uint8: four bytes reinterpreted as one int32 (in place), or, for a count
-    // that is no multiple of four, each byte cast to one.
-    if (count % 4 !== 0) return b.tensorDataSync(this.cast(image, b.TF_UINT8, b.TF_INT32).id);
-    const words = this.reshape(image, [count / 4, 4], b.TF_UINT8);
+    // tensorDataSync reads int32, never uint8: the bytes, padded to a multiple of four, are reinterpreted as int32s in
+    // place, a quarter of the values a cast would read.
+    const padding = (4 - (count % 4)) % 4;
+    const padded = padding === 0 ? image : this.padded(this.reshape(image, [count], b.TF_UINT8), padding);
+    const words = this.reshape(padded, [(count + padding) / 4, 4], b.TF_UINT8);
     const packed = b.tensorDataSync(this.run('Bitcast', [this.type('T', b.TF_UINT8), this.type('type', b.TF_INT32)], [words.id]).id);
     return new Uint8Array(packed.buffer, packed.byteOffset, count);
   }
@@ -142,8 +130,11 @@ export class NativeImageOps {
     return this.run('Reshape', [this.type('T', dtype), this.type('Tshape', b.TF_INT32)], [tensor.id, to]);
   }
 
-  private cast(tensor: NativeTensor, from: number, to: number): NativeTensor {
-    return this.run('Cast', this.castAttrs(from, to), [tensor.id]);
+  /** A vector of uint8 with `count` zeros after it. */
+  private padded(vector: NativeTensor, count: number): NativeTensor {
+    const b = this.binding;
+    const paddings = this.keep(b.createTensor([1, 2], b.TF_INT32, Int32Array.of(0, count)));
+    return this.run('Pad', [this.type('T', b.TF_UINT8), this.type('Tpaddings', b.TF_INT32)], [vector.id, paddings]);
   }
 
   private castAttrs(from: number, to: number): OpAttr[] {

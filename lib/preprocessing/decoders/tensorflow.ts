@@ -1,5 +1,6 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import type { TensorFlow } from '../../tf';
+import { BilinearResizer } from './bilinear';
 import type { ImageHeader } from './header';
 import { NativeImageOps } from './native-image-ops';
 import { placement, writeTarget, type DecodeTarget, type Placement } from './target';
@@ -25,7 +26,7 @@ export function decodedPixels(header: ImageHeader, target: DecodeTarget): number
  * Decodes an image with TensorFlow's own decoders and writes it, `target`-shaped, into `out` (height x width x channels
  * bytes): alpha flattened onto the background, resized as libvips resizes, cropped or letterboxed, grayscale as sharp
  * computes it. Throws on a file TensorFlow cannot decode. The common case (no alpha; no resize, or a bilinear one)
- * stays in uint8 native tensors throughout; flattening and larger shrinks go through tfjs.
+ * stays in uint8 from decoding to `out`, resized by `BilinearResizer`; flattening and larger shrinks go through tfjs.
  */
 export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
   const ops = NativeImageOps.open(tf);
@@ -35,8 +36,9 @@ export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: 
     const [height, width, channels] = image.shape as [number, number, number];
     const sized = width === place.resizeWidth && height === place.resizeHeight;
     if ((channels === 1 || channels === 3) && (sized || bilinear(height, width, place))) {
-      const pixels = sized ? image : ops.resizeBilinear(image, place.resizeHeight, place.resizeWidth);
-      writeTarget(ops.read(pixels), place.resizeWidth, place.resizeHeight, channels, place, target, out);
+      const decoded = ops.read(image);
+      const pixels = sized ? decoded : resizer().resize(decoded, height, width, channels, place.resizeHeight, place.resizeWidth);
+      writeTarget(pixels, place.resizeWidth, place.resizeHeight, channels, place, target, out);
       return;
     }
     const pixels = tf.tidy(() => {
@@ -55,6 +57,10 @@ export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: 
     ops.dispose();
   }
 }
+
+let bilinearResizer: BilinearResizer | undefined;
+/** This thread's resizer, loaded on first use. */
+const resizer = () => (bilinearResizer ??= BilinearResizer.load());
 
 /** `colour * alpha + background * (1 - alpha)`, as sharp's flatten. */
 function flattened(tf: TensorFlow, image: tfjs.Tensor3D, background: number): tfjs.Tensor3D {
