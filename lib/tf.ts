@@ -1,4 +1,5 @@
 import type * as tfjs from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
 import { settings } from './config';
 
 export type TensorFlow = typeof tfjs;
@@ -36,6 +37,18 @@ export function withoutOneThreadPerOp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv
   if (setByOneThreadPerOp(env)) delete rest.TF_NUM_INTRAOP_THREADS;
   delete rest[ONE_THREAD_PER_OP];
   return rest;
+}
+
+/**
+ * tfjs-node's native binding alone (its eager ops on tensor handles), found as tfjs-node finds it, without loading
+ * TensorFlow.js: for threads that run only native ops, whose heap then holds no tfjs and whose garbage collections stay
+ * small. The same module `loadNative` loads in that thread afterwards. Throws when tfjs-node is missing or does not load.
+ */
+export function loadNativeBinding(): unknown {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  const packageJson = require.resolve('@tensorflow/tfjs-node/package.json');
+  const preGyp = createRequire(packageJson)('@mapbox/node-pre-gyp') as { find(packageJson: string): string };
+  return require(preGyp.find(packageJson));
 }
 
 /** Loads native TensorFlow (`@tensorflow/tfjs-node`) itself; throws when it is not installed or does not load. */

@@ -66,7 +66,7 @@ describe('the attribute-name lock of decoder threads', () => {
     let sum = 0;
     await assertRunsAfterWriter(lock, () => (sum = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]!)), 'a tfjs op');
     assert.equal(sum, 3);
-    const ops = NativeImageOps.open(tf);
+    const ops = NativeImageOps.open(NativeImageOps.bindingOf(tf));
     try {
       await assertRunsAfterWriter(lock, () => ops.decode('bmp', bmp(Uint8Array.of(10, 20, 30), 1, 1), 1), 'a native image op');
     } finally {

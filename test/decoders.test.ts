@@ -279,7 +279,8 @@ describe('image decoders without native TensorFlow', () => {
         const Module = require('module');
         const load = Module._load;
         Module._load = function (request, ...rest) {
-          if (request === '@tensorflow/tfjs-node') throw new Error('libtensorflow.so.2: cannot open shared object file');
+          // Where libtensorflow is missing, loading the binding fails, alone or through tfjs-node.
+          if (request === '@tensorflow/tfjs-node' || request.endsWith('tfjs_binding.node')) throw new Error('libtensorflow.so.2: cannot open shared object file');
           return load.call(this, request, ...rest);
         };
       }`,

@@ -67,15 +67,14 @@ const GUARDED = Symbol('attribute names guarded');
 /**
  * tfjs-node's binding records the name of every op attribute it is given in one process-wide std::set, without a
  * lock: a thread adding a name while another adds or looks one up can corrupt the set and crash the process (in
- * AssignOpAttr). Adding a name already there only walks the set (libstdc++). So this thread's ops (its own and tfjs')
- * go through `memory`'s lock, shared by the process's decoder threads: an op using only names an earlier op of this
- * thread ran with runs beside the others, as a reader; one with a name new to this thread runs alone. (A worker's other
- * threads run no TensorFlow ops while it decodes: training, evaluation and export run in child processes.)
+ * AssignOpAttr). Adding a name already there only walks the set (libstdc++). So a thread's ops go through `memory`'s
+ * lock, shared by the process's decoder threads: an op using only names an earlier op of the guarded binding ran with
+ * runs beside the others, as a reader; one with a name new to it runs alone. (A worker's other threads run no
+ * TensorFlow ops while it decodes: training, evaluation and export run in child processes.) Returns `binding` itself
+ * when it is already guarded.
  */
-export function guardAttributeNames(tf: TensorFlow, memory: SharedArrayBuffer): void {
-  const backend = tf.backend() as unknown as { binding: OpBinding & { [GUARDED]?: true } };
-  const binding = backend.binding;
-  if (binding[GUARDED]) return;
+export function guardedBinding<Binding extends OpBinding>(binding: Binding, memory: SharedArrayBuffer): Binding {
+  if ((binding as { [GUARDED]?: true })[GUARDED]) return binding;
   const lock = new SharedReadWriteLock(memory);
   const used = new Set<string>();
   const executeOp: OpBinding['executeOp'] = (name, attrs, inputs, outputs) => {
@@ -88,5 +87,11 @@ export function guardAttributeNames(tf: TensorFlow, memory: SharedArrayBuffer): 
     });
   };
   // The binding's own properties are read-only: the guarded one shadows executeOp and inherits the rest.
-  backend.binding = Object.create(binding, { executeOp: { value: executeOp }, [GUARDED]: { value: true } });
+  return Object.create(binding, { executeOp: { value: executeOp }, [GUARDED]: { value: true } }) as Binding;
+}
+
+/** Guards the binding TensorFlow.js' native backend runs its ops on (see `guardedBinding`). */
+export function guardAttributeNames(tf: TensorFlow, memory: SharedArrayBuffer): void {
+  const backend = tf.backend() as unknown as { binding: OpBinding };
+  backend.binding = guardedBinding(backend.binding, memory);
 }

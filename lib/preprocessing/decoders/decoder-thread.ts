@@ -6,15 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadNative, type TensorFlow } from '../../tf';
 import type { ImageHeader } from './header';
-import { guardAttributeNames } from './attribute-names';
-import { NativeImageOps } from './native-image-ops';
+import { guardAttributeNames, guardedBinding } from './attribute-names';
+import { NativeImageOps, type NativeBinding } from './native-image-ops';
 import { decodeSimplePng } from './png';
 import { placement, writeTarget, type DecodeTarget } from './target';
-import { decodeWithTensorflow } from './tensorflow';
+import { decodeWithTensorflow, type TensorflowRuntime } from './tensorflow';
 
 /** What every decoder thread of a process starts with. */
 export interface DecoderThreadData {
-  /** The lock of `guardAttributeNames`, one for the process. */
+  /** The lock of `guardedBinding`, one for the process. */
   attributeNames: SharedArrayBuffer;
 }
 
@@ -45,18 +45,28 @@ export interface DecodeResponse {
   pixels: Uint8Array;
 }
 
-let tf: TensorFlow | undefined;
+let binding: NativeBinding | undefined;
 let unavailable: string | undefined;
 try {
-  const native = loadNative();
-  NativeImageOps.open(native);
-  tf = native;
+  binding = NativeImageOps.loadBinding();
 } catch (err) {
   unavailable = (err as Error).message.split('\n')[0];
 }
 
+const { attributeNames } = workerData as DecoderThreadData;
+let tfjs: TensorFlow | undefined;
+// TensorFlow.js stays out of this thread's heap until an image needs it (see TensorflowRuntime).
 // Outside the try: a wiring fault here must fail loudly, not pass for TensorFlow missing.
-if (tf) guardAttributeNames(tf, (workerData as DecoderThreadData).attributeNames);
+const tf: TensorflowRuntime | undefined = binding && {
+  binding: guardedBinding(binding, attributeNames),
+  tfjs() {
+    if (!tfjs) {
+      tfjs = loadNative();
+      guardAttributeNames(tfjs, attributeNames);
+    }
+    return tfjs;
+  },
+};
 
 parentPort?.on('message', ({ id, target, only, images, data, into }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
@@ -75,7 +85,7 @@ parentPort?.on('message', ({ id, target, only, images, data, into }: DecodeReque
 });
 
 /** A PNG the target's size inflates here, losslessly, as TensorFlow would decode it; everything else goes to TensorFlow. */
-function decodeOne(tf: TensorFlow, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array, only?: ThreadDecoder): ThreadDecoder {
+function decodeOne(tf: TensorflowRuntime, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array, only?: ThreadDecoder): ThreadDecoder {
   const place = placement(header.width, header.height, target);
   if (only !== 'tensorflow' && header.format === 'png' && place.resizeWidth === header.width && place.resizeHeight === header.height) {
     const png = decodeSimplePng(bytes);

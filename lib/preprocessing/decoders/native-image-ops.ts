@@ -1,9 +1,9 @@
 import type * as tfjs from '@tensorflow/tfjs';
-import type { TensorFlow } from '../../tf';
+import { loadNativeBinding, type TensorFlow } from '../../tf';
 import type { FastFormat } from './header';
 
 /** The part of tfjs-node's native binding these ops use: TensorFlow eager ops on tensor handles of any dtype. */
-interface Binding {
+export interface NativeBinding {
   executeOp(name: string, attrs: OpAttr[], inputs: number[], outputs: number): TensorMetadata[];
   createTensor(shape: number[], dtype: number, values: Int32Array | Uint8Array[]): number;
   deleteTensor(id: number): void;
@@ -40,7 +40,7 @@ export interface NativeTensor {
 
 /** tfjs-node's backend, as far as wrapping a native handle into a tfjs tensor goes. */
 interface NodeBackend {
-  binding?: Binding;
+  binding?: NativeBinding;
   createOutputTensor?(metadata: TensorMetadata): tfjs.Tensor;
 }
 
@@ -54,24 +54,32 @@ interface NodeBackend {
 export class NativeImageOps {
   private readonly handles: number[] = [];
 
-  private constructor(
-    private readonly binding: Binding,
-    private readonly backend: NodeBackend,
-  ) {}
+  private constructor(private readonly binding: NativeBinding) {}
 
-  /** Throws when TensorFlow.js does not run on tfjs-node's native backend here. */
-  static open(tf: TensorFlow): NativeImageOps {
-    const backend = tf.backend() as unknown as NodeBackend;
-    const binding = backend.binding;
-    if (!binding || typeof binding.executeOp !== 'function' || typeof backend.createOutputTensor !== 'function') {
-      throw new Error(`TensorFlow.js runs on its ${tf.getBackend()} backend, not on native TensorFlow through tfjs-node`);
-    }
-    return new NativeImageOps(binding, backend);
+  /** Ops on `binding`: tfjs-node's (see `bindingOf`, `loadBinding`), or a guarded one (see attribute-names.ts). */
+  static open(binding: NativeBinding): NativeImageOps {
+    return new NativeImageOps(binding);
   }
 
-  /** Native tensor handles alive in this process (tfjs' and these ops'). */
-  static liveHandles(tf: TensorFlow): number {
-    return NativeImageOps.open(tf).binding.getNumOfTensors();
+  /** tfjs-node's binding, loaded without TensorFlow.js; throws when tfjs-node does not load. */
+  static loadBinding(): NativeBinding {
+    const binding = loadNativeBinding() as Partial<NativeBinding>;
+    if (typeof binding.executeOp !== 'function' || typeof binding.tensorDataSync !== 'function') throw new Error("tfjs-node's binding has no eager ops");
+    return binding as NativeBinding;
+  }
+
+  /** The binding of TensorFlow.js' backend; throws when TensorFlow.js does not run on tfjs-node's native backend here. */
+  static bindingOf(tf: TensorFlow): NativeBinding {
+    const backend = tf.backend() as unknown as NodeBackend;
+    if (!backend.binding || typeof backend.binding.executeOp !== 'function' || typeof backend.createOutputTensor !== 'function') {
+      throw new Error(`TensorFlow.js runs on its ${tf.getBackend()} backend, not on native TensorFlow through tfjs-node`);
+    }
+    return backend.binding;
+  }
+
+  /** Native tensor handles alive in this thread (tfjs' and these ops'). */
+  static liveHandles(binding: NativeBinding): number {
+    return binding.getNumOfTensors();
   }
 
   /** The image as uint8 [height, width, channels] (channels as stored); `ratio` scales a JPEG down in its DCT. */
@@ -107,11 +115,16 @@ export class NativeImageOps {
     return new Uint8Array(packed.buffer, packed.byteOffset, count);
   }
 
-  /** The image as a tfjs int32 tensor, for the ops done through tfjs; tfjs owns it from then on (dispose it, or tidy). */
-  toTensor(image: NativeTensor): tfjs.Tensor {
+  /**
+   * The image as an int32 tensor of `tf` (on the same binding), for the ops done through tfjs; tfjs owns it from then
+   * on (dispose it, or tidy).
+   */
+  toTensor(image: NativeTensor, tf: TensorFlow): tfjs.Tensor {
     const b = this.binding;
+    const backend = tf.backend() as unknown as NodeBackend;
+    NativeImageOps.bindingOf(tf);
     const [metadata] = b.executeOp('Cast', this.castAttrs(b.TF_UINT8, b.TF_INT32), [image.id], 1);
-    return this.backend.createOutputTensor!(metadata!);
+    return backend.createOutputTensor!(metadata!);
   }
 
   dispose(): void {

@@ -2,7 +2,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import type { TensorFlow } from '../../tf';
 import { BilinearResizer } from './bilinear';
 import type { ImageHeader } from './header';
-import { NativeImageOps } from './native-image-ops';
+import { NativeImageOps, type NativeBinding } from './native-image-ops';
 import { placement, writeTarget, type DecodeTarget, type Placement } from './target';
 
 /**
@@ -22,14 +22,22 @@ export function decodedPixels(header: ImageHeader, target: DecodeTarget): number
   return Math.ceil(header.width / ratio) * Math.ceil(header.height / ratio);
 }
 
+/** What decoding with TensorFlow runs on. */
+export interface TensorflowRuntime {
+  /** Native TensorFlow's eager ops, which every image takes. */
+  binding: NativeBinding;
+  /** TensorFlow.js on the same binding, for flattening alpha and larger shrinks: loaded by the first image that needs it. */
+  tfjs(): TensorFlow;
+}
+
 /**
  * Decodes an image with TensorFlow's own decoders and writes it, `target`-shaped, into `out` (height x width x channels
  * bytes): alpha flattened onto the background, resized as libvips resizes, cropped or letterboxed, grayscale as sharp
  * computes it. Throws on a file TensorFlow cannot decode. The common case (no alpha; no resize, or a bilinear one)
  * stays in uint8 from decoding to `out`, resized by `BilinearResizer`; flattening and larger shrinks go through tfjs.
  */
-export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
-  const ops = NativeImageOps.open(tf);
+export function decodeWithTensorflow(runtime: TensorflowRuntime, bytes: Uint8Array, header: ImageHeader, target: DecodeTarget, out: Uint8Array): void {
+  const ops = NativeImageOps.open(runtime.binding);
   const place = placement(header.width, header.height, target);
   try {
     const image = ops.decode(header.format, bytes, header.format === 'jpeg' ? jpegRatio(header, place) : 1);
@@ -41,8 +49,9 @@ export function decodeWithTensorflow(tf: TensorFlow, bytes: Uint8Array, header: 
       writeTarget(pixels, place.resizeWidth, place.resizeHeight, channels, place, target, out);
       return;
     }
+    const tf = runtime.tfjs();
     const pixels = tf.tidy(() => {
-      let decoded = ops.toTensor(image) as tfjs.Tensor3D;
+      let decoded = ops.toTensor(image, tf) as tfjs.Tensor3D;
       if (channels === 2 || channels === 4) decoded = flattened(tf, decoded, target.background);
       if (!sized) decoded = resized(tf, decoded, place);
       // Resized and flattened values already lie within 0-255.
