@@ -32,4 +32,31 @@ describe('folder reader', () => {
     );
     assert.ok(reads.every((read) => read.ok && read.bytes > 0));
   });
+
+  it('returns contents in shared memory, which closing the reader hands back for the next reads', async () => {
+    const bufferOf = (read: Awaited<ReturnType<ReturnType<typeof folderReader>['read']>>[number]) => (read.ok ? (read.input as Buffer).buffer : undefined);
+    const first = folderReader(root, 1 << 20);
+    const reads = await first.read(images, Infinity);
+    const memory = bufferOf(reads[0]!);
+    assert.ok(memory instanceof SharedArrayBuffer, 'decoder threads get the bytes without a copy');
+    assert.ok(reads.every((read) => bufferOf(read) === memory), 'one buffer for the chunk');
+
+    // Still in use: another reader gets other memory.
+    const second = folderReader(root, 1 << 20);
+    const secondMemory = bufferOf((await second.read(images, Infinity))[0]!);
+    assert.notEqual(secondMemory, memory);
+    await second.close();
+    await first.close();
+    // Now free: the next reads, of another reader, reuse one of them rather than allocate. Each thread sees its own
+    // object for the same memory: marks past the contents tell the buffers apart.
+    const mark = (buffer: ArrayBufferLike | undefined, value: number) => (new Uint8Array(buffer!)[buffer!.byteLength - 1] = value);
+    mark(memory, 201);
+    mark(secondMemory, 202);
+    const third = folderReader(root, 1 << 20);
+    const again = await third.read(images, Infinity);
+    assert.deepEqual(again.map((read) => read.ok && read.input), contents);
+    const reused = bufferOf(again[0]!)!;
+    assert.ok([201, 202].includes(new Uint8Array(reused)[reused.byteLength - 1]!), 'memory reused');
+    await third.close();
+  });
 });

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { confine } from '../artifacts';
+import { SharedMemoryPool } from '../shared-memory-pool';
 import { QuarantineError, quarantineReasonOf, type QuarantineReason } from './quarantine';
 
 export interface ReadRequest {
@@ -16,6 +17,10 @@ export interface ReadRequest {
   maxFileBytes: number;
   /** Bytes of file content sent back for this chunk; later files are hashed only, and read again when decoded. */
   returnBytes: number;
+  /** Send the contents back in shared memory from this thread's pool, not in a buffer moved to the caller. */
+  shared?: boolean;
+  /** Shared memory of earlier responses that nothing reads any more, back to the pool. */
+  reuse?: SharedArrayBuffer[];
 }
 
 export type FileResult =
@@ -27,9 +32,13 @@ export type FileResult =
 export interface ReadResponse {
   id: number;
   results: FileResult[];
-  /** The contents sent back, end to end in one buffer (one allocation per chunk, not one per file). */
+  /** The contents sent back, end to end in one buffer (one allocation per chunk, not one per file, or none: shared). */
   data: Uint8Array;
 }
+
+/** Idle shared memory a reader thread keeps for later chunks, at most. */
+const IDLE_SHARED_BYTES = 64 * 1024 * 1024;
+const pool = new SharedMemoryPool(IDLE_SHARED_BYTES, 256 * 1024);
 
 type ReadFile = { ok: true; sha256: string; bytes: number; content: Uint8Array | null };
 
@@ -72,6 +81,7 @@ function readOne(root: string, realRoot: string, file: ReadRequest['files'][numb
 const realRoots = new Map<string, string>();
 
 parentPort?.on('message', (request: ReadRequest) => {
+  for (const buffer of request.reuse ?? []) pool.release(buffer);
   let realRoot = realRoots.get(request.root);
   const results: FileResult[] = [];
   const contents: Uint8Array[] = [];
@@ -94,11 +104,12 @@ parentPort?.on('message', (request: ReadRequest) => {
       results.push({ ok: false, reason: quarantineReasonOf(err) ?? null, code, message: (err as Error).message });
     }
   }
-  const data = new Uint8Array(returned);
+  const buffer = request.shared ? pool.acquire(returned) : new ArrayBuffer(returned);
+  const data = new Uint8Array(buffer, 0, returned);
   let offset = 0;
   for (const content of contents) {
     data.set(content, offset);
     offset += content.length;
   }
-  parentPort!.postMessage({ id: request.id, results, data } satisfies ReadResponse, [data.buffer]);
+  parentPort!.postMessage({ id: request.id, results, data } satisfies ReadResponse, buffer instanceof ArrayBuffer ? [buffer] : []);
 });

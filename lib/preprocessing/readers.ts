@@ -22,16 +22,26 @@ export interface ImageReader {
 /** File-reader threads shared by every batch in this process, started on first use. */
 const readerThreads = new ThreadPool<ReadRequest, ReadResponse>(join(__dirname, 'file-reader-thread.js'), 2, 'file reader');
 
+/** Shared memory of closed readers' responses, handed back to the reader threads' pools with the next request. */
+const finished: SharedArrayBuffer[] = [];
+/** What `finished` holds at most: with no request to carry them back, the rest are dropped. */
+const FINISHED_BYTES = 128 * 1024 * 1024;
+
 /**
  * Reads image files under a folder root on reader threads. Regular files are opened without following links (a file
  * swapped for a link after listing is refused); listed links must resolve inside the root; FIFOs, devices and
  * directories are refused without blocking on them; files over `maxFileBytes` are refused without being read.
+ * Contents come back in shared memory (passed on to the decoder threads without a copy), which goes back to the
+ * reader threads when the reader is closed: nothing may read what it returned after that.
  */
-export function folderReader(root: string, maxFileBytes: number): ImageReader {
+export function folderReader(root: string, maxFileBytes: number): Required<ImageReader> {
+  const handedOut: SharedArrayBuffer[] = [];
   return {
     async read(images, returnBytes) {
       const files = images.map(({ path, link }) => (link ? { path, link } : { path }));
-      const { results, data } = await readerThreads.request({ root, files, maxFileBytes, returnBytes });
+      const reuse = finished.splice(0);
+      const { results, data } = await readerThreads.request({ root, files, maxFileBytes, returnBytes, shared: true, reuse });
+      if (data.buffer instanceof SharedArrayBuffer) handedOut.push(data.buffer);
       return results.map((result): ReadOutcome => {
         if (result.ok) {
           const input = result.offset === null ? null : Buffer.from(data.buffer, data.byteOffset + result.offset, result.bytes);
@@ -40,6 +50,14 @@ export function folderReader(root: string, maxFileBytes: number): ImageReader {
         if (result.reason === null) throw new TransientReadError(result.message, result.code);
         return { ok: false, reason: result.reason, detail: result.message };
       });
+    },
+    async close() {
+      let bytes = finished.reduce((sum, buffer) => sum + buffer.byteLength, 0);
+      for (const buffer of handedOut.splice(0)) {
+        if (bytes + buffer.byteLength > FINISHED_BYTES) break;
+        finished.push(buffer);
+        bytes += buffer.byteLength;
+      }
     },
   };
 }

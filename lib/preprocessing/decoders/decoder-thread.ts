@@ -23,9 +23,8 @@ export interface DecodeRequest {
   target: DecodeTarget;
   /** That decoder only, without falling back to the other. */
   only?: ThreadDecoder;
-  images: { header: ImageHeader; offset: number; length: number }[];
-  /** The images' encoded bytes, end to end. */
-  data: Uint8Array;
+  /** Each image's encoded bytes: shared memory, or a view of one buffer moved here with the request. */
+  images: { header: ImageHeader; bytes: Uint8Array }[];
   /** Per image: shared memory to write its pixels into, or null to send them back in `pixels`. */
   into: (Uint8Array | null)[];
 }
@@ -68,14 +67,14 @@ const tf: TensorflowRuntime | undefined = binding && {
   },
 };
 
-parentPort?.on('message', ({ id, target, only, images, data, into }: DecodeRequest) => {
+parentPort?.on('message', ({ id, target, only, images, into }: DecodeRequest) => {
   const size = target.width * target.height * target.channels;
   const pixels = new Uint8Array(tf && into.some((memory) => memory === null) ? images.length * size : 0);
   const decoders: ThreadDecoder[] = [];
-  const errors = images.map(({ header, offset, length }, i) => {
+  const errors = images.map(({ header, bytes }, i) => {
     if (!tf) return unavailable!;
     try {
-      decoders[i] = decodeOne(tf, data.subarray(offset, offset + length), header, target, into[i] ?? pixels.subarray(i * size, (i + 1) * size), only);
+      decoders[i] = decodeOne(tf, bytes, header, target, into[i] ?? pixels.subarray(i * size, (i + 1) * size), only);
       return null;
     } catch (err) {
       return (err as Error).message;

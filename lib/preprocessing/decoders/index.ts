@@ -97,7 +97,7 @@ class FastPath {
   /** Asks a decoder thread, once, whether native TensorFlow loads there (an empty request). */
   probe(): Promise<void> {
     const target: DecodeTarget = { width: 1, height: 1, channels: 1, fit: 'fill', background: 0 };
-    this.probed ??= this.pool.request({ target, images: [], data: new Uint8Array(0), into: [] }).then(
+    this.probed ??= this.pool.request({ target, images: [], into: [] }).then(
       ({ unavailable }) => {
         if (unavailable) this.markUnavailable(unavailable);
       },
@@ -125,20 +125,23 @@ class FastPath {
   }
 
   /**
-   * Copies the images' bytes into one buffer, which is moved, not copied, to the thread; the pixels are written into
-   * the images' shared memory where they have it, else come back the same way.
+   * Bytes in shared memory (as the reader threads return them) go as they are; the others are copied into one buffer,
+   * which is moved, not copied, to the thread. The pixels are written into the images' shared memory where they have
+   * it, else come back in one buffer.
    */
   private send(target: DecodeTarget, only: ThreadDecoder | undefined, images: Queued[]): void {
-    const data = new Uint8Array(images.reduce((sum, image) => sum + image.bytes.length, 0));
+    const unshared = images.filter(({ bytes }) => !(bytes.buffer instanceof SharedArrayBuffer));
+    const copies = new Uint8Array(unshared.reduce((sum, image) => sum + image.bytes.length, 0));
     let offset = 0;
     const entries = images.map(({ bytes, header }) => {
-      data.set(bytes, offset);
+      if (bytes.buffer instanceof SharedArrayBuffer) return { header, bytes };
+      copies.set(bytes, offset);
       offset += bytes.length;
-      return { header, offset: offset - bytes.length, length: bytes.length };
+      return { header, bytes: copies.subarray(offset - bytes.length, offset) };
     });
     const size = target.width * target.height * target.channels;
     const into = images.map((image) => image.into ?? null);
-    this.pool.request({ target, ...(only ? { only } : {}), images: entries, data, into }, [data.buffer]).then(
+    this.pool.request({ target, ...(only ? { only } : {}), images: entries, into }, copies.length > 0 ? [copies.buffer] : []).then(
       ({ unavailable, errors, decoders, pixels }) => {
         if (unavailable) this.markUnavailable(unavailable);
         images.forEach((image, i) => {
