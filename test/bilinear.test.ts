@@ -68,6 +68,9 @@ describe('bilinear resizing in WebAssembly', () => {
   it('refuses what it cannot do with a clear error: a wrong pixel count, a width shrunk beyond its reach', () => {
     const resizer = BilinearResizer.load();
     assert.throws(() => resizer.resize(new Uint8Array(10), 3, 4, 1, 2, 2), /10 bytes are not a 4x3x1 image/);
+    const small = image(40, 30, 3);
+    const before = Uint8Array.from(resizer.resize(small, 30, 40, 3, 20, 25));
     assert.throws(() => resizer.resize(image(800, 2, 3), 2, 800, 3, 2, 100), /out of the resizer's reach/);
+    assert.deepEqual(resizer.resize(small, 30, 40, 3, 20, 25), before, 'a refused geometry leaves no half-written tables behind');
   });
 });

@@ -33,7 +33,7 @@ describe('folder reader', () => {
     assert.ok(reads.every((read) => read.ok && read.bytes > 0));
   });
 
-  it('returns contents in shared memory, which closing the reader hands back for the next reads', async () => {
+  it("returns a batch's contents in shared memory, which closing the reader hands back for the next reads", async () => {
     const bufferOf = (read: Awaited<ReturnType<ReturnType<typeof folderReader>['read']>>[number]) => (read.ok ? (read.input as Buffer).buffer : undefined);
     const first = folderReader(root, 1 << 20);
     const reads = await first.read(images, Infinity);
@@ -57,6 +57,10 @@ describe('folder reader', () => {
     assert.deepEqual(again.map((read) => read.ok && read.input), contents);
     const reused = bufferOf(again[0]!)!;
     assert.ok([201, 202].includes(new Uint8Array(reused)[reused.byteLength - 1]!), 'memory reused');
+    // A file read again for one image: memory of its own, not held until the reader closes.
+    const once = await third.read(images.slice(1, 2), Infinity, 'oneImage');
+    assert.ok(!(bufferOf(once[0]!) instanceof SharedArrayBuffer));
+    assert.deepEqual(once[0]!.ok && once[0]!.input, contents[1]);
     await third.close();
   });
 });

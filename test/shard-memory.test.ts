@@ -75,6 +75,28 @@ describe('shard memory', () => {
     memory.release();
   });
 
+  it("reads a file again for its image alone, in memory of its own rather than the reader's, when the batch's bytes outgrow retainBytes", async () => {
+    const spec = withinLimits(preprocessSpecSchema.parse({ width: 48, height: 40, channels: 3 }), 40, loadSettings().limits);
+    const { root, images } = await jpegFolder(3, 40);
+    const reader = folderReader(root, spec.maxFileBytes);
+    const scopes: (string | undefined)[] = [];
+    const inputs: (ArrayBufferLike | undefined)[] = [];
+    const recording: ImageReader = {
+      async read(chunk, returnBytes, scope) {
+        scopes.push(scope);
+        const reads = await reader.read(chunk, returnBytes, scope);
+        if (scope === 'oneImage') inputs.push(reads[0]!.ok ? (reads[0]!.input as Buffer).buffer : undefined);
+        return reads;
+      },
+    };
+    const run = await preprocessImages(images, recording, spec, new LocalArtifactStore(mkdtempSync(join(tmpdir(), 'shard-memory-store-'))), { retainBytes: 0 });
+    await reader.close();
+    assert.equal(run.output.images.length, 40);
+    // With nothing retained, each chunk keeps the bytes of its first file only (at least one comes back).
+    assert.ok(scopes.filter((scope) => scope === 'oneImage').length >= 40 - Math.ceil(40 / 64), scopes.join());
+    assert.ok(inputs.length > 0 && inputs.every((buffer) => buffer !== undefined && !(buffer instanceof SharedArrayBuffer)), 'not memory held until the reader closes');
+  });
+
   it('a batch that fails gives its memory back only once none of its images is decoded any more: the next batch stores its own pixels', async () => {
     const spec = withinLimits(preprocessSpecSchema.parse({ width: 48, height: 40, channels: 3 }), 300, loadSettings().limits);
     const first = await jpegFolder(1, 300);
@@ -87,14 +109,14 @@ describe('shard memory', () => {
     let readsAgain = 0;
     let pending = 0;
     const failing: ImageReader = {
-      async read(images, returnBytes) {
-        if (returnBytes !== Infinity) return reader.read(images, returnBytes);
+      async read(images, returnBytes, scope) {
+        if (returnBytes !== Infinity) return reader.read(images, returnBytes, scope);
         const number = ++readsAgain;
         if (number === 40) throw new TransientReadError('out of file handles', 'EMFILE');
         pending++;
         try {
           if (number > 40) await new Promise((resolve) => setTimeout(resolve, 200));
-          return await reader.read(images, returnBytes);
+          return await reader.read(images, returnBytes, scope);
         } finally {
           pending--;
         }

@@ -320,7 +320,7 @@ async function cachedOutput(store: ArtifactStore, key: string): Promise<{ output
 }
 
 async function readAgain(reader: ImageReader, image: ListedImage, sha256: string): Promise<ImageInput> {
-  const [read] = await reader.read([image], Infinity);
+  const [read] = await reader.read([image], Infinity, 'oneImage');
   if (!read?.ok || read.sha256 !== sha256 || !read.input) throw new QuarantineError('unreadable', 'changed while the batch was being read');
   return read.input;
 }

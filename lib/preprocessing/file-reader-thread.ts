@@ -104,7 +104,7 @@ parentPort?.on('message', (request: ReadRequest) => {
       results.push({ ok: false, reason: quarantineReasonOf(err) ?? null, code, message: (err as Error).message });
     }
   }
-  const buffer = request.shared ? pool.acquire(returned) : new ArrayBuffer(returned);
+  const buffer = request.shared && returned > 0 ? pool.acquire(returned) : new ArrayBuffer(returned);
   const data = new Uint8Array(buffer, 0, returned);
   let offset = 0;
   for (const content of contents) {

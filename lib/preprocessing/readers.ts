@@ -11,10 +11,16 @@ import type { ImageInput } from './transform';
 /** An image read and hashed; `input` is null when its bytes were not kept (read it again to decode it). */
 export type ReadOutcome = { ok: true; input: ImageInput | null; sha256: string; bytes: number } | { ok: false; reason: LeftOutFile['reason']; detail: string };
 
+/**
+ * How long the caller keeps what a read returns: until the reader closes (a batch's chunks), or only until that image
+ * is decoded (a file read again): memory held until the reader closes is not given back sooner.
+ */
+export type ReadScope = 'untilClose' | 'oneImage';
+
 /** Reads listed images in chunks. What cannot be read is an outcome; a failure of this worker (not the file) throws. */
 export interface ImageReader {
   /** Returns the content of the first images of the chunk up to `returnBytes` (at least one); the rest only hashed. */
-  read(images: ListedImage[], returnBytes: number): Promise<ReadOutcome[]>;
+  read(images: ListedImage[], returnBytes: number, scope?: ReadScope): Promise<ReadOutcome[]>;
   /** Releases files the reader keeps open, for readers that keep any. */
   close?(): Promise<void>;
 }
@@ -31,16 +37,16 @@ const FINISHED_BYTES = 128 * 1024 * 1024;
  * Reads image files under a folder root on reader threads. Regular files are opened without following links (a file
  * swapped for a link after listing is refused); listed links must resolve inside the root; FIFOs, devices and
  * directories are refused without blocking on them; files over `maxFileBytes` are refused without being read.
- * Contents come back in shared memory (passed on to the decoder threads without a copy), which goes back to the
- * reader threads when the reader is closed: nothing may read what it returned after that.
+ * Contents read `untilClose` come back in shared memory (passed on to the decoder threads without a copy), which goes
+ * back to the reader threads when the reader is closed: nothing may read them after that.
  */
 export function folderReader(root: string, maxFileBytes: number): Required<ImageReader> {
   const handedOut: SharedArrayBuffer[] = [];
   return {
-    async read(images, returnBytes) {
+    async read(images, returnBytes, scope = 'untilClose') {
       const files = images.map(({ path, link }) => (link ? { path, link } : { path }));
       const reuse = finished.splice(0);
-      const { results, data } = await readerThreads.request({ root, files, maxFileBytes, returnBytes, shared: true, reuse });
+      const { results, data } = await readerThreads.request({ root, files, maxFileBytes, returnBytes, shared: scope === 'untilClose', reuse });
       if (data.buffer instanceof SharedArrayBuffer) handedOut.push(data.buffer);
       return results.map((result): ReadOutcome => {
         if (result.ok) {

@@ -97,6 +97,8 @@ export class BilinearResizer {
     };
     const { memory } = this.kernels;
     if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+    // The tables overwrite the last layout's: should writing them throw, no layout is left to reuse.
+    this.layout = undefined;
     this.writeGroupTable(layout, taps(width, toWidth), channels);
     this.writeRowTable(layout, taps(height, toHeight));
     this.layout = layout;

@@ -60,8 +60,16 @@ const tf: TensorflowRuntime | undefined = binding && {
   binding: guardedBinding(binding, attributeNames),
   tfjs() {
     if (!tfjs) {
-      tfjs = loadNative();
-      guardAttributeNames(tfjs, attributeNames);
+      let loaded: TensorFlow;
+      try {
+        loaded = loadNative();
+      } catch (err) {
+        // As if TensorFlow had not loaded at all: the worker says so and decodes everything with sharp from then on.
+        unavailable = (err as Error).message.split('\n')[0];
+        throw err;
+      }
+      guardAttributeNames(loaded, attributeNames);
+      tfjs = loaded;
     }
     return tfjs;
   },
@@ -72,7 +80,7 @@ parentPort?.on('message', ({ id, target, only, images, into }: DecodeRequest) =>
   const pixels = new Uint8Array(tf && into.some((memory) => memory === null) ? images.length * size : 0);
   const decoders: ThreadDecoder[] = [];
   const errors = images.map(({ header, bytes }, i) => {
-    if (!tf) return unavailable!;
+    if (!tf || unavailable) return unavailable!;
     try {
       decoders[i] = decodeOne(tf, bytes, header, target, into[i] ?? pixels.subarray(i * size, (i + 1) * size), only);
       return null;
