@@ -25,7 +25,8 @@
  * Scaling: the workflow with `ml-cpu` served by worker processes (`dist/workers/main.js`), each pinned with
  * `taskset -c` to a core of its own, like machines of one core (decoder threads set to one: TEMPORAL_ML_DECODER_THREADS,
  * VIPS_CONCURRENCY): one such worker, then two on different cores. The Temporal server, the workflow worker and this
- * process are not pinned.
+ * process are not pinned. Before them, the workflow's decoders in a bare loop pinned to one core, then to each core at
+ * once, say how much faster two busy cores of this machine are than one: more than two pinned workers can reach.
  *
  * After the Fashion-MNIST rounds, the workflow once more as a cache hit, and once with the local artifact store and
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
@@ -53,7 +54,7 @@ import { ensurePhotoTree } from '../scripts/photos-jpeg';
 import { startWorkerProcess, type WorkerProcess } from '../workers/worker-process';
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
-import { bareLoopInChild } from './bare-loop';
+import { bareLoopInChild, type BareLoopOptions, type BareLoopRun } from './bare-loop';
 import { measured } from './measured';
 import { runPythonBench, tensorflowPython } from './tensorflow-python';
 import { median } from '../lib/median';
@@ -167,6 +168,20 @@ async function imagesPreprocessedBy(worker: WorkerProcess): Promise<number> {
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
 
+/**
+ * How much faster this machine decodes on two busy cores than on one: the workflow's decoders in a bare loop pinned
+ * to one core, then one such loop pinned to each core, started together. Cores that share a physical core, a power
+ * budget or caches slow each other down, and no pair of pinned workers can scale past this.
+ */
+async function twoBusyCores(files: string[], spec: LimitedSpec, concurrency: number, scratch: string): Promise<{ alone: number; together: number; ratio: number }> {
+  const options = (core: string): BareLoopOptions => ({ decoders: 'workflow', core, startAt: Date.now() + 5_000 });
+  const rateOf = (run: BareLoopRun) => files.length / run.seconds;
+  const alone = rateOf(await bareLoopInChild(files, spec, concurrency, scratch, options(PINNED_CORES[0]!)));
+  // Summed rates: where one loop ends first, the other runs alone for a moment, so this errs on the high side.
+  const together = (await Promise.all(PINNED_CORES.map((core) => bareLoopInChild(files, spec, concurrency, scratch, options(core))))).reduce((sum, run) => sum + rateOf(run), 0);
+  return { alone, together, ratio: together / alone };
+}
+
 function tasksetWorks(): boolean {
   try {
     execFileSync('taskset', ['-c', PINNED_CORES[0]!, 'true'], { stdio: 'ignore' });
@@ -273,6 +288,10 @@ async function main(): Promise<void> {
       const startPinned = (core: string) => startWorkerProcess(env.address, dataDir, workerEnv, undefined, core);
       for (const dataset of DATASETS) {
         const ratios: number[] = [];
+        const files = await listTree(join(datasetsRoot, dataset.tree));
+        const cores = await twoBusyCores(files, specOf(dataset), concurrency, dataDir);
+        console.log(`${dataset.name}: the workflow's decoders in a bare loop pinned to core ${PINNED_CORES[0]} ${perSecond(cores.alone)} images/s; ` +
+          `pinned to each core at once ${perSecond(cores.together)} images/s, ${cores.ratio.toFixed(2)}x: what two pinned workers could reach here at most`);
         const first = await startPinned(PINNED_CORES[0]!);
         try {
           for (let round = 1; round <= ROUNDS; round++) {
@@ -296,7 +315,7 @@ async function main(): Promise<void> {
         } finally {
           await first.stop();
         }
-                summaries.push(`${dataset.name}: 2 pinned ml-cpu workers / 1 ` + (ratios.length ? `${median(ratios).toFixed(2)}x (${met(median(ratios), 1.8)})` : 'not measured: fewer batches than workers (lower BENCH_BATCH_SIZE)'));
+                summaries.push(`${dataset.name}: 2 pinned ml-cpu workers / 1 ` + (ratios.length ? `${median(ratios).toFixed(2)}x (${met(median(ratios), 1.8)}; two busy cores decode ${cores.ratio.toFixed(2)}x as fast as one here)` : 'not measured: fewer batches than workers (lower BENCH_BATCH_SIZE)'));
       }
     }
     console.log(`\n${summaries.join('\n')}\nload average at the end ${load()}; bench:preprocess took ${(process.uptime() / 60).toFixed(1)} minutes`);
