@@ -55,6 +55,7 @@ import { startWorkerProcess, type WorkerProcess } from '../workers/worker-proces
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 import { bareLoopInChild, type BareLoopOptions, type BareLoopRun } from './bare-loop';
+import { coresBusyDuring, type CoresBusy } from './cores-busy';
 import { measured } from './measured';
 import { runPythonBench, tensorflowPython } from './tensorflow-python';
 import { median } from '../lib/median';
@@ -209,8 +210,9 @@ async function main(): Promise<void> {
     const result = await env.client.workflow.execute(preprocessDataset, { taskQueue: 'ml-pipeline', workflowId: `bench-preprocess-${id}-${Date.now()}`, args: [input] });
     return { result, seconds: (performance.now() - started) / 1000 };
   };
+  const clearArtifacts = () => rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
   const freshWorkflowRun = async (dataset: BenchDataset, id: string) => {
-    await rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
+    await clearArtifacts();
     return runWorkflow(dataset, id);
   };
   const concurrency = PARALLELISM * DECODES_PER_BATCH;
@@ -295,22 +297,27 @@ async function main(): Promise<void> {
         const first = await startPinned(PINNED_CORES[0]!);
         try {
           for (let round = 1; round <= ROUNDS; round++) {
-            const one = await freshWorkflowRun(dataset, `${dataset.tree}-one-worker-${round}`);
+            await clearArtifacts();
+            const one = await coresBusyDuring([first.process.pid!], () => runWorkflow(dataset, `${dataset.tree}-one-worker-${round}`));
             let second: WorkerProcess | undefined;
-            let two: WorkflowRun;
+            let two: CoresBusy<WorkflowRun>;
             let bySecond: number;
             try {
               second = await startPinned(PINNED_CORES[1]!);
-              two = await freshWorkflowRun(dataset, `${dataset.tree}-two-workers-${round}`);
+              await clearArtifacts();
+              two = await coresBusyDuring([first.process.pid!, second.process.pid!], () => runWorkflow(dataset, `${dataset.tree}-two-workers-${round}`));
               bySecond = await imagesPreprocessedBy(second);
             } finally {
               await second?.stop();
             }
-            const [oneRate, twoRate] = [one.result.images.listed / one.seconds, two.result.images.listed / two.seconds];
+            const rateOf = ({ value: { result, seconds } }: typeof one) => result.images.listed / seconds;
+            const [oneRate, twoRate] = [rateOf(one), rateOf(two)];
             // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
-            if (two.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
+            if (two.value.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
+            const busy = ({ processes, rest }: typeof one) => `${processes.map((cores) => cores.toFixed(2)).join(' and ')}, the rest of the machine ${rest.toFixed(2)}`;
             console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
-              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.result.images.listed} images, ${two.result.batches} batches); load average ${load()}`);
+              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
+              `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);
           }
         } finally {
           await first.stop();
