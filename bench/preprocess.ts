@@ -34,7 +34,8 @@
  * BENCH_DATASETS (comma-separated folder names: fashion-mnist-png, photos-640x480) picks the datasets, BENCH_IMAGES limits
  * the images of each; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
  * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype,
- * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
+ * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_WORKER_SLOTS (BENCH_PARALLELISM) the pinned workers'
+ * activity slots; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
  * and the object store, BENCH_SKIP_SCALING=1 the scaling.
  */
 import { execFileSync } from 'node:child_process';
