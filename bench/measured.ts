@@ -1,8 +1,9 @@
 /**
  * Runs `work` while sampling this process's resident memory; returns its result, the peak seen, and the wall and CPU
- * seconds it took (CPU of every thread of this process, libvips' included; not of other processes).
+ * seconds it took (CPU of every thread of this process, libvips' included; not of other processes), and the part of
+ * that CPU the kernel spent on its behalf.
  */
-export async function measured<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number; seconds: number; cpuSeconds: number }> {
+export async function measured<T>(work: () => Promise<T>): Promise<{ value: T; peakRss: number; seconds: number; cpuSeconds: number; kernelSeconds: number }> {
   let peakRss = process.memoryUsage.rss();
   const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
   const started = performance.now();
@@ -10,7 +11,7 @@ export async function measured<T>(work: () => Promise<T>): Promise<{ value: T; p
   try {
     const value = await work();
     const used = process.cpuUsage(cpu);
-    return { value, peakRss, seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
+    return { value, peakRss, seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, kernelSeconds: used.system / 1e6 };
   } finally {
     clearInterval(timer);
   }

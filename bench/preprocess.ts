@@ -26,7 +26,9 @@
  * `taskset -c` to a core of its own, like machines of one core (decoder threads set to one: TEMPORAL_ML_DECODER_THREADS,
  * VIPS_CONCURRENCY): one such worker, then two on different cores. The Temporal server, the workflow worker and this
  * process are not pinned. Before them, the workflow's decoders in a bare loop pinned to one core, then to each core at
- * once, say how much faster two busy cores of this machine are than one: more than two pinned workers can reach.
+ * once, say how much faster two busy cores of this machine are than one: more than two pinned workers can reach. Each
+ * round prints the cores each pinned worker, the Temporal server and this process (the workflow worker) kept busy, and
+ * those the rest of the machine did.
  *
  * After the Fashion-MNIST rounds, the workflow once more as a cache hit, and once with the local artifact store and
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
@@ -56,7 +58,7 @@ import { startWorkerProcess, type WorkerProcess } from '../workers/worker-proces
 import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 import { bareLoopInChild, type BareLoopOptions, type BareLoopRun } from './bare-loop';
-import { coresBusyDuring, type CoresBusy } from './cores-busy';
+import { childProcessesNamed, coresBusyDuring, type CoresBusy } from './cores-busy';
 import { measured } from './measured';
 import { runPythonBench, tensorflowPython } from './tensorflow-python';
 import { median } from '../lib/median';
@@ -246,7 +248,7 @@ async function main(): Promise<void> {
         rounds.push({ tfdata, bare: { wall: files.length / bare.seconds, cpu: files.length / bare.cpuSeconds }, workflow, bareRss: bare.peakRss, workflowRss: run.peakRss });
         console.log(
           `round ${round}: tf.data ${rate(tfdata)}; bare loop ${rate(rounds.at(-1)!.bare)} (peak RSS ${mib(bare.peakRss)}); workflow ${rate(workflow)} ` +
-            `(peak RSS ${mib(run.peakRss)}, worker and workflow in this process; ${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ` +
+            `(peak RSS ${mib(run.peakRss)}, worker and workflow in this process, ${Math.round((100 * run.kernelSeconds) / run.cpuSeconds)}% of its CPU in the kernel; ${seconds.toFixed(1)} s, ${result.batches} batches of ${result.batchSize}, ` +
             `${result.images.kept} kept, ${result.images.leftOut} left out: ${JSON.stringify(result.leftOutByReason)}); load average ${load()}`,
         );
       }
@@ -304,6 +306,9 @@ async function main(): Promise<void> {
         }
         throw new Error('a pinned worker took no batch of five warm-up runs');
       };
+      // Besides the pinned workers: the Temporal server, and this process with the workflow worker.
+      const [server] = childProcessesNamed('temporal');
+      const unpinned: Record<string, number> = { ...(server ? { 'the Temporal server': server } : {}), 'this process': process.pid };
       for (const dataset of DATASETS) {
         const ratios: number[] = [];
         const files = await listTree(join(datasetsRoot, dataset.tree));
@@ -315,7 +320,7 @@ async function main(): Promise<void> {
           await warmUp(dataset, first);
           for (let round = 1; round <= ROUNDS; round++) {
             await clearArtifacts();
-            const one = await coresBusyDuring([first.process.pid!], () => runWorkflow(dataset, `${dataset.tree}-one-worker-${round}`));
+            const one = await coresBusyDuring({ ...unpinned, 'the worker': first.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-one-worker-${round}`));
             let second: WorkerProcess | undefined;
             let two: CoresBusy<WorkflowRun>;
             let bySecond: number;
@@ -324,7 +329,7 @@ async function main(): Promise<void> {
               await warmUp(dataset, second);
               const warm = await imagesPreprocessedBy(second);
               await clearArtifacts();
-              two = await coresBusyDuring([first.process.pid!, second.process.pid!], () => runWorkflow(dataset, `${dataset.tree}-two-workers-${round}`));
+              two = await coresBusyDuring({ ...unpinned, 'the first worker': first.process.pid!, 'the second': second.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-two-workers-${round}`));
               bySecond = (await imagesPreprocessedBy(second)) - warm;
             } finally {
               await second?.stop();
@@ -333,7 +338,7 @@ async function main(): Promise<void> {
             const [oneRate, twoRate] = [rateOf(one), rateOf(two)];
             // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
             if (two.value.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
-            const busy = ({ processes, rest }: typeof one) => `${processes.map((cores) => cores.toFixed(2)).join(' and ')}, the rest of the machine ${rest.toFixed(2)}`;
+            const busy = ({ processes, rest }: typeof one) => `${Object.entries(processes).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ')}, the rest of the machine ${rest.toFixed(2)}`;
             console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
               `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
               `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);

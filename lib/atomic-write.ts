@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { mapWithConcurrency } from './concurrency';
+import { writeFileDirect } from './direct-write';
+
+/** Files from this size on are written with direct I/O where the filesystem allows it (see writeFileDirect). */
+const DIRECT_WRITE_BYTES = 1024 * 1024;
 
 /** The device (or the user's quota) ran out of space: retrying succeeds once space is freed. */
 export class DiskFullError extends Error {
@@ -14,6 +18,7 @@ export class DiskFullError extends Error {
  */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
   await stageThenRename(path, async (staging) => {
+    if (data.byteLength >= DIRECT_WRITE_BYTES && (await writeFileDirect(staging, data))) return;
     const file = await open(staging, 'w');
     try {
       await file.writeFile(data);

@@ -47,10 +47,10 @@ interface Syscall {
 }
 
 /** Runs the artifact writer under strace and returns its file syscalls, all threads, in time order. */
-function traceWriter(root: string, kind: 'blob' | 'directory'): Syscall[] {
+function traceWriter(root: string, kind: 'blob' | 'directory', bytes = 4096): Syscall[] {
   const logs = mkdtempSync(join(tmpdir(), 'strace-'));
   execFileSync('strace', ['-ff', '-ttt', '-qq', '-s', '4096', '-o', join(logs, 'trace'), '-e', 'trace=openat,close,fsync,fdatasync,rename,renameat,renameat2',
-    process.execPath, writerScript, root, kind, '4096', 'x'], { env: { ...process.env, UV_USE_IO_URING: '0' } });
+    process.execPath, writerScript, root, kind, String(bytes), 'x'], { env: { ...process.env, UV_USE_IO_URING: '0' } });
   const calls = readdirSync(logs).flatMap((name) =>
     readFileSync(join(logs, name), 'utf8').split('\n').flatMap((line) => {
       const match = /^(\d+\.\d+) (\w+)\((.*)\) += (-?\d+)/.exec(line);
@@ -148,6 +148,19 @@ describe('LocalArtifactStore', () => {
     const { staging, before, after } = syncsAroundRename(traceWriter(store.root, 'blob'), target);
     assert.ok(before.includes(staging), 'the file is flushed before it is renamed into place');
     assert.ok(after.includes(dirname(target)), 'the folder holding the new name is flushed after the rename');
+  });
+
+  it('writes a large blob with direct I/O and flushes it and its folder around the rename as well', { skip: straceUnavailable }, () => {
+    const store = newStore();
+    const bytes = 2 * 1024 * 1024;
+    const sha256 = createHash('sha256').update(Buffer.alloc(bytes, 'x')).digest('hex');
+    const target = join(store.root, 'sha256', sha256.slice(0, 2), `${sha256}.bin`);
+    const calls = traceWriter(store.root, 'blob', bytes);
+    const { staging, before, after } = syncsAroundRename(calls, target);
+    assert.ok(calls.some((c) => c.name === 'openat' && c.args.includes(`"${staging}"`) && c.args.includes('O_DIRECT')), 'the staging file is opened for direct I/O');
+    assert.ok(before.includes(staging), 'the file is flushed before it is renamed into place');
+    assert.ok(after.includes(dirname(target)), 'the folder holding the new name is flushed after the rename');
+    assert.equal(readFileSync(target).length, bytes);
   });
 
   it('flushes every file of a directory artifact, the directory and its parent around the rename', { skip: straceUnavailable }, () => {
