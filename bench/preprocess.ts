@@ -18,7 +18,8 @@
  * ones, splits train/validation/test by a hash of each image's content, and writes shards and a manifest to
  * the artifact store durably (fsynced, then renamed). Its worker (one, `ml-cpu` and `ml-pipeline`) runs in this process;
  * tf.data and the bare loop each run in a process of their own.
- * Every file is read once before timing, so all sides read from the page cache. Beside images per second of wall
+ * Every file is read once before timing, so all sides read from the page cache; the workflow's worker runs a small
+ * warm-up workflow first, as tf.data's clock starts once TensorFlow is imported. Beside images per second of wall
  * time, each side's images per CPU-second, which other jobs on the machine disturb less: CPU of every thread of the
  * Python process, of the bare loop's, or of this process (the workflow's figure leaves out the Temporal server's).
  *
@@ -90,7 +91,7 @@ const SKIP_OBJECTSTORE = process.env.BENCH_SKIP_OBJECTSTORE === '1';
 const SKIP_SCALING = process.env.BENCH_SKIP_SCALING === '1';
 /** Images decoded at once inside one preprocessing batch (the activity's default). */
 const DECODES_PER_BATCH = 8;
-/** A pinned worker's warm-up run: this many batches of this many images (see `warmUp`). */
+/** A worker's warm-up run, before it is timed: this many batches of this many images (see `warmUpRun`). */
 const WARM_UP_BATCHES = 16;
 const WARM_UP_BATCH_SIZE = 8;
 /** The cores the pinned workers get, one each. */
@@ -217,6 +218,12 @@ async function main(): Promise<void> {
     return { result, seconds: (performance.now() - started) / 1000 };
   };
   const clearArtifacts = () => rm(join(dataDir, 'artifacts'), { recursive: true, force: true });
+  // A fresh worker's first batches start its decoder and reader threads, load TensorFlow in them and fill its memory
+  // pools: a one-time cost of a worker's life, which small batches of the dataset's own images pay before timing.
+  const warmUpRun = async (dataset: BenchDataset, name: string) => {
+    await clearArtifacts();
+    await runWorkflow(dataset, `${dataset.tree}-warm-up-${name}`, { images: WARM_UP_BATCHES * WARM_UP_BATCH_SIZE, size: WARM_UP_BATCH_SIZE });
+  };
   const freshWorkflowRun = async (dataset: BenchDataset, id: string) => {
     await clearArtifacts();
     return runWorkflow(dataset, id);
@@ -234,6 +241,8 @@ async function main(): Promise<void> {
       console.log(`\n${dataset.name}: ${files.length} files from ${root}`);
       // Every side reads from the page cache: read every file once first.
       await mapWithConcurrency(files, 32, (file) => readFile(file));
+      // As tf.data's clock starts once TensorFlow is imported, the worker's starts once its decoder threads have loaded it.
+      await warmUpRun(dataset, 'in-process');
 
       const rounds: Round[] = [];
       // This machine's speed drifts by several percent over minutes: each round times every side back to back, and
@@ -294,14 +303,12 @@ async function main(): Promise<void> {
       // Inside a pinned worker, decoding and reading threads follow its one core.
       const workerEnv = { TASK_QUEUES: 'ml-cpu', CPU_ACTIVITY_SLOTS: process.env.BENCH_WORKER_SLOTS ?? String(PARALLELISM), TEMPORAL_ML_DECODER_THREADS: '1', VIPS_CONCURRENCY: '1', SDK_METRICS_PORT: '0' };
       const startPinned = (core: string) => startWorkerProcess(env.address, dataDir, workerEnv, undefined, core);
-      // A fresh worker's first batches start its decoder and reader threads, load TensorFlow in them and fill its memory
-      // pools: a one-time cost that would weigh on every round's second worker, started anew, and not on the first.
-      // Small batches of the dataset's own images, repeated until `worker` has taken some, leave it warm.
+      // Unwarmed, a worker's one-time cost (see warmUpRun) would weigh on every round's second worker, started anew, and
+      // not on the first. Warm-up runs are repeated until `worker` has taken some of their batches.
       const warmUp = async (dataset: BenchDataset, worker: WorkerProcess) => {
         const before = await imagesPreprocessedBy(worker);
         for (let attempt = 1; attempt <= 5; attempt++) {
-          await clearArtifacts();
-          await runWorkflow(dataset, `${dataset.tree}-warm-up-${attempt}`, { images: WARM_UP_BATCHES * WARM_UP_BATCH_SIZE, size: WARM_UP_BATCH_SIZE });
+          await warmUpRun(dataset, String(attempt));
           if ((await imagesPreprocessedBy(worker)) > before) return;
         }
         throw new Error('a pinned worker took no batch of five warm-up runs');
@@ -339,8 +346,12 @@ async function main(): Promise<void> {
             // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
             if (two.value.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
             const busy = ({ processes, rest }: typeof one) => `${Object.entries(processes).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ')}, the rest of the machine ${rest.toFixed(2)}`;
+            // The ratio is the pinned workers' cores busy, two against one, times their images per CPU-second, two against one.
+            const workerCores = (run: typeof one) => Object.entries(run.processes).filter(([name]) => !(name in unpinned)).reduce((sum, [, cores]) => sum + cores, 0);
+            const coresRatio = workerCores(two) / workerCores(one);
             console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
-              `${(twoRate / oneRate).toFixed(2)}x (the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
+              `${(twoRate / oneRate).toFixed(2)}x: ${coresRatio.toFixed(2)}x the cores busy, at ${(twoRate / oneRate / coresRatio).toFixed(2)}x the images per CPU-second ` +
+              `(the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
               `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);
           }
         } finally {
