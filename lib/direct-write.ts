@@ -42,7 +42,11 @@ export async function writeFileDirect(path: string, data: Uint8Array, openFile: 
       const padded = Math.ceil(bytes / BLOCK) * BLOCK;
       chunk.set(data.subarray(offset, offset + bytes));
       chunk.fill(0, bytes, padded);
-      for (let written = 0; written < padded; ) written += (await file.write(chunk, written, padded - written, offset + written)).bytesWritten;
+      for (let written = 0; written < padded; ) {
+        const { bytesWritten } = await file.write(chunk, written, padded - written, offset + written);
+        if (bytesWritten === 0) throw new Error(`writing ${path} made no progress`);
+        written += bytesWritten;
+      }
     }
     // The last write was padded to a whole block.
     await file.truncate(data.byteLength);
