@@ -14,7 +14,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -23,8 +23,7 @@ import { join } from 'node:path';
 import { evaluateModel, listDataset, preprocessBatch, runTraining, writeManifest } from '../activities';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { mlPipelineInputSchema, type MlPipelineConfig, type MlPipelineInput } from '../lib/schemas/ml-pipeline';
-import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
-import { ensureTemporalCli } from '../scripts/temporal-cli';
+import { startTemporal } from '../workers/in-process';
 import { mlPipeline } from '../workflows';
 import { median } from '../lib/median';
 
@@ -228,9 +227,7 @@ async function main(): Promise<void> {
   process.env.TEMPORAL_ML_DATA_DIR = dataDir;
   const artifacts = join(dataDir, 'artifacts');
   const config = mlPipelineInputSchema.parse(INPUT);
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES },
-  });
+  const env = await startTemporal();
   const childStart = childProcessStartSeconds();
   const worker = await startWorker(env.address, config.batching.parallelism);
   console.log(`Input ${JSON.stringify(INPUT)}; worker process started in ${worker.seconds.toFixed(1)} s (not counted); rounds: ${ROUNDS}`);

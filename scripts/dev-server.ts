@@ -25,7 +25,24 @@ export function devServerOptions(): DevServerOptions {
   };
 }
 
-/** `temporal server start-dev` with SQLite persistence, the Web UI and the project's search attributes. */
+/**
+ * Dynamic config of every dev server the project starts. Temporal splits a task queue into four partitions by default,
+ * and a task in one partition's backlog goes only to polls that land on that partition: a worker with one free slot
+ * polls one partition at a time and can sit idle for seconds while the next batch waits on another. The project's
+ * queues carry few, long tasks to few workers; in one partition each task goes out in the order it was scheduled as
+ * soon as a slot frees. `docker/temporal-dynamic-config.yaml` sets the same for the project's queues on a cluster.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
+
+/** `DEV_SERVER_DYNAMIC_CONFIG` as arguments of `temporal server start-dev`. */
+export function devServerDynamicConfigArgs(): string[] {
+  return Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]);
+}
+
+/** `temporal server start-dev` with SQLite persistence, the Web UI, the project's search attributes and dynamic config. */
 export function startDevServer(options: DevServerOptions, stdio: 'inherit' | 'ignore' = 'inherit'): ChildProcess {
   const cli = ensureTemporalCli();
   mkdirSync(join(options.dbFilename, '..'), { recursive: true });
@@ -38,6 +55,7 @@ export function startDevServer(options: DevServerOptions, stdio: 'inherit' | 'ig
     '--log-level', 'warn',
     ...(options.codecEndpoint ? ['--ui-codec-endpoint', options.codecEndpoint] : []),
     ...SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+    ...devServerDynamicConfigArgs(),
   ];
   return spawn(cli, args, { stdio });
 }

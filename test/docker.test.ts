@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { after, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { TASK_QUEUES } from '../lib/config';
 import { preprocessDataset } from '../workflows';
 import { startTemporal, startWorkerProcess, temporaryDataDir, type WorkerProcess } from './helpers/temporal';
 import { parseYaml } from './helpers/yaml';
@@ -193,6 +194,24 @@ describe('docker/compose.yaml (docker-compose config)', () => {
         assert.ok(!mountedBy.has(source), `${source} is mounted by both ${mountedBy.get(source)} and ${name}`);
         mountedBy.set(source, name);
       }
+    }
+  });
+
+  it('serves each of the project’s task queues from one partition on its Temporal server', { skip: dockerCompose ? false : 'docker-compose is not installed (scripts/provision-test-tools.sh installs it)' }, () => {
+    const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { encoding: 'utf8' });
+    assert.equal(config.status, 0, config.stderr);
+    type Volume = string | { source?: string; target?: string };
+    const temporal = parseYaml<{ services: Record<string, { environment?: Record<string, string>; volumes?: Volume[] }> }>(config.stdout).services.temporal!;
+    // auto-setup reads DYNAMIC_CONFIG_FILE_PATH relative to /etc/temporal.
+    const target = join('/etc/temporal', temporal.environment!.DYNAMIC_CONFIG_FILE_PATH!);
+    const mounted = (temporal.volumes ?? []).map((v) => (typeof v === 'string' ? { source: v.split(':')[0]!, target: v.split(':')[1]! } : v));
+    const file = mounted.find((v) => v.target === target)?.source;
+    assert.ok(file, `a file is mounted at ${target}`);
+    assert.equal(realpathSync(resolve(dockerDir, file)), join(realpathSync(dockerDir), 'temporal-dynamic-config.yaml'));
+    const dynamicConfig = parseYaml<Record<string, { value: unknown; constraints?: { taskQueueName?: string } }[]>>(readFileSync(join(dockerDir, 'temporal-dynamic-config.yaml'), 'utf8'));
+    for (const key of ['matching.numTaskqueueReadPartitions', 'matching.numTaskqueueWritePartitions']) {
+      const byQueue = Object.fromEntries((dynamicConfig[key] ?? []).map((entry) => [entry.constraints?.taskQueueName, entry.value]));
+      assert.deepEqual(byQueue, Object.fromEntries(TASK_QUEUES.map((name) => [name, 1])), key);
     }
   });
 });

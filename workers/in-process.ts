@@ -7,10 +7,12 @@ import type { TaskQueue } from '../lib/config';
 import { dataConverterFromEnvironment } from '../lib/encryption/data-converter';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes';
 import { oneThreadPerOp } from '../lib/tf';
+import { devServerDynamicConfigArgs } from '../scripts/dev-server';
 import { ensureTemporalCli } from '../scripts/temporal-cli';
 
 /**
- * A real Temporal dev server (the provisioned `temporal` CLI) on a free port, with the project's search attributes.
+ * A real Temporal dev server (the provisioned `temporal` CLI) on a free port, with the project's search attributes and
+ * dev-server dynamic config.
  * Its client encrypts payloads when TEMPORAL_ML_ENCRYPTION_KEY_FILE is set, like every client of the project.
  */
 export function startTemporal(): Promise<TestWorkflowEnvironment> {
@@ -18,6 +20,7 @@ export function startTemporal(): Promise<TestWorkflowEnvironment> {
     server: {
       executable: { type: 'existing-path', path: ensureTemporalCli() },
       searchAttributes: SEARCH_ATTRIBUTES,
+      extraArgs: devServerDynamicConfigArgs(),
     },
     client: { dataConverter: dataConverterFromEnvironment() },
   });
