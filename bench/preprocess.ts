@@ -29,7 +29,10 @@
  * process are not pinned. Before them, the workflow's decoders in a bare loop pinned to one core, then to each core at
  * once, say how much faster two busy cores of this machine are than one: more than two pinned workers can reach. Each
  * round prints the cores each pinned worker, the Temporal server and this process (the workflow worker) kept busy, and
- * those the rest of the machine did.
+ * those the rest of the machine did. On a machine of two cores the Temporal server and the workflow worker take their
+ * share of the pinned workers' cores when two of them are busy, and of the idle one when one is: the scaling rounds are
+ * run again with each pinned worker's CPU time capped (cgroup v1 CPU quota, where this process may set it), which
+ * leaves them the rest of both cores, as workers on machines of their own would.
  *
  * After the Fashion-MNIST rounds, the workflow once more as a cache hit, and once with the local artifact store and
  * once with the object store (a versitygw server started here, shards and manifests in its bucket), back to back.
@@ -37,9 +40,10 @@
  * BENCH_DATASETS (comma-separated folder names: fashion-mnist-png, photos-640x480) picks the datasets, BENCH_IMAGES limits
  * the images of each; BENCH_ROUNDS (3) sets the rounds, figures being medians over them;
  * BENCH_PARALLELISM and BENCH_BATCH_SIZE set the workflow's batching, BENCH_STORAGE its shards' dtype,
- * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_WORKER_SLOTS (BENCH_PARALLELISM) the pinned workers'
- * activity slots; BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
- * and the object store, BENCH_SKIP_SCALING=1 the scaling.
+ * BENCH_TFDATA_BATCH (32, Keras' default) tf.data's batch size; BENCH_WORKER_SLOTS (2) the pinned workers' activity
+ * slots, BENCH_WORKER_CPU_CAP (0.75) their cores of CPU time in the capped rounds (none: no capped rounds);
+ * BENCH_SKIP_OBJECTSTORE=1 leaves out the cache re-run
+ * and the object store, BENCH_SKIP_SCALING=1 the scaling, BENCH_SKIP_PEER=1 everything but the scaling.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -60,6 +64,7 @@ import { runWorkersInProcess, startTemporal } from '../workers/in-process';
 import { preprocessDataset } from '../workflows';
 import { bareLoopInChild, type BareLoopOptions, type BareLoopRun } from './bare-loop';
 import { childProcessesNamed, coresBusyDuring, type CoresBusy } from './cores-busy';
+import { capCpu, cpuQuotasWork } from './cpu-quota';
 import { measured } from './measured';
 import { runPythonBench, tensorflowPython } from './tensorflow-python';
 import { median } from '../lib/median';
@@ -89,6 +94,9 @@ const TFDATA_BATCH = Number(process.env.BENCH_TFDATA_BATCH ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SKIP_OBJECTSTORE = process.env.BENCH_SKIP_OBJECTSTORE === '1';
 const SKIP_SCALING = process.env.BENCH_SKIP_SCALING === '1';
+const SKIP_PEER = process.env.BENCH_SKIP_PEER === '1';
+/** Cores of CPU time each pinned worker gets in the capped scaling rounds; BENCH_WORKER_CPU_CAP=none leaves them out. */
+const CPU_CAP = process.env.BENCH_WORKER_CPU_CAP === 'none' ? undefined : Number(process.env.BENCH_WORKER_CPU_CAP ?? 0.75);
 /** Images decoded at once inside one preprocessing batch (the activity's default). */
 const DECODES_PER_BATCH = 8;
 /** A worker's warm-up run, before it is timed: this many batches of this many images (see `warmUpRun`). */
@@ -204,7 +212,7 @@ async function main(): Promise<void> {
   const datasetsRoot = resolve(process.env.TEMPORAL_ML_DATASETS_ROOT ?? join(process.env.TEMPORAL_ML_DATA_DIR ?? '.data', 'datasets'));
   process.env.TEMPORAL_ML_DATASETS_ROOT = datasetsRoot;
   process.env.TEMPORAL_ML_DATA_DIR = dataDir;
-  const python = tensorflowPython();
+  const python = SKIP_PEER ? '' : tensorflowPython();
   console.log(`${availableParallelism()} cores; load average ${load()}; ${ROUNDS} rounds, figures are medians; workflow batching: ${PARALLELISM} batches in flight, ` +
     `shards stored as ${STORAGE}; tf.data batch size ${TFDATA_BATCH}`);
 
@@ -235,6 +243,7 @@ async function main(): Promise<void> {
     for (const dataset of DATASETS) {
       const root = join(datasetsRoot, dataset.tree);
       await dataset.ensure?.(root);
+      if (SKIP_PEER) continue;
       const files = await listTree(root);
       const spec = specOf(dataset);
       const tfRoot = await tfDataRoot(root, files, dataDir);
@@ -300,9 +309,18 @@ async function main(): Promise<void> {
     } else {
       console.log(`\nScaling: ml-cpu worker processes each pinned to one core (taskset -c ${PINNED_CORES.join(', -c ')}); the Temporal server, ` +
         'the workflow worker and this process unpinned, sharing those cores');
-      // Inside a pinned worker, decoding and reading threads follow its one core.
-      const workerEnv = { TASK_QUEUES: 'ml-cpu', CPU_ACTIVITY_SLOTS: process.env.BENCH_WORKER_SLOTS ?? String(PARALLELISM), TEMPORAL_ML_DECODER_THREADS: '1', VIPS_CONCURRENCY: '1', SDK_METRICS_PORT: '0' };
-      const startPinned = (core: string) => startWorkerProcess(env.address, dataDir, workerEnv, undefined, core);
+      // Inside a pinned worker, decoding and reading threads follow its one core. Two slots: one batch decodes while the
+      // other starts or ends (reads its listing, writes its shards); more would leave a worker with several half-done
+      // batches, all of them late, when the other runs out of work.
+      const workerEnv = { TASK_QUEUES: 'ml-cpu', CPU_ACTIVITY_SLOTS: process.env.BENCH_WORKER_SLOTS ?? '2', TEMPORAL_ML_DECODER_THREADS: '1', VIPS_CONCURRENCY: '1', SDK_METRICS_PORT: '0' };
+      const caps = [undefined, ...(CPU_CAP !== undefined && cpuQuotasWork() ? [CPU_CAP] : [])];
+      if (CPU_CAP !== undefined && caps.length === 1) console.log('capped workers left out: capping CPU time needs write access to cgroup v1\'s /sys/fs/cgroup/cpu');
+      const startPinned = async (core: string, cap: number | undefined): Promise<WorkerProcess> => {
+        const worker = await startWorkerProcess(env.address, dataDir, workerEnv, undefined, core);
+        if (cap === undefined) return worker;
+        const uncap = capCpu(worker.process.pid!, cap, `core-${core}`);
+        return { ...worker, stop: () => worker.stop().finally(uncap) };
+      };
       // Unwarmed, a worker's one-time cost (see warmUpRun) would weigh on every round's second worker, started anew, and
       // not on the first. Warm-up runs are repeated until `worker` has taken some of their batches.
       const warmUp = async (dataset: BenchDataset, worker: WorkerProcess) => {
@@ -317,47 +335,51 @@ async function main(): Promise<void> {
       const [server] = childProcessesNamed('temporal');
       const unpinned: Record<string, number> = { ...(server ? { 'the Temporal server': server } : {}), 'this process': process.pid };
       for (const dataset of DATASETS) {
-        const ratios: number[] = [];
         const files = await listTree(join(datasetsRoot, dataset.tree));
         const cores = await twoBusyCores(files, specOf(dataset), concurrency, dataDir);
         console.log(`${dataset.name}: the workflow's decoders in a bare loop pinned to core ${PINNED_CORES[0]} ${perSecond(cores.alone)} images/s; ` +
           `pinned to each core at once ${perSecond(cores.together)} images/s, ${cores.ratio.toFixed(2)}x: what two pinned workers could reach here at most`);
-        const first = await startPinned(PINNED_CORES[0]!);
-        try {
-          await warmUp(dataset, first);
-          for (let round = 1; round <= ROUNDS; round++) {
-            await clearArtifacts();
-            const one = await coresBusyDuring({ ...unpinned, 'the worker': first.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-one-worker-${round}`));
-            let second: WorkerProcess | undefined;
-            let two: CoresBusy<WorkflowRun>;
-            let bySecond: number;
-            try {
-              second = await startPinned(PINNED_CORES[1]!);
-              await warmUp(dataset, second);
-              const warm = await imagesPreprocessedBy(second);
+        for (const cap of caps) {
+          const workers = cap === undefined ? 'pinned' : `pinned, capped at ${cap} core`;
+          const ratios: number[] = [];
+          const first = await startPinned(PINNED_CORES[0]!, cap);
+          try {
+            await warmUp(dataset, first);
+            for (let round = 1; round <= ROUNDS; round++) {
               await clearArtifacts();
-              two = await coresBusyDuring({ ...unpinned, 'the first worker': first.process.pid!, 'the second': second.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-two-workers-${round}`));
-              bySecond = (await imagesPreprocessedBy(second)) - warm;
-            } finally {
-              await second?.stop();
+              const one = await coresBusyDuring({ ...unpinned, 'the worker': first.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-one-worker-${round}`));
+              let second: WorkerProcess | undefined;
+              let two: CoresBusy<WorkflowRun>;
+              let bySecond: number;
+              try {
+                second = await startPinned(PINNED_CORES[1]!, cap);
+                await warmUp(dataset, second);
+                const warm = await imagesPreprocessedBy(second);
+                await clearArtifacts();
+                two = await coresBusyDuring({ ...unpinned, 'the first worker': first.process.pid!, 'the second': second.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-two-workers-${round}`));
+                bySecond = (await imagesPreprocessedBy(second)) - warm;
+              } finally {
+                await second?.stop();
+              }
+              const rateOf = ({ value: { result, seconds } }: typeof one) => result.images.listed / seconds;
+              const [oneRate, twoRate] = [rateOf(one), rateOf(two)];
+              // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
+              if (two.value.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
+              const busy = ({ processes, rest }: typeof one) => `${Object.entries(processes).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ')}, the rest of the machine ${rest.toFixed(2)}`;
+              // The ratio is the pinned workers' cores busy, two against one, times their images per CPU-second, two against one.
+              const workerCores = (run: typeof one) => Object.entries(run.processes).filter(([name]) => !(name in unpinned)).reduce((sum, [, cores]) => sum + cores, 0);
+              const coresRatio = workerCores(two) / workerCores(one);
+              console.log(`${dataset.name}, ${workers}, round ${round}: 1 worker ${perSecond(oneRate)} images/s, 2 workers ${perSecond(twoRate)} images/s, ` +
+                `${(twoRate / oneRate).toFixed(2)}x: ${coresRatio.toFixed(2)}x the cores busy, at ${(twoRate / oneRate / coresRatio).toFixed(2)}x the images per CPU-second ` +
+                `(the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
+                `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);
             }
-            const rateOf = ({ value: { result, seconds } }: typeof one) => result.images.listed / seconds;
-            const [oneRate, twoRate] = [rateOf(one), rateOf(two)];
-            // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
-            if (two.value.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
-            const busy = ({ processes, rest }: typeof one) => `${Object.entries(processes).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ')}, the rest of the machine ${rest.toFixed(2)}`;
-            // The ratio is the pinned workers' cores busy, two against one, times their images per CPU-second, two against one.
-            const workerCores = (run: typeof one) => Object.entries(run.processes).filter(([name]) => !(name in unpinned)).reduce((sum, [, cores]) => sum + cores, 0);
-            const coresRatio = workerCores(two) / workerCores(one);
-            console.log(`${dataset.name}, round ${round}: 1 pinned worker ${perSecond(oneRate)} images/s, 2 pinned workers ${perSecond(twoRate)} images/s, ` +
-              `${(twoRate / oneRate).toFixed(2)}x: ${coresRatio.toFixed(2)}x the cores busy, at ${(twoRate / oneRate / coresRatio).toFixed(2)}x the images per CPU-second ` +
-              `(the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
-              `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);
+          } finally {
+            await first.stop();
           }
-        } finally {
-          await first.stop();
+          const limit = cap === undefined ? `two busy cores decode ${cores.ratio.toFixed(2)}x as fast as one here` : 'the Temporal server and the workflow worker have the rest of both cores';
+          summaries.push(`${dataset.name}: 2 ml-cpu workers (${workers}) / 1 ` + (ratios.length ? `${median(ratios).toFixed(2)}x (${met(median(ratios), 1.8)}; ${limit})` : 'not measured: fewer batches than workers (lower BENCH_BATCH_SIZE)'));
         }
-                summaries.push(`${dataset.name}: 2 pinned ml-cpu workers / 1 ` + (ratios.length ? `${median(ratios).toFixed(2)}x (${met(median(ratios), 1.8)}; two busy cores decode ${cores.ratio.toFixed(2)}x as fast as one here)` : 'not measured: fewer batches than workers (lower BENCH_BATCH_SIZE)'));
       }
     }
     console.log(`\n${summaries.join('\n')}\nload average at the end ${load()}; bench:preprocess took ${(process.uptime() / 60).toFixed(1)} minutes`);
