@@ -334,6 +334,39 @@ async function main(): Promise<void> {
       // Besides the pinned workers: the Temporal server, and this process with the workflow worker.
       const [server] = childProcessesNamed('temporal');
       const unpinned: Record<string, number> = { ...(server ? { 'the Temporal server': server } : {}), 'this process': process.pid };
+      /**
+       * One round: the dataset with `first` alone, then with a second worker started and warmed for it. Prints both
+       * and returns two workers' images per second over one's, unless there were fewer batches than workers.
+       */
+      const scalingRound = async (dataset: BenchDataset, first: WorkerProcess, cap: number | undefined, label: string, id: string): Promise<number | undefined> => {
+        await clearArtifacts();
+        const one = await coresBusyDuring({ ...unpinned, 'the worker': first.process.pid! }, () => runWorkflow(dataset, `${id}-one-worker`));
+        let second: WorkerProcess | undefined;
+        let two: CoresBusy<WorkflowRun>;
+        let bySecond: number;
+        try {
+          second = await startPinned(PINNED_CORES[1]!, cap);
+          await warmUp(dataset, second);
+          const warm = await imagesPreprocessedBy(second);
+          await clearArtifacts();
+          two = await coresBusyDuring({ ...unpinned, 'the first worker': first.process.pid!, 'the second': second.process.pid! }, () => runWorkflow(dataset, `${id}-two-workers`));
+          bySecond = (await imagesPreprocessedBy(second)) - warm;
+        } finally {
+          await second?.stop();
+        }
+        const rateOf = ({ value: { result, seconds } }: typeof one) => result.images.listed / seconds;
+        const [oneRate, twoRate] = [rateOf(one), rateOf(two)];
+        const busy = ({ processes, rest }: typeof one) => `${Object.entries(processes).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ')}, the rest of the machine ${rest.toFixed(2)}`;
+        // The ratio is the pinned workers' cores busy, two against one, times their images per CPU-second, two against one.
+        const workerCores = (run: typeof one) => Object.entries(run.processes).filter(([name]) => !(name in unpinned)).reduce((sum, [, cores]) => sum + cores, 0);
+        const coresRatio = workerCores(two) / workerCores(one);
+        console.log(`${label}: 1 worker ${perSecond(oneRate)} images/s, 2 workers ${perSecond(twoRate)} images/s, ` +
+          `${(twoRate / oneRate).toFixed(2)}x: ${coresRatio.toFixed(2)}x the cores busy, at ${(twoRate / oneRate / coresRatio).toFixed(2)}x the images per CPU-second ` +
+          `(the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
+          `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);
+        // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
+        return two.value.result.batches >= PINNED_CORES.length ? twoRate / oneRate : undefined;
+      };
       for (const dataset of DATASETS) {
         const files = await listTree(join(datasetsRoot, dataset.tree));
         const cores = await twoBusyCores(files, specOf(dataset), concurrency, dataDir);
@@ -346,33 +379,8 @@ async function main(): Promise<void> {
           try {
             await warmUp(dataset, first);
             for (let round = 1; round <= ROUNDS; round++) {
-              await clearArtifacts();
-              const one = await coresBusyDuring({ ...unpinned, 'the worker': first.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-one-worker-${round}`));
-              let second: WorkerProcess | undefined;
-              let two: CoresBusy<WorkflowRun>;
-              let bySecond: number;
-              try {
-                second = await startPinned(PINNED_CORES[1]!, cap);
-                await warmUp(dataset, second);
-                const warm = await imagesPreprocessedBy(second);
-                await clearArtifacts();
-                two = await coresBusyDuring({ ...unpinned, 'the first worker': first.process.pid!, 'the second': second.process.pid! }, () => runWorkflow(dataset, `${dataset.tree}-two-workers-${round}`));
-                bySecond = (await imagesPreprocessedBy(second)) - warm;
-              } finally {
-                await second?.stop();
-              }
-              const rateOf = ({ value: { result, seconds } }: typeof one) => result.images.listed / seconds;
-              const [oneRate, twoRate] = [rateOf(one), rateOf(two)];
-              // With fewer batches than workers one of them has nothing to do: no figure of scaling then.
-              if (two.value.result.batches >= PINNED_CORES.length) ratios.push(twoRate / oneRate);
-              const busy = ({ processes, rest }: typeof one) => `${Object.entries(processes).map(([name, cores]) => `${name} ${cores.toFixed(2)}`).join(', ')}, the rest of the machine ${rest.toFixed(2)}`;
-              // The ratio is the pinned workers' cores busy, two against one, times their images per CPU-second, two against one.
-              const workerCores = (run: typeof one) => Object.entries(run.processes).filter(([name]) => !(name in unpinned)).reduce((sum, [, cores]) => sum + cores, 0);
-              const coresRatio = workerCores(two) / workerCores(one);
-              console.log(`${dataset.name}, ${workers}, round ${round}: 1 worker ${perSecond(oneRate)} images/s, 2 workers ${perSecond(twoRate)} images/s, ` +
-                `${(twoRate / oneRate).toFixed(2)}x: ${coresRatio.toFixed(2)}x the cores busy, at ${(twoRate / oneRate / coresRatio).toFixed(2)}x the images per CPU-second ` +
-                `(the second worker preprocessed ${bySecond} of ${two.value.result.images.listed} images, ${two.value.result.batches} batches); ` +
-                `cores busy: one worker ${busy(one)}; two workers ${busy(two)}; load average ${load()}`);
+              const ratio = await scalingRound(dataset, first, cap, `${dataset.name}, ${workers}, round ${round}`, `${dataset.tree}-${round}`);
+              if (ratio !== undefined) ratios.push(ratio);
             }
           } finally {
             await first.stop();
