@@ -29,7 +29,7 @@ export function devServerOptions(): DevServerOptions {
  * Dynamic config of every dev server the project starts. Temporal splits a task queue into four partitions by default,
  * and a task in one partition's backlog goes only to polls that land on that partition: a worker with one free slot
  * polls one partition at a time and can sit idle for seconds while the next batch waits on another. The project's
- * queues carry few, long tasks to few workers; in one partition each task goes out in the order it was scheduled as
+ * queues carry few, long tasks to few workers; in one partition each task goes to the next poll as
  * soon as a slot frees. `docker/temporal-dynamic-config.yaml` sets the same for the project's queues on a cluster.
  */
 export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
