@@ -32,7 +32,7 @@ export function devServerOptions(): DevServerOptions {
  * queues carry few, long tasks to few workers; in one partition each task goes to the next poll as
  * soon as a slot frees. `docker/temporal-dynamic-config.yaml` sets the same for the project's queues on a cluster.
  */
-export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
+const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
   'matching.numTaskqueueReadPartitions': 1,
   'matching.numTaskqueueWritePartitions': 1,
 };

@@ -161,10 +161,27 @@ describe('docker/Dockerfile (built without a Docker engine)', () => {
   });
 });
 
-describe('docker/compose.yaml (docker-compose config)', () => {
-  const dockerCompose = spawnSync('docker-compose', ['version']).status === 0;
+interface ComposeService {
+  environment?: Record<string, string>;
+  volumes?: (string | { source?: string; target?: string })[];
+}
 
-  it('is valid, binds worker metrics on every interface and passes the Temporal connection settings and the payload key file through', { skip: dockerCompose ? false : 'docker-compose is not installed (scripts/provision-test-tools.sh installs it)' }, () => {
+/** `docker-compose config` of docker/compose.yaml with `env` set: the services as Compose resolves them. */
+function composeServices(env: Record<string, string> = {}): Record<string, ComposeService> {
+  const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(config.status, 0, config.stderr);
+  return parseYaml<{ services: Record<string, ComposeService> }>(config.stdout).services;
+}
+
+/** A service's mounts, from the short (`source:target[:mode]`) or the long syntax. */
+function mountsOf(service: ComposeService): { source?: string; target?: string }[] {
+  return (service.volumes ?? []).map((volume) => (typeof volume === 'string' ? { source: volume.split(':')[0]!, target: volume.split(':')[1] } : volume));
+}
+
+describe('docker/compose.yaml (docker-compose config)', () => {
+  const skip = spawnSync('docker-compose', ['version']).status === 0 ? false : 'docker-compose is not installed (scripts/provision-test-tools.sh installs it)';
+
+  it('is valid, binds worker metrics on every interface and passes the Temporal connection settings and the payload key file through', { skip }, () => {
     const connection = {
       TEMPORAL_NAMESPACE: 'ml.a1b2c',
       TEMPORAL_API_KEY: 'test-api-key',
@@ -175,9 +192,7 @@ describe('docker/compose.yaml (docker-compose config)', () => {
       TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
       TEMPORAL_ML_ENCRYPTION_KEY_FILE: '/run/secrets/temporal-ml-keys.json',
     };
-    const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { env: { ...process.env, ...connection }, encoding: 'utf8' });
-    assert.equal(config.status, 0, config.stderr);
-    const services = parseYaml<{ services: Record<string, { environment?: Record<string, string>; volumes?: unknown[] }> }>(config.stdout).services;
+    const services = composeServices(connection);
     for (const name of ['worker', 'worker-train']) {
       const environment = services[name]!.environment!;
       assert.equal(environment.METRICS_HOST, '0.0.0.0', `${name} serves metrics to Prometheus in another container`);
@@ -189,23 +204,19 @@ describe('docker/compose.yaml (docker-compose config)', () => {
     // Workers share nothing but Temporal and the object store: no volume (named or bound folder) is in two of them.
     const mountedBy = new Map<string, string>();
     for (const [name, service] of Object.entries(services).filter(([name]) => name.startsWith('worker'))) {
-      for (const volume of service.volumes ?? []) {
-        const source = typeof volume === 'string' ? volume.split(':')[0]! : String((volume as { source?: string }).source);
+      for (const { source: mounted } of mountsOf(service)) {
+        const source = String(mounted);
         assert.ok(!mountedBy.has(source), `${source} is mounted by both ${mountedBy.get(source)} and ${name}`);
         mountedBy.set(source, name);
       }
     }
   });
 
-  it('serves each of the project’s task queues from one partition on its Temporal server', { skip: dockerCompose ? false : 'docker-compose is not installed (scripts/provision-test-tools.sh installs it)' }, () => {
-    const config = spawnSync('docker-compose', ['-f', join(dockerDir, 'compose.yaml'), 'config'], { encoding: 'utf8' });
-    assert.equal(config.status, 0, config.stderr);
-    type Volume = string | { source?: string; target?: string };
-    const temporal = parseYaml<{ services: Record<string, { environment?: Record<string, string>; volumes?: Volume[] }> }>(config.stdout).services.temporal!;
+  it('serves each of the project’s task queues from one partition on its Temporal server', { skip }, () => {
+    const temporal = composeServices().temporal!;
     // auto-setup reads DYNAMIC_CONFIG_FILE_PATH relative to /etc/temporal.
     const target = join('/etc/temporal', temporal.environment!.DYNAMIC_CONFIG_FILE_PATH!);
-    const mounted = (temporal.volumes ?? []).map((v) => (typeof v === 'string' ? { source: v.split(':')[0]!, target: v.split(':')[1]! } : v));
-    const file = mounted.find((v) => v.target === target)?.source;
+    const file = mountsOf(temporal).find((v) => v.target === target)?.source;
     assert.ok(file, `a file is mounted at ${target}`);
     assert.equal(realpathSync(resolve(dockerDir, file)), join(realpathSync(dockerDir), 'temporal-dynamic-config.yaml'));
     const dynamicConfig = parseYaml<Record<string, { value: unknown; constraints?: { taskQueueName?: string } }[]>>(readFileSync(join(dockerDir, 'temporal-dynamic-config.yaml'), 'utf8'));
