@@ -66,7 +66,7 @@ async function listFolder(root: string): Promise<SourceImages> {
   try {
     const beat = heartbeatEvery(1000);
     let entries = 0;
-    return { ...(await listImageFolder(root, () => beat({ entries: ++entries }))), idxFiles: [] };
+    return { ...(await listImageFolder(root, (count) => beat({ entries: (entries += count) }, count))), idxFiles: [] };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidInput('dataset.source', `no folder at ${root}`);
@@ -159,12 +159,12 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
     const seconds = (performance.now() - started) / 1000;
     const cache = run.cacheHit ? 'hit' : 'miss';
     const { output } = run;
-    imagesPreprocessed.inc({ cache }, output.images.length);
+    imagesPreprocessed.inc({ cache }, output.byHash.sha256.length);
     preprocessBytesRead.inc(run.bytesRead);
     preprocessBatchDuration.observe({ cache }, seconds);
     if (!run.cacheHit) preprocessImagesPerSecond.set(images.length / seconds);
     for (const file of output.leftOut) imagesQuarantined.inc({ reason: file.reason });
-    return { listed: images.length, kept: output.images.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
+    return { listed: images.length, kept: output.byHash.sha256.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
   } finally {
     await reader.close?.();
   }

@@ -7,14 +7,15 @@ export interface ThrottleOptions {
 }
 
 /**
- * Wraps `report` for calling on every step of a loop: it reports every `everyItems` steps or every `everyMs`
- * milliseconds, whichever comes first, so a fast loop does not flood it and a slow one still reports as it goes.
+ * Wraps `report` for calling on every step of a loop (or every few, saying how many items they took): it reports every
+ * `everyItems` items or every `everyMs` milliseconds, whichever comes first, so a fast loop does not flood it and a
+ * slow one still reports as it goes.
  */
-export function throttled<T>(report: (details: T) => void, { everyItems, everyMs, now = Date.now }: ThrottleOptions): (details: T) => void {
+export function throttled<T>(report: (details: T) => void, { everyItems, everyMs, now = Date.now }: ThrottleOptions): (details: T, items?: number) => void {
   let steps = 0;
   let last = now();
-  return (details) => {
-    steps++;
+  return (details, items = 1) => {
+    steps += items;
     const time = now();
     if (steps < everyItems && time - last < everyMs) return;
     steps = 0;

@@ -38,4 +38,14 @@ describe('throttled', () => {
     report(1);
     assert.deepEqual(reports, [1]);
   });
+
+  it('counts the items a call says it took', () => {
+    const { reports, report } = setup();
+    report(1, 2);
+    assert.deepEqual(reports, []);
+    report(2, 1);
+    assert.deepEqual(reports, [2]);
+    report(3, 5);
+    assert.deepEqual(reports, [2, 3], 'one call of more items than `everyItems` reports once');
+  });
 });

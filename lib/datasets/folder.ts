@@ -23,9 +23,9 @@ export class EmptyDatasetError extends Error {
  * Lists a folder with one sub-folder per class (the layout Keras' `image_dataset_from_directory` reads), walking each
  * class folder recursively. Classes are sorted by name; hidden entries are skipped; symbolic links to folders are not
  * followed. Every other file is listed, image or not: what cannot be decoded is reported, not silently skipped.
- * `onEntry` is called for every file and folder as the walk reaches it.
+ * `onEntries` is called with the number of files and folders in each folder as the walk reads it.
  */
-export async function listImageFolder(root: string, onEntry: () => void = () => {}): Promise<FolderListing> {
+export async function listImageFolder(root: string, onEntries: (count: number) => void = () => {}): Promise<FolderListing> {
   const entries = await readdir(root, { withFileTypes: true });
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   if (classes.length === 0) {
@@ -36,26 +36,38 @@ export async function listImageFolder(root: string, onEntry: () => void = () => 
   }
   const perClass = await Promise.all(
     classes.map(async (name, label) => {
-      const files: Omit<FolderImage, 'label'>[] = [];
-      await walk(root, name, files, onEntry);
-      return files.sort(byPath).map((file) => ({ ...file, label }));
+      const found: FoundFiles = { paths: [], links: new Set() };
+      await walk(root, name, found, onEntries);
+      // Paths as plain strings sort natively, several times faster than objects through a comparator.
+      return found.paths.sort().map((path): FolderImage => (found.links.has(path) ? { path, label, link: true } : { path, label }));
     }),
   );
   if (perClass.every((images) => images.length === 0)) throw new EmptyDatasetError(`${root} has class folders (${classes.join(', ')}) but no files in them`);
   return { classes, perClass };
 }
 
-const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+interface FoundFiles {
+  paths: string[];
+  /** The paths that are symbolic links. */
+  links: Set<string>;
+}
 
 /** Adds the files under `relative` to `found`. */
-async function walk(root: string, relative: string, found: Omit<FolderImage, 'label'>[], onEntry: () => void): Promise<void> {
+async function walk(root: string, relative: string, found: FoundFiles, onEntries: (count: number) => void): Promise<void> {
   // Each folder in one call: stepping an async iterator per entry cost several times the reading (0.36 s against
   // 0.09 s for 70,000 files). The entries of one folder are held at once, as the listing holds them all anyway.
+  const folders: string[] = [];
+  let count = 0;
   for (const entry of await readdir(join(root, relative), { withFileTypes: true })) {
     if (entry.name.startsWith('.')) continue;
-    onEntry();
+    count++;
     const path = `${relative}/${entry.name}`;
-    if (entry.isDirectory()) await walk(root, path, found, onEntry);
-    else found.push(entry.isSymbolicLink() ? { path, link: true } : { path });
+    if (entry.isDirectory()) folders.push(path);
+    else {
+      found.paths.push(path);
+      if (entry.isSymbolicLink()) found.links.add(path);
+    }
   }
+  onEntries(count);
+  for (const folder of folders) await walk(root, folder, found, onEntries);
 }

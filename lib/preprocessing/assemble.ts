@@ -5,62 +5,54 @@ import type { ListingIndex } from '../datasets/listing';
 import type { DatasetManifest, ShardRef } from '../datasets/manifest';
 import { decodeNpy, encodeNpy, pickRows } from '../npy';
 import type { PreprocessSpec } from '../schemas/preprocess';
-import { SPLITS, type Split } from '../split';
-import type { BatchOutput, BatchShard } from './batch';
-import type { Decoder } from './decoders';
+import { SPLITS } from '../split';
+import { tallyOf, type BatchOutputForManifest, type BatchShard, type IndexRow } from './batch-output';
 import type { LeftOutFile } from './quarantine';
+
+const SHA256_HEX_DIGITS = 64;
 
 /**
  * Combines batch outputs into the dataset manifest. An image whose exact content already appeared in an earlier
  * batch is dropped here (batches drop their own duplicates), so every distinct image is in the dataset once; the few
- * shards holding such images are rewritten without them. `onBatch` is called as each batch output is taken in.
+ * shards holding such images are rewritten without them. Per image, only what the fingerprint needs is handled here
+ * (each batch's content hashes, sorted): the batches, in parallel, made their index and their counts, which are
+ * joined as they are and summed. `onBatch` is called as each batch output is taken in.
  */
 export async function assembleManifest(
   store: ArtifactStore,
   listing: ListingIndex,
   spec: PreprocessSpec,
-  batchOutputs: AsyncIterable<BatchOutput>,
+  batchOutputs: AsyncIterable<BatchOutputForManifest>,
   onBatch: () => void = () => {},
 ): Promise<DatasetManifest> {
-  const firstPathOf = new Map<string, string>();
+  const outputs: BatchOutputForManifest[] = [];
+  for await (const output of batchOutputs) {
+    outputs.push(output);
+    onBatch();
+  }
+  const merged = mergeByHash(outputs, listing.classes);
+  const firstPathOf = firstPaths(outputs, merged.firstBatchOf);
+  const parts: BatchPart[] = [];
+  for (const [batch, output] of outputs.entries()) {
+    const dropped = merged.droppedFrom.get(batch);
+    parts.push(dropped ? await withoutDuplicates(store, output, dropped, firstPathOf) : output);
+  }
+
   const shards: ShardRef[] = [];
   const leftOut: LeftOutFile[] = [];
-  const kept: string[] = [];
-  const index: [path: string, sha256: string, split: Split, label: number, decoder: Decoder][] = [];
-  const decoders: Record<Decoder, number> = { tensorflow: 0, png: 0, sharp: 0 };
   const counts = { train: 0, validation: 0, test: 0 };
-  const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as Record<Split, number[]>;
+  const countsPerClass = Object.fromEntries(SPLITS.map((s) => [s, new Array<number>(listing.classes.length).fill(0)])) as DatasetManifest['countsPerClass'];
+  const decoders: NonNullable<DatasetManifest['decoders']> = { tensorflow: 0, png: 0, sharp: 0 };
   let augmentedCopies = 0;
-
-  for await (const output of batchOutputs) {
-    leftOut.push(...output.leftOut);
-    const dropped = new Set<number>();
-    output.images.forEach((image, i) => {
-      const first = firstPathOf.get(image.sha256);
-      if (first !== undefined) {
-        dropped.add(i);
-        leftOut.push({ path: image.path, reason: 'duplicate', detail: `same content as ${first}` });
-      } else {
-        firstPathOf.set(image.sha256, image.path);
-        kept.push(`${image.sha256} ${listing.classes[image.label]}`);
-        index.push([image.path, image.sha256, image.split, image.label, image.decoder]);
-        decoders[image.decoder]++;
-      }
-    });
-    for (const shard of output.shards) {
-      const rows = shard.rows.filter((image) => !dropped.has(image));
-      if (rows.length === 0) continue;
-      const written = rows.length === shard.rows.length ? shard : await withoutRows(store, shard, dropped);
-      shards.push({ split: written.split, imagesUri: written.imagesUri, labelsUri: written.labelsUri, count: written.count });
-      counts[shard.split] += rows.length;
-      const seen = new Set<number>();
-      for (const image of rows) {
-        countsPerClass[shard.split][output.images[image]!.label]!++;
-        if (seen.has(image)) augmentedCopies++;
-        seen.add(image);
-      }
+  for (const part of parts) {
+    leftOut.push(...part.leftOut);
+    for (const { split, imagesUri, labelsUri, count } of part.shards) {
+      shards.push({ split, imagesUri, labelsUri, count });
+      counts[split] += count;
     }
-    onBatch();
+    for (const split of SPLITS) part.tally.rowsPerLabel[split].forEach((rows, label) => (countsPerClass[split][label]! += rows));
+    for (const decoder of Object.keys(decoders) as (keyof typeof decoders)[]) decoders[decoder] += part.tally.decoders[decoder];
+    augmentedCopies += part.tally.augmentedCopies;
   }
 
   const leftOutByReason: DatasetManifest['leftOutByReason'] = {};
@@ -74,24 +66,123 @@ export async function assembleManifest(
     spec,
     counts,
     countsPerClass,
-    images: { listed: listing.count, kept: kept.length, leftOut: leftOut.length, augmentedCopies },
+    images: { listed: listing.count, kept: merged.kept, leftOut: leftOut.length, augmentedCopies },
     decoders,
     shards,
-    imagesIndexUri: (await store.putBlob(Buffer.from(JSON.stringify(index)), '.json')).uri,
+    imagesIndexUri: (await store.putBlob(joinedJsonArrays(parts.map((part) => part.indexJson)), '.json')).uri,
     leftOut,
     leftOutByReason,
-    fingerprint: createHash('sha256').update(sortByLeadingDigest(kept).join('\n')).digest('hex'),
+    fingerprint: merged.fingerprint,
+  };
+}
+
+/** What a batch adds to the manifest: its shards, counts, files left out, and index. */
+type BatchPart = Pick<BatchOutputForManifest, 'shards' | 'tally' | 'leftOut' | 'indexJson'>;
+
+interface MergedByHash {
+  /** sha256 over the lines `<content hash> <class>` of the images kept, sorted. */
+  fingerprint: string;
+  kept: number;
+  /** By batch, the content hashes of its images dropped as duplicates of an earlier batch's. */
+  droppedFrom: Map<number, Set<string>>;
+  /** For each content hash found in several batches, the first of them. */
+  firstBatchOf: Map<string, number>;
+}
+
+/**
+ * Every batch's images in content-hash order: the same content in several batches shows as neighbouring lines, and
+ * the lines of the images kept, in this order, are what the fingerprint hashes.
+ */
+function mergeByHash(outputs: BatchOutputForManifest[], classes: string[]): MergedByHash {
+  const lines: string[] = [];
+  for (const { byHash } of outputs) byHash.sha256.forEach((sha256, i) => lines.push(`${sha256} ${classes[byHash.label[i]!]}`));
+  const sorted = sortByLeadingDigest(lines);
+  const kept: string[] = [];
+  const droppedFrom = new Map<number, Set<string>>();
+  const firstBatchOf = new Map<string, number>();
+  for (let start = 0; start < sorted.length; ) {
+    const sha256 = sorted[start]!.slice(0, SHA256_HEX_DIGITS);
+    let end = start + 1;
+    while (end < sorted.length && sorted[end]!.startsWith(sha256)) end++;
+    if (end - start === 1) kept.push(sorted[start]!);
+    else {
+      const [first, ...later] = outputs.flatMap((output, batch) => (positionByHash(output, sha256) >= 0 ? [batch] : []));
+      firstBatchOf.set(sha256, first!);
+      for (const batch of later) droppedFrom.set(batch, (droppedFrom.get(batch) ?? new Set()).add(sha256));
+      const { byHash } = outputs[first!]!;
+      kept.push(`${sha256} ${classes[byHash.label[positionByHash(outputs[first!]!, sha256)]!]}`);
+    }
+    start = end;
+  }
+  return { fingerprint: createHash('sha256').update(kept.join('\n')).digest('hex'), kept: kept.length, droppedFrom, firstBatchOf };
+}
+
+/** Where `sha256` is in a batch's hashes (binary search), or -1. */
+function positionByHash({ byHash: { sha256: hashes } }: BatchOutputForManifest, sha256: string): number {
+  let [low, high] = [0, hashes.length - 1];
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    if (hashes[middle] === sha256) return middle;
+    if (hashes[middle]! < sha256) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
+}
+
+/** The path of the first image of each content found in several batches, from the indexes of the batches holding them. */
+function firstPaths(outputs: BatchOutputForManifest[], firstBatchOf: Map<string, number>): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const batch of new Set(firstBatchOf.values())) {
+    for (const [path, sha256] of indexOf(outputs[batch]!)) if (firstBatchOf.get(sha256) === batch) paths.set(sha256, path);
+  }
+  return paths;
+}
+
+const indexOf = (output: BatchOutputForManifest) => JSON.parse(Buffer.from(output.indexJson).toString('utf8')) as IndexRow[];
+
+/** A batch's part without its images of `dropped` content: left out as duplicates, their shard rows removed. */
+async function withoutDuplicates(store: ArtifactStore, output: BatchOutputForManifest, dropped: Set<string>, firstPathOf: Map<string, string>): Promise<BatchPart> {
+  const index = indexOf(output);
+  const droppedPositions = new Set(index.flatMap(([, sha256], position) => (dropped.has(sha256) ? [position] : [])));
+  const shards: BatchShard[] = [];
+  for (const shard of output.shards) {
+    const rows = shard.rows.filter((position) => !droppedPositions.has(position));
+    if (rows.length === 0) continue;
+    shards.push(rows.length === shard.rows.length ? shard : await withoutRows(store, shard, droppedPositions));
+  }
+  const duplicates = index
+    .filter((_, position) => droppedPositions.has(position))
+    .map(([path, sha256]): LeftOutFile => ({ path, reason: 'duplicate', detail: `same content as ${firstPathOf.get(sha256)}` }));
+  return {
+    shards,
+    tally: tallyOf(index, shards),
+    leftOut: [...output.leftOut, ...duplicates],
+    indexJson: Buffer.from(JSON.stringify(index.filter((_, position) => !droppedPositions.has(position)))),
   };
 }
 
 /** A copy of a shard without the rows of the dropped images, stored as new content-addressed arrays. */
-async function withoutRows(store: ArtifactStore, shard: BatchShard, dropped: Set<number>): Promise<ShardRef> {
-  const keep = shard.rows.flatMap((image, row) => (dropped.has(image) ? [] : [row]));
+async function withoutRows(store: ArtifactStore, shard: BatchShard, dropped: Set<number>): Promise<BatchShard> {
+  const keep = shard.rows.flatMap((position, row) => (dropped.has(position) ? [] : [row]));
   const images = decodeNpy(await store.read(shard.imagesUri));
   const labels = decodeNpy(await store.read(shard.labelsUri));
   const [imagesArtifact, labelsArtifact] = await Promise.all([
     store.putBlob(encodeNpy(pickRows(images, keep)), '.npy'),
     store.putBlob(encodeNpy({ dtype: 'int32', shape: [keep.length], data: Int32Array.from(keep, (row) => labels.data[row]!) }), '.npy'),
   ]);
-  return { split: shard.split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: keep.length };
+  return { split: shard.split, imagesUri: imagesArtifact.uri, labelsUri: labelsArtifact.uri, count: keep.length, rows: keep.map((row) => shard.rows[row]!) };
 }
+
+/** JSON arrays, as `JSON.stringify` writes them, joined into one array holding all their elements, in order. */
+function joinedJsonArrays(arrays: Uint8Array[]): Buffer {
+  const pieces: Uint8Array[] = [];
+  for (const array of arrays) {
+    if (array[0] !== BYTE.open || array[array.byteLength - 1] !== BYTE.close) throw new Error('a batch index is not a JSON array');
+    if (array.byteLength === 2) continue;
+    if (pieces.length > 0) pieces.push(Buffer.from(','));
+    pieces.push(array.subarray(1, -1));
+  }
+  return Buffer.concat([Buffer.from('['), ...pieces, Buffer.from(']')]);
+}
+
+const BYTE = { open: '['.charCodeAt(0), close: ']'.charCodeAt(0) };

@@ -3,7 +3,7 @@ import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { prefetched } from '../prefetch';
 import type { PreprocessSpec } from '../schemas/preprocess';
 import { canonicalJson } from '../canonical-json';
-import type { BatchOutput } from './batch';
+import { readBatchOutputForManifest, type BatchOutputForManifest } from './batch-output';
 
 /**
  * Where a batch of a listing, preprocessed under a spec, records the URI of its output: the manifest is assembled
@@ -25,7 +25,7 @@ export async function recordBatchOutput(store: ArtifactStore, listingUri: string
 const READ_AHEAD = 4;
 
 /** The outputs of a listing's batches under a spec, in batch order. */
-export function recordedBatchOutputs(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutput> {
-  const read = async (batch: number) => store.readJson<BatchOutput>(await store.readJson<string>(recordKey(listingUri, spec, batch)));
+export function recordedBatchOutputs(store: ArtifactStore, listingUri: string, spec: PreprocessSpec, batches: number): AsyncGenerator<BatchOutputForManifest> {
+  const read = async (batch: number) => readBatchOutputForManifest(store, await store.readJson<string>(recordKey(listingUri, spec, batch)));
   return prefetched(Array.from({ length: batches }, (_, batch) => batch), read, READ_AHEAD);
 }

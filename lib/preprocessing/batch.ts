@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { readJsonIfStored, type ArtifactStore } from '../artifacts';
 import { mapWithConcurrency } from '../concurrency';
 import type { ListedImage } from '../datasets/listing';
-import type { ShardRef } from '../datasets/manifest';
 import { encodeNpy, npyFile, npyFileBytes } from '../npy';
 import { SPLITS, splitOf, type Split } from '../split';
 import type { LimitedSpec } from './limits';
@@ -13,35 +12,13 @@ import { normalizeInto } from './normalize';
 import { acquireShardMemory, type ShardMemory } from './shard-memory';
 import { augment, augmentationSeed, type ImageInput } from './transform';
 import { canonicalJson } from '../canonical-json';
+import { batchOutput, batchOutputJson, currentBatchOutput, type BatchOutput, type BatchShard, type IndexRow, type StoredBatchOutput } from './batch-output';
 
 /**
  * Bumped whenever the same spec would produce different shards or left-out reasons, so older cache entries stop
  * matching (8: TensorFlow-decoded images are resized by `BilinearResizer`, in fixed point).
  */
 export const PREPROCESS_FORMAT = 8;
-
-/** An image kept in a batch, in listing order. */
-export interface BatchImage {
-  path: string;
-  sha256: string;
-  label: number;
-  split: Split;
-  /** What decoded it (raw IDX records: sharp). */
-  decoder: Decoder;
-}
-
-export interface BatchShard extends ShardRef {
-  /** For each row of the shard, the index of its source image in `images` (augmented copies repeat it). */
-  rows: number[];
-}
-
-/** What one batch produced; stored under its cache key, so it depends only on the images' content and the spec. */
-export interface BatchOutput {
-  key: string;
-  images: BatchImage[];
-  shards: BatchShard[];
-  leftOut: LeftOutFile[];
-}
 
 export interface BatchRun {
   output: BatchOutput;
@@ -102,8 +79,8 @@ export async function preprocessImages(
     // Only now does nothing read or write it: every decoding has ended, every shard write has settled.
     plans.memory.release();
   }
-  const output: BatchOutput = { key, images: kept.images, shards, leftOut: leftOut.filter((l): l is LeftOutFile => l !== undefined) };
-  const outputUri = await store.putNamed(cacheEntryKey(key), JSON.stringify(output));
+  const output = batchOutput(key, kept.index, shards, leftOut.filter((l): l is LeftOutFile => l !== undefined));
+  const outputUri = await store.putNamed(cacheEntryKey(key), batchOutputJson(output));
   return { output, outputUri, cacheHit: false, bytesRead };
 }
 
@@ -270,17 +247,16 @@ function storeRow(pixels: Uint8Array, spec: LimitedSpec, rows: ShardPixels, offs
   else normalizeInto(pixels, spec, rows, offset);
 }
 
-/** The decoded images in listing order, and each one's position in that list by its index in the batch. */
-function keptImages({ plans }: PlannedRows, images: ListedImage[], reads: ReadOutcome[]): { images: BatchImage[]; positionOf: Map<number, number> } {
-  const kept: BatchImage[] = [];
+/** The decoded images in listing order as index rows, and each one's position in that list by its index in the batch. */
+function keptImages({ plans }: PlannedRows, images: ListedImage[], reads: ReadOutcome[]): { index: IndexRow[]; positionOf: Map<number, number> } {
+  const index: IndexRow[] = [];
   const positionOf = new Map<number, number>();
   for (const plan of plans) {
     if (!plan.decoded) continue;
     const image = images[plan.index]!;
-    const sha256 = (reads[plan.index] as Read).sha256;
-    positionOf.set(plan.index, kept.push({ path: image.path, sha256, label: image.label, split: plan.split, decoder: plan.decoded }) - 1);
+    positionOf.set(plan.index, index.push([image.path, (reads[plan.index] as Read).sha256, plan.split, image.label, plan.decoded]) - 1);
   }
-  return { images: kept, positionOf };
+  return { index, positionOf };
 }
 
 /** One image shard and one label shard per split that kept any image. */
@@ -296,7 +272,7 @@ async function writeShards(store: ArtifactStore, { plans, tensors, size }: Plann
       if (plan.slot !== labels.length) pixels.copyWithin(labels.length * size, plan.slot * size, (plan.slot + plan.rows) * size);
       const position = kept.positionOf.get(plan.index)!;
       for (let copy = 0; copy < plan.rows; copy++) {
-        labels.push(kept.images[position]!.label);
+        labels.push(kept.index[position]![3]);
         rows.push(position);
       }
     }
@@ -313,8 +289,9 @@ function batchKey(images: ListedImage[], reads: ReadOutcome[], spec: LimitedSpec
 
 async function cachedOutput(store: ArtifactStore, key: string): Promise<{ output: BatchOutput; uri: string } | undefined> {
   const uri = store.uriOf(cacheEntryKey(key));
-  const output = await readJsonIfStored<BatchOutput>(store, uri);
-  if (!output) return undefined;
+  const stored = await readJsonIfStored<StoredBatchOutput>(store, uri);
+  if (!stored) return undefined;
+  const output = currentBatchOutput(stored);
   const present = await Promise.all(output.shards.flatMap((s) => [store.isIntactBlob(s.imagesUri), store.isIntactBlob(s.labelsUri)]));
   return present.every(Boolean) ? { output, uri } : undefined;
 }

@@ -68,7 +68,7 @@ async function main(root: string, artifactRoot: string): Promise<void> {
   const cacheDir = join(artifactRoot, 'cache');
   const cacheEntries = existsSync(cacheDir) ? readdirSync(cacheDir, { recursive: true }).length : 0;
   const retried = await preprocessImages(images, reader, spec, store);
-  const result = { listed: images.length, descriptorsTaken, exhausted, cacheEntries, retried: { kept: retried.output.images.length, leftOut: retried.output.leftOut, cacheHit: retried.cacheHit } };
+  const result = { listed: images.length, descriptorsTaken, exhausted, cacheEntries, retried: { kept: retried.output.byHash.sha256.length, leftOut: retried.output.leftOut, cacheHit: retried.cacheHit } };
   process.stdout.write(JSON.stringify(result));
 }
 
