@@ -4,7 +4,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listDataset, preprocessBatch, writeManifest } from '../activities/preprocessing';
-import { LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
+import { artifactStore, LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
+import type { DatasetManifest } from '../lib/datasets/manifest';
 import type { BatchOutput } from '../lib/preprocessing/batch-output';
 import { preprocessDatasetInputSchema } from '../lib/schemas/preprocess-dataset';
 import { distinctImage } from './helpers/messy-dataset';
@@ -29,6 +30,14 @@ describe('batch outputs', () => {
     }
     writeFileSync(join(dataDir, 'datasets', 'set', 'b', 'z-copy-of-0.png'), readFileSync(join(dataDir, 'datasets', 'set', 'a', '0.png')));
     writeFileSync(join(dataDir, 'datasets', 'set', 'b', 'z-copy-of-6.png'), readFileSync(join(dataDir, 'datasets', 'set', 'b', '6.png')));
+    // The same dataset stored once, and twice: each image again, under the same class, later in the listing.
+    for (let i = 0; i < 12; i++) {
+      const image = await distinctImage(100 + i).png().toBuffer();
+      for (const [source, copies] of [['once', ['']], ['twice', ['', 'z-']]] as const) {
+        mkdirSync(join(dataDir, 'datasets', source, i % 2 ? 'odd' : 'even'), { recursive: true });
+        for (const prefix of copies) writeFileSync(join(dataDir, 'datasets', source, i % 2 ? 'odd' : 'even', `${prefix}${i}.png`), image);
+      }
+    }
   });
   after(() => useArtifactStore(undefined));
 
@@ -61,5 +70,29 @@ describe('batch outputs', () => {
     const reruns = await Promise.all(batches.map((batch) => run(preprocessBatch, { listingUri: listing.listingUri, batch, spec })));
     assert.ok(reruns.every((run) => run.cacheHit), 'every batch reused its inline output');
     assert.equal(reruns.reduce((sum, run) => sum + run.kept, 0), 14, 'each batch keeps its own copy; the manifest drops those of earlier batches');
+  });
+
+  it('drop every image whose content an earlier batch holds, however many: a dataset stored twice is the dataset stored once', async () => {
+    const manifestOf = async (source: string) => {
+      const input = preprocessDatasetInputSchema.parse({ dataset: { source }, preprocess: { width: 8, height: 8, channels: 3 }, batching: { size: 4 } });
+      const listing = await run(listDataset, { dataset: input.dataset, spec: input.preprocess, batching: input.batching });
+      for (let batch = 0; batch < listing.batches; batch++) await run(preprocessBatch, { listingUri: listing.listingUri, batch, spec: input.preprocess });
+      const { manifestUri } = await run(writeManifest, { listingUri: listing.listingUri, spec: input.preprocess });
+      return artifactStore().readJson<DatasetManifest>(manifestUri);
+    };
+    const once = await manifestOf('once');
+    const twice = await manifestOf('twice');
+    assert.equal(twice.images.listed, 24);
+    const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : 1);
+    const copies = Array.from({ length: 12 }, (_, i) => `${i % 2 ? 'odd' : 'even'}/${i}.png`).map((original) => ({
+      path: original.replace('/', '/z-'),
+      reason: 'duplicate',
+      detail: `same content as ${original}`,
+    }));
+    assert.deepEqual([...twice.leftOut].sort(byPath), copies.sort(byPath));
+    assert.deepEqual(twice.leftOutByReason, { duplicate: 12 });
+    const kept = ({ fingerprint, imagesIndexUri, counts, countsPerClass, shards, decoders, images: { kept, augmentedCopies } }: DatasetManifest) =>
+      ({ fingerprint, imagesIndexUri, counts, countsPerClass, shards, decoders, kept, augmentedCopies });
+    assert.deepEqual(kept(twice), kept(once), 'the same fingerprint, index, counts and shards');
   });
 });

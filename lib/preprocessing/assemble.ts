@@ -91,42 +91,42 @@ interface MergedByHash {
 
 /**
  * Every batch's images in content-hash order: the same content in several batches shows as neighbouring lines, and
- * the lines of the images kept, in this order, are what the fingerprint hashes.
+ * the lines of the images kept, in this order, are what the fingerprint hashes. Linear in the images beyond the sort,
+ * however many are repeated.
  */
 function mergeByHash(outputs: BatchOutputForManifest[], classes: string[]): MergedByHash {
   const lines: string[] = [];
   for (const { byHash } of outputs) byHash.sha256.forEach((sha256, i) => lines.push(`${sha256} ${classes[byHash.label[i]!]}`));
   const sorted = sortByLeadingDigest(lines);
-  const kept: string[] = [];
-  const droppedFrom = new Map<number, Set<string>>();
-  const firstBatchOf = new Map<string, number>();
-  for (let start = 0; start < sorted.length; ) {
-    const sha256 = sorted[start]!.slice(0, SHA256_HEX_DIGITS);
-    let end = start + 1;
-    while (end < sorted.length && sorted[end]!.startsWith(sha256)) end++;
-    if (end - start === 1) kept.push(sorted[start]!);
-    else {
-      const [first, ...later] = outputs.flatMap((output, batch) => (positionByHash(output, sha256) >= 0 ? [batch] : []));
-      firstBatchOf.set(sha256, first!);
-      for (const batch of later) droppedFrom.set(batch, (droppedFrom.get(batch) ?? new Set()).add(sha256));
-      const { byHash } = outputs[first!]!;
-      kept.push(`${sha256} ${classes[byHash.label[positionByHash(outputs[first!]!, sha256)]!]}`);
-    }
-    start = end;
-  }
-  return { fingerprint: createHash('sha256').update(kept.join('\n')).digest('hex'), kept: kept.length, droppedFrom, firstBatchOf };
-}
+  const hashOf = (line: string) => line.slice(0, SHA256_HEX_DIGITS);
+  const repeated = new Set<string>();
+  for (let i = 1; i < sorted.length; i++) if (sorted[i]!.startsWith(hashOf(sorted[i - 1]!))) repeated.add(hashOf(sorted[i]!));
 
-/** Where `sha256` is in a batch's hashes (binary search), or -1. */
-function positionByHash({ byHash: { sha256: hashes } }: BatchOutputForManifest, sha256: string): number {
-  let [low, high] = [0, hashes.length - 1];
-  while (low <= high) {
-    const middle = (low + high) >>> 1;
-    if (hashes[middle] === sha256) return middle;
-    if (hashes[middle]! < sha256) low = middle + 1;
-    else high = middle - 1;
+  const firstBatchOf = new Map<string, number>();
+  const droppedFrom = new Map<number, Set<string>>();
+  /** For each repeated content, the line of its first image, the one kept. */
+  const keptLineOf = new Map<string, string>();
+  if (repeated.size > 0) {
+    outputs.forEach(({ byHash }, batch) =>
+      byHash.sha256.forEach((sha256, i) => {
+        if (!repeated.has(sha256)) return;
+        if (firstBatchOf.has(sha256)) droppedFrom.set(batch, (droppedFrom.get(batch) ?? new Set()).add(sha256));
+        else {
+          firstBatchOf.set(sha256, batch);
+          keptLineOf.set(sha256, `${sha256} ${classes[byHash.label[i]!]}`);
+        }
+      }),
+    );
   }
-  return -1;
+  const taken = new Set<string>();
+  const kept = repeated.size === 0 ? sorted : sorted.filter((line) => {
+    const sha256 = hashOf(line);
+    if (!repeated.has(sha256)) return true;
+    if (taken.has(sha256) || line !== keptLineOf.get(sha256)) return false;
+    taken.add(sha256);
+    return true;
+  });
+  return { fingerprint: createHash('sha256').update(kept.join('\n')).digest('hex'), kept: kept.length, droppedFrom, firstBatchOf };
 }
 
 /** The path of the first image of each content found in several batches, from the indexes of the batches holding them. */
