@@ -198,9 +198,8 @@ export async function writeManifest(input: WriteManifestInput): Promise<DatasetS
   const store = artifactStore();
   const index = await store.readJson<ListingIndex>(`${input.listingUri}/${LISTING_INDEX}`);
   const beat = heartbeatEvery(10);
-  let batchesRead = 0;
   const outputs = recordedBatchOutputs(store, input.listingUri, input.spec, index.batches);
-  const manifest = await assembleManifest(store, index, input.spec, outputs, () => beat({ batchesRead: ++batchesRead }));
+  const manifest = await assembleManifest(store, index, input.spec, outputs, beat);
   const { uri } = await store.putBlob(Buffer.from(JSON.stringify(manifest, null, 1)), '.json');
   if (manifest.counts.train === 0) {
     throw invalidInput('dataset.source', `no image could be used for the training split; the report of files left out is in ${uri} (${store.locationOf(uri)})`);

@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { listDataset, preprocessBatch, writeManifest } from '../activities/preprocessing';
 import { artifactStore, LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
 import type { DatasetManifest } from '../lib/datasets/manifest';
+import { decodeNpy } from '../lib/npy';
+import { SPLITS } from '../lib/split';
 import type { BatchOutput } from '../lib/preprocessing/batch-output';
 import { preprocessDatasetInputSchema } from '../lib/schemas/preprocess-dataset';
 import { distinctImage } from './helpers/messy-dataset';
@@ -30,12 +32,13 @@ describe('batch outputs', () => {
     }
     writeFileSync(join(dataDir, 'datasets', 'set', 'b', 'z-copy-of-0.png'), readFileSync(join(dataDir, 'datasets', 'set', 'a', '0.png')));
     writeFileSync(join(dataDir, 'datasets', 'set', 'b', 'z-copy-of-6.png'), readFileSync(join(dataDir, 'datasets', 'set', 'b', '6.png')));
-    // The same dataset stored once, and twice: each image again, under the same class, later in the listing.
+    // The same dataset stored once, and twice: each image again right after it in its class (`7.png~` sorts between
+    // `7.png` and `71.png`), so batches of 3 hold originals and copies of images in this batch and in earlier ones.
     for (let i = 0; i < 12; i++) {
       const image = await distinctImage(100 + i).png().toBuffer();
-      for (const [source, copies] of [['once', ['']], ['twice', ['', 'z-']]] as const) {
+      for (const [source, names] of [['once', [`${i}.png`]], ['twice', [`${i}.png`, `${i}.png~`]]] as const) {
         mkdirSync(join(dataDir, 'datasets', source, i % 2 ? 'odd' : 'even'), { recursive: true });
-        for (const prefix of copies) writeFileSync(join(dataDir, 'datasets', source, i % 2 ? 'odd' : 'even', `${prefix}${i}.png`), image);
+        for (const name of names) writeFileSync(join(dataDir, 'datasets', source, i % 2 ? 'odd' : 'even', name), image);
       }
     }
   });
@@ -73,26 +76,39 @@ describe('batch outputs', () => {
   });
 
   it('drop every image whose content an earlier batch holds, however many: a dataset stored twice is the dataset stored once', async () => {
+    const store = artifactStore();
     const manifestOf = async (source: string) => {
-      const input = preprocessDatasetInputSchema.parse({ dataset: { source }, preprocess: { width: 8, height: 8, channels: 3 }, batching: { size: 4 } });
+      const input = preprocessDatasetInputSchema.parse({ dataset: { source }, preprocess: { width: 8, height: 8, channels: 3, augmentation: { copies: 1 } }, batching: { size: 3 } });
       const listing = await run(listDataset, { dataset: input.dataset, spec: input.preprocess, batching: input.batching });
       for (let batch = 0; batch < listing.batches; batch++) await run(preprocessBatch, { listingUri: listing.listingUri, batch, spec: input.preprocess });
       const { manifestUri } = await run(writeManifest, { listingUri: listing.listingUri, spec: input.preprocess });
-      return artifactStore().readJson<DatasetManifest>(manifestUri);
+      return store.readJson<DatasetManifest>(manifestUri);
     };
+    /** Each split's rows, pixels and labels, in manifest order. */
+    const rowsOf = async (manifest: DatasetManifest) =>
+      Promise.all(
+        SPLITS.map(async (split) => {
+          const shards = manifest.shards.filter((shard) => shard.split === split);
+          const pixels = await Promise.all(shards.map(async (shard) => Buffer.from(decodeNpy(await store.read(shard.imagesUri)).data.buffer)));
+          const labels = await Promise.all(shards.map(async (shard) => [...decodeNpy(await store.read(shard.labelsUri)).data]));
+          return { split, pixels: Buffer.concat(pixels).toString('base64'), labels: labels.flat() };
+        }),
+      );
     const once = await manifestOf('once');
     const twice = await manifestOf('twice');
     assert.equal(twice.images.listed, 24);
     const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : 1);
     const copies = Array.from({ length: 12 }, (_, i) => `${i % 2 ? 'odd' : 'even'}/${i}.png`).map((original) => ({
-      path: original.replace('/', '/z-'),
+      path: `${original}~`,
       reason: 'duplicate',
       detail: `same content as ${original}`,
     }));
     assert.deepEqual([...twice.leftOut].sort(byPath), copies.sort(byPath));
     assert.deepEqual(twice.leftOutByReason, { duplicate: 12 });
-    const kept = ({ fingerprint, imagesIndexUri, counts, countsPerClass, shards, decoders, images: { kept, augmentedCopies } }: DatasetManifest) =>
-      ({ fingerprint, imagesIndexUri, counts, countsPerClass, shards, decoders, kept, augmentedCopies });
-    assert.deepEqual(kept(twice), kept(once), 'the same fingerprint, index, counts and shards');
+    const kept = ({ fingerprint, imagesIndexUri, counts, countsPerClass, decoders, images: { kept, augmentedCopies } }: DatasetManifest) =>
+      ({ fingerprint, imagesIndexUri, counts, countsPerClass, decoders, kept, augmentedCopies });
+    assert.deepEqual(kept(twice), kept(once), 'the same fingerprint, index and counts');
+    assert.equal(twice.images.augmentedCopies, twice.counts.train / 2);
+    assert.deepEqual(await rowsOf(twice), await rowsOf(once), 'the same rows in each split, in the same order');
   });
 });

@@ -64,10 +64,12 @@ describe('preprocessing activities heartbeat as their work progresses', () => {
     for (let batch = 0; batch < listing.batches; batch++) await run(preprocessBatch, { listingUri: listing.listingUri, batch, spec });
     const { result, heartbeats } = await run(writeManifest, { listingUri: listing.listingUri, spec });
     assert.equal(result.images.kept, 30);
-    // One heartbeat per 10 outputs, or per second when reading them is slow.
-    const read = heartbeats.map((h) => (h as { batchesRead: number }).batchesRead);
-    assert.ok(read.length >= 3, JSON.stringify(read));
-    assert.ok(read.every((n, i) => n > (read[i - 1] ?? 0) && n <= 30), JSON.stringify(read));
+    // One heartbeat per 10 outputs read, then per 10 joined, or per second when that is slow.
+    const steps = heartbeats.map((h) => h as { batchesRead: number; batchesJoined: number });
+    assert.ok(steps.length >= 6, JSON.stringify(steps));
+    assert.ok(steps.some((step) => step.batchesJoined > 0), `no heartbeat while joining: ${JSON.stringify(steps)}`);
+    const done = steps.map((step) => step.batchesRead + step.batchesJoined);
+    assert.ok(done.every((n, i) => n > (done[i - 1] ?? 0) && n <= 60), JSON.stringify(steps));
   });
 
   it('preprocessBatch heartbeats a batch of a few slow images, and so hears of its cancellation', async () => {

@@ -16,19 +16,19 @@ const SHA256_HEX_DIGITS = 64;
  * batch is dropped here (batches drop their own duplicates), so every distinct image is in the dataset once; the few
  * shards holding such images are rewritten without them. Per image, only what the fingerprint needs is handled here
  * (each batch's content hashes, sorted): the batches, in parallel, made their index and their counts, which are
- * joined as they are and summed. `onBatch` is called as each batch output is taken in.
+ * joined as they are and summed. `onProgress` is called as each batch output is taken in, then as each is joined.
  */
 export async function assembleManifest(
   store: ArtifactStore,
   listing: ListingIndex,
   spec: PreprocessSpec,
   batchOutputs: AsyncIterable<BatchOutputForManifest>,
-  onBatch: () => void = () => {},
+  onProgress: (progress: AssemblyProgress) => void = () => {},
 ): Promise<DatasetManifest> {
   const outputs: BatchOutputForManifest[] = [];
   for await (const output of batchOutputs) {
     outputs.push(output);
-    onBatch();
+    onProgress({ batchesRead: outputs.length, batchesJoined: 0 });
   }
   const merged = mergeByHash(outputs, listing.classes);
   const firstPathOf = firstPaths(outputs, merged.firstBatchOf);
@@ -36,6 +36,7 @@ export async function assembleManifest(
   for (const [batch, output] of outputs.entries()) {
     const dropped = merged.droppedFrom.get(batch);
     parts.push(dropped ? await withoutDuplicates(store, output, dropped, firstPathOf) : output);
+    onProgress({ batchesRead: outputs.length, batchesJoined: parts.length });
   }
 
   const shards: ShardRef[] = [];
@@ -74,6 +75,12 @@ export async function assembleManifest(
     leftOutByReason,
     fingerprint: merged.fingerprint,
   };
+}
+
+export interface AssemblyProgress {
+  batchesRead: number;
+  /** Batches whose part is ready: as they are, or with their duplicates of earlier batches' images taken out. */
+  batchesJoined: number;
 }
 
 /** What a batch adds to the manifest: its shards, counts, files left out, and index. */

@@ -110,7 +110,8 @@ export async function readBatchOutputForManifest(store: ArtifactStore, uri: stri
     return { ...rest, indexJson: Buffer.from(JSON.stringify(index)) };
   }
   const rest = JSON.parse(`${bytes.subarray(0, at).toString('utf8')}}`) as Omit<BatchOutput, 'index'>;
-  return { ...rest, indexJson: bytes.subarray(at + INDEX_FIELD.length, bytes.length - 1) };
+  // A copy: a view would keep the whole file, parsed already, in memory until the manifest is written.
+  return { ...rest, indexJson: Buffer.from(bytes.subarray(at + INDEX_FIELD.length, bytes.length - 1)) };
 }
 
 const CLOSING_BRACE = '}'.charCodeAt(0);

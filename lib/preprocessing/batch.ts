@@ -15,10 +15,12 @@ import { canonicalJson } from '../canonical-json';
 import { batchOutput, batchOutputJson, currentBatchOutput, type BatchOutput, type BatchShard, type IndexRow, type StoredBatchOutput } from './batch-output';
 
 /**
- * Bumped whenever the same spec would produce different shards or left-out reasons, so older cache entries stop
- * matching (8: TensorFlow-decoded images are resized by `BilinearResizer`, in fixed point).
+ * Bumped whenever the same spec would produce different shards or left-out reasons, or the stored output changes
+ * shape, so older cache entries stop matching and older workers never meet an output they cannot read (9: outputs
+ * hold their index rows, sorted hashes and counts; 8: TensorFlow-decoded images are resized by `BilinearResizer`,
+ * in fixed point).
  */
-export const PREPROCESS_FORMAT = 8;
+export const PREPROCESS_FORMAT = 9;
 
 export interface BatchRun {
   output: BatchOutput;
