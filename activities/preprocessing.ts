@@ -159,12 +159,13 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
     const seconds = (performance.now() - started) / 1000;
     const cache = run.cacheHit ? 'hit' : 'miss';
     const { output } = run;
-    imagesPreprocessed.inc({ cache }, output.byHash.sha256.length);
+    const kept = output.byHash.sha256.length;
+    imagesPreprocessed.inc({ cache }, kept);
     preprocessBytesRead.inc(run.bytesRead);
     preprocessBatchDuration.observe({ cache }, seconds);
     if (!run.cacheHit) preprocessImagesPerSecond.set(images.length / seconds);
     for (const file of output.leftOut) imagesQuarantined.inc({ reason: file.reason });
-    return { listed: images.length, kept: output.byHash.sha256.length, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
+    return { listed: images.length, kept, leftOut: output.leftOut.length, cacheHit: run.cacheHit, bytesRead: run.bytesRead, seconds };
   } finally {
     await reader.close?.();
   }

@@ -125,14 +125,11 @@ function mergeByHash(outputs: BatchOutputForManifest[], classes: string[]): Merg
       }),
     );
   }
-  const taken = new Set<string>();
-  const kept = repeated.size === 0 ? sorted : sorted.filter((line) => {
-    const sha256 = hashOf(line);
-    if (!repeated.has(sha256)) return true;
-    if (taken.has(sha256) || line !== keptLineOf.get(sha256)) return false;
-    taken.add(sha256);
-    return true;
-  });
+  // Each run of lines sharing a hash becomes the line of its first image: still in order, as they share its hash.
+  const kept =
+    repeated.size === 0
+      ? sorted
+      : sorted.flatMap((line, i) => (i > 0 && line.startsWith(hashOf(sorted[i - 1]!)) ? [] : [keptLineOf.get(hashOf(line)) ?? line]));
   return { fingerprint: createHash('sha256').update(kept.join('\n')).digest('hex'), kept: kept.length, droppedFrom, firstBatchOf };
 }
 
