@@ -54,6 +54,7 @@ import { LocalArtifactStore, useArtifactStore } from '../lib/artifacts';
 import { mapWithConcurrency } from '../lib/concurrency';
 import { settings } from '../lib/config';
 import { roundRobin } from '../lib/datasets/listing';
+import { DECODE_CONCURRENCY } from '../lib/preprocessing/batch';
 import { withinLimits, type LimitedSpec } from '../lib/preprocessing/limits';
 import { S3ArtifactStore, parseS3Url } from '../lib/s3-artifacts';
 import { preprocessSpecSchema } from '../lib/schemas/preprocess';
@@ -97,8 +98,6 @@ const SKIP_SCALING = process.env.BENCH_SKIP_SCALING === '1';
 const SKIP_PEER = process.env.BENCH_SKIP_PEER === '1';
 /** Cores of CPU time each pinned worker gets in the capped scaling rounds; BENCH_WORKER_CPU_CAP=none leaves them out. */
 const CPU_CAP = process.env.BENCH_WORKER_CPU_CAP === 'none' ? undefined : Number(process.env.BENCH_WORKER_CPU_CAP ?? 0.75);
-/** Images decoded at once inside one preprocessing batch (the activity's default). */
-const DECODES_PER_BATCH = 8;
 /** A worker's warm-up run, before it is timed: this many batches of this many images (see `warmUpRun`). */
 const WARM_UP_BATCHES = 16;
 const WARM_UP_BATCH_SIZE = 8;
@@ -236,7 +235,7 @@ async function main(): Promise<void> {
     await clearArtifacts();
     return runWorkflow(dataset, id);
   };
-  const concurrency = PARALLELISM * DECODES_PER_BATCH;
+  const concurrency = PARALLELISM * DECODE_CONCURRENCY;
   const summaries: string[] = [];
 
   try {
@@ -296,7 +295,7 @@ async function main(): Promise<void> {
       summaries.push(
         `${dataset.name}: workflow / tf.data ${vsTfData.toFixed(2)}x (${met(vsTfData, 1)}; per CPU-second ${cpuVsTfData.toFixed(2)}x; ` +
           `median workflow / tf.data's fastest round ${vsFastestTfData.toFixed(2)}x); workflow / bare loop ${vsBare.toFixed(2)}x (${met(vsBare, 0.9)}); ` +
-          `${concurrency} images in flight in both (${PARALLELISM} batches x ${DECODES_PER_BATCH})`,
+          `${concurrency} images in flight in both (${PARALLELISM} batches x ${DECODE_CONCURRENCY})`,
       );
     }
 

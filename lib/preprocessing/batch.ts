@@ -40,7 +40,7 @@ export interface BatchOptions {
 }
 
 /** Images decoded at once: enough to keep every decoder thread fed with several images per message. */
-const DECODE_CONCURRENCY = 32;
+export const DECODE_CONCURRENCY = 32;
 
 /** Images per request to the reader. */
 const READ_CHUNK = 64;
