@@ -153,7 +153,7 @@ export async function preprocessBatch(input: PreprocessBatchInput): Promise<Prep
   try {
     const run = await preprocessImages(images, reader, spec, store, {
       signal: Context.current().cancellationSignal,
-      onProgress: (done, phase) => beat({ phase, done }),
+      onProgress: (done, phase, images) => beat({ phase, done }, images),
     });
     await recordBatchOutput(store, input.listingUri, input.spec, input.batch, run.outputUri);
     const seconds = (performance.now() - started) / 1000;

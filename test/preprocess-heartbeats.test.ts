@@ -72,6 +72,21 @@ describe('preprocessing activities heartbeat as their work progresses', () => {
     assert.ok(done.every((n, i) => n > (done[i - 1] ?? 0) && n <= 60), JSON.stringify(steps));
   });
 
+  it('preprocessBatch heartbeats every 1,000 images while it reads a large batch, not every 1,000 chunks read', async () => {
+    const files = 2500;
+    mkdirSync(join(datasets, 'many-small', 'x'), { recursive: true });
+    const png = await distinctImage(0).png().toBuffer();
+    for (let i = 0; i < files; i++) writeFileSync(join(datasets, 'many-small', 'x', `${i}.png`), png);
+    const { dataset, spec, batching } = config('many-small', files);
+    const { result: listing } = await run(listDataset, { dataset, spec, batching });
+    const { result, heartbeats } = await run(preprocessBatch, { listingUri: listing.listingUri, batch: 0, spec });
+    assert.equal(result.listed, files);
+    // Read in chunks of 64 files: the first heartbeat comes with the chunk that reaches 1,000 images read.
+    const read = heartbeats.map((h) => h as { phase: string; done: number }).filter((h) => h.phase === 'read');
+    assert.ok(read.length >= 2, `${read.length} heartbeats while reading ${files} files: ${JSON.stringify(heartbeats)}`);
+    assert.ok(read.every((h, i) => h.done < files && h.done > (read[i - 1]?.done ?? 0)), JSON.stringify(read));
+  });
+
   it('preprocessBatch heartbeats a batch of a few slow images, and so hears of its cancellation', async () => {
     const images = 24;
     mkdirSync(join(datasets, 'slow', 'x'), { recursive: true });

@@ -31,8 +31,8 @@ export interface BatchRun {
 
 export interface BatchOptions {
   signal?: AbortSignal;
-  /** Called after each chunk of files is read and as each image is decoded (or left out). */
-  onProgress?: (done: number, phase: 'read' | 'decode') => void;
+  /** Called after each chunk of files is read and as each image is decoded (or left out), with the images it took. */
+  onProgress?: (done: number, phase: 'read' | 'decode', images: number) => void;
   /** Images decoded at once. */
   concurrency?: number;
   /** Encoded bytes kept in memory between reading and decoding (about); beyond it, files are read again to decode. */
@@ -86,13 +86,13 @@ export async function preprocessImages(
   return { output, outputUri, cacheHit: false, bytesRead };
 }
 
-/** Calls `onProgress` every 100 images and stops at cancellation. */
-function progressCounter(options: BatchOptions, phase: 'read' | 'decode'): (n?: number) => void {
+/** Reports images done to `onProgress`, and stops at cancellation. */
+function progressCounter(options: BatchOptions, phase: 'read' | 'decode'): (images?: number) => void {
   let done = 0;
-  return (n = 1) => {
+  return (images = 1) => {
     options.signal?.throwIfAborted();
-    done += n;
-    options.onProgress?.(done, phase);
+    done += images;
+    options.onProgress?.(done, phase, images);
   };
 }
 
