@@ -100,6 +100,7 @@ export type BatchOutputForManifest = Omit<BatchOutput, 'index'> & { indexJson: U
 
 /** Ends every output `batchOutputJson` writes: no other `"index"` key comes before it, and strings escape their quotes. */
 const INDEX_FIELD = Buffer.from(',"index":');
+const CLOSING_BRACE = '}'.charCodeAt(0);
 
 /** Reads a stored output for the manifest: everything but the index parsed, the index's text taken as it is. */
 export async function readBatchOutputForManifest(store: ArtifactStore, uri: string): Promise<BatchOutputForManifest> {
@@ -113,5 +114,3 @@ export async function readBatchOutputForManifest(store: ArtifactStore, uri: stri
   // A copy: a view would keep the whole file, parsed already, in memory until the manifest is written.
   return { ...rest, indexJson: Buffer.from(bytes.subarray(at + INDEX_FIELD.length, bytes.length - 1)) };
 }
-
-const CLOSING_BRACE = '}'.charCodeAt(0);
